@@ -1,0 +1,1 @@
+"""What a device is: kinds, metrics, the registry, topics, readings and the simulator."""

@@ -1,0 +1,120 @@
+"""The device registry: sites, zones and devices, loaded from YAML and validated."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from devices.kinds import KINDS, DeviceKind
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")  # site and device ids (SPEC §2)
+
+
+class RegistryError(ValueError):
+    """The registry file is unreadable or invalid; the message names the file and entry."""
+
+
+class Device(BaseModel):
+    """One registered device."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    kind: str
+    site: str
+    zone: str
+    name: str = ""
+    interval_s: float | None = Field(default=None, gt=0)  # overrides the kind's interval
+
+    @field_validator("id", "site")
+    @classmethod
+    def _valid_name(cls, v: str) -> str:
+        if not NAME_RE.match(v):
+            raise ValueError(f"{v!r} does not match {NAME_RE.pattern}")
+        return v
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, v: str) -> str:
+        if v not in KINDS:
+            raise ValueError(f"unknown kind {v!r}; known: {', '.join(sorted(KINDS))}")
+        return v
+
+    @property
+    def spec(self) -> DeviceKind:
+        """The kind's data (metrics, events, interval)."""
+        return KINDS[self.kind]
+
+    @property
+    def stale_after_s(self) -> float:
+        """Silence, in seconds, after which this device is stale (three intervals)."""
+        return 3 * (self.interval_s or self.spec.interval_s)
+
+
+class _RegistryFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    zones: dict[str, str] = Field(default_factory=dict)  # zone id -> human name
+    devices: list[Device]
+
+
+@dataclass(frozen=True)
+class Registry:
+    """All registered devices, looked up by id or by (site, device id)."""
+
+    devices: dict[str, Device]
+    zones: dict[str, str]
+
+    def get(self, site: str, device_id: str) -> Device | None:
+        """The registered device with this id at this site, or None."""
+        d = self.devices.get(device_id)
+        return d if d is not None and d.site == site else None
+
+    def __len__(self) -> int:
+        return len(self.devices)
+
+    @classmethod
+    def from_devices(cls, devices: list[Device], zones: dict[str, str] | None = None) -> Registry:
+        """Build a registry, refusing duplicate ids."""
+        by_id: dict[str, Device] = {}
+        for d in devices:
+            if d.id in by_id:
+                raise RegistryError(f"duplicate device id {d.id!r}")
+            by_id[d.id] = d
+        return cls(by_id, dict(zones or {}))
+
+
+def parse_registry(text: str, source: str = "<registry>") -> Registry:
+    """Parse registry YAML; errors name the source and the offending device."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise RegistryError(f"{source}: not valid YAML: {e}") from e
+    try:
+        parsed = _RegistryFile.model_validate(raw)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise RegistryError(f"{source}: {where}: {first['msg']}") from e
+    try:
+        return Registry.from_devices(parsed.devices, parsed.zones)
+    except RegistryError as e:
+        raise RegistryError(f"{source}: {e}") from e
+
+
+def load_registry(path: str | Path | None = None) -> Registry:
+    """Load the registry from a YAML file, or the built-in sample site when path is None."""
+    if path is None:
+        text = resources.files("devices").joinpath("sample_site.yaml").read_text("utf-8")
+        return parse_registry(text, "built-in sample_site.yaml")
+    p = Path(path)
+    try:
+        text = p.read_text("utf-8")
+    except OSError as e:
+        raise RegistryError(f"{p}: cannot read: {e}") from e
+    return parse_registry(text, str(p))

@@ -1,0 +1,1 @@
+"""MQTT session, payload decoding, bounded queues, the durable buffer and telemetry stores."""

@@ -1,0 +1,61 @@
+"""The TelemetryStore protocol and the two errors every store translates its failures into."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from devices.reading import MetricValue, Reading
+
+
+class StoreUnavailable(Exception):
+    """The store cannot take or answer this now (down, timeout, 5xx): retry later."""
+
+
+class BadData(Exception):
+    """The store refused these points as invalid (e.g. a field type conflict): drop and count."""
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One value of one metric at one time."""
+
+    ts: float  # Unix seconds
+    value: MetricValue
+
+
+class TelemetryStore(Protocol):
+    """Where readings are kept as time series (SPEC §3; the schema is in the README)."""
+
+    def write(self, batch: Sequence[Reading]) -> None:
+        """Store telemetry, events and status changes. Idempotent per (device, channel, ts).
+
+        Raises StoreUnavailable (retry the same batch later) or BadData (the batch holds a
+        point the store refuses; the caller splits the batch to find it).
+        """
+        ...
+
+    def query(
+        self,
+        device_id: str,
+        metric: str,
+        start: float,
+        end: float,
+        every_s: float | None = None,
+        limit: int = 10_000,
+    ) -> list[Sample]:
+        """A metric's samples in [start, end), oldest first; averaged per `every_s` if given."""
+        ...
+
+    def latest(self, device_id: str) -> dict[str, Sample]:
+        """The most recent value of each of the device's metrics."""
+        ...
+
+    def ping(self) -> bool:
+        """True if the store answers now."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...

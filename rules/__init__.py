@@ -1,0 +1,1 @@
+"""Rule kinds, evaluation state machine, incidents, notifications and schedules."""

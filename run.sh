@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Sitewatch's two commands:
+#   ./run.sh demo   set up a virtual environment and run the demo (no servers needed)
+#   ./run.sh test   set up, install the test servers when missing, lint, type-check, test
+# Anything else is passed to the `sitewatch` CLI inside the environment.
+set -euo pipefail
+cd "$(dirname "$0")"
+VENV=${SITEWATCH_VENV:-.venv}
+
+setup_venv() {
+    if [ ! -x "$VENV/bin/python" ]; then
+        python3 -m venv "$VENV"
+    fi
+    local stamp="$VENV/.installed-$(sha1sum pyproject.toml | cut -c1-12)-$1"
+    if [ ! -f "$stamp" ]; then
+        "$VENV/bin/python" -m pip install -q --upgrade pip
+        if [ "$1" = test ]; then
+            "$VENV/bin/python" -m pip install -q -e ".[test]"
+        else
+            "$VENV/bin/python" -m pip install -q -e .
+        fi
+        touch "$stamp"
+    fi
+}
+
+install_servers() {
+    # The tests start their own Mosquitto, InfluxDB 1.x and PostgreSQL; install them if missing.
+    local need=()
+    command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
+    command -v influxd >/dev/null || need+=(influxdb)
+    ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+    if [ ${#need[@]} -gt 0 ]; then
+        echo "installing ${need[*]} with apt-get" >&2
+        local sudo=""
+        [ "$(id -u)" = 0 ] || sudo=sudo
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}"
+        # The packages may start system services; the tests use their own instances.
+    fi
+}
+
+case "${1:-}" in
+    demo)
+        setup_venv run
+        shift
+        exec "$VENV/bin/sitewatch" demo "$@"
+        ;;
+    test)
+        setup_venv test
+        install_servers
+        shift
+        "$VENV/bin/ruff" check devices ingest rules api tests bench
+        "$VENV/bin/mypy"
+        exec "$VENV/bin/pytest" "$@"
+        ;;
+    "")
+        sed -n '2,5p' "$0"
+        exit 2
+        ;;
+    *)
+        setup_venv run
+        exec "$VENV/bin/sitewatch" "$@"
+        ;;
+esac
