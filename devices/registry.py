@@ -34,7 +34,7 @@ class Device(BaseModel):
     @field_validator("id", "site")
     @classmethod
     def _valid_name(cls, v: str) -> str:
-        if not NAME_RE.match(v):
+        if not NAME_RE.fullmatch(v):
             raise ValueError(f"{v!r} does not match {NAME_RE.pattern}")
         return v
 

@@ -33,9 +33,9 @@ def parse_topic(topic: str, prefix: str = "sitewatch") -> DeviceTopic:
     if len(parts) != 4 or parts[0] != prefix:
         raise TopicError("bad_topic", f"topic {topic[:200]!r} is not {prefix}/SITE/DEVICE/CHANNEL")
     _, site, device_id, channel = parts
-    if not NAME_RE.match(site):
+    if not NAME_RE.fullmatch(site):
         raise TopicError("bad_topic", f"site {site[:80]!r} does not match {NAME_RE.pattern}")
-    if not NAME_RE.match(device_id):
+    if not NAME_RE.fullmatch(device_id):
         raise TopicError(
             "bad_topic", f"device id {device_id[:80]!r} does not match {NAME_RE.pattern}"
         )

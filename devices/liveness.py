@@ -1,0 +1,119 @@
+"""Which devices are online, stale or offline, and what each last reported."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Literal
+
+from devices.kinds import KINDS
+from devices.reading import MetricValue, Reading
+from devices.registry import Registry
+
+LiveState = Literal["online", "stale", "offline"]
+DEFAULT_STALE_S = 180.0  # an unregistered device of unknown kind: three one-minute intervals
+
+
+@dataclass(slots=True)
+class _Seen:
+    site: str
+    kind: str | None
+    zone: str | None
+    online_since: float | None = None  # start of the current unbroken run of messages
+    last_seen: float | None = None  # Unix seconds of the last message of any channel
+    offline_since: float | None = None  # set by a retained/last-will `offline` status
+    latest: dict[str, tuple[float, MetricValue]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceState:
+    """A device's liveness at an instant: state and since when, last seen, latest metrics."""
+
+    device_id: str
+    site: str
+    kind: str | None
+    zone: str | None
+    registered: bool
+    state: LiveState
+    since: float  # Unix seconds the current state began
+    last_seen: float | None
+    latest: dict[str, tuple[float, MetricValue]]  # metric -> (ts, value)
+
+
+class DeviceLiveness:
+    """Tracks every device's last message; `stale` after three silent intervals.
+
+    A device never heard from since `started_at` is given three intervals of grace from then,
+    so a restart does not mark the whole site stale at once.
+    """
+
+    def __init__(self, registry: Registry, started_at: float) -> None:
+        self._registry = registry
+        self._started_at = started_at
+        self._lock = threading.Lock()
+        self._seen: dict[str, _Seen] = {
+            d.id: _Seen(d.site, d.kind, d.zone) for d in registry.devices.values()
+        }
+
+    def observe(self, reading: Reading) -> None:
+        """Record a message: any channel counts as a sign of life, `offline` status excepted."""
+        with self._lock:
+            s = self._seen.get(reading.device_id)
+            if s is None:
+                s = self._seen[reading.device_id] = _Seen(reading.site, reading.kind, reading.zone)
+            if reading.channel == "status" and reading.status == "offline":
+                s.offline_since = reading.received_at
+                return
+            limit = self.stale_after(reading.device_id, s.kind)
+            gap = reading.received_at - (s.last_seen or float("-inf"))
+            if s.online_since is None or s.offline_since is not None or gap >= limit:
+                s.online_since = reading.received_at
+            s.last_seen = max(s.last_seen or 0.0, reading.received_at)
+            s.offline_since = None
+            for name, value in reading.metrics.items():
+                prev = s.latest.get(name)
+                if prev is None or prev[0] <= reading.ts:
+                    s.latest[name] = (reading.ts, value)
+
+    def stale_after(self, device_id: str, kind: str | None) -> float:
+        """Seconds of silence after which this device is stale."""
+        d = self._registry.devices.get(device_id)
+        if d is not None:
+            return d.stale_after_s
+        spec = KINDS.get(kind or "")
+        return spec.stale_after_s if spec else DEFAULT_STALE_S
+
+    def state(self, device_id: str, now: float) -> DeviceState | None:
+        """The device's state now, or None if it is neither registered nor ever heard."""
+        with self._lock:
+            s = self._seen.get(device_id)
+            if s is None:
+                return None
+            return self._state(device_id, s, now)
+
+    def states(self, now: float) -> list[DeviceState]:
+        """Every known device's state now, registered ones and unregistered ones heard."""
+        with self._lock:
+            return [self._state(i, s, now) for i, s in self._seen.items()]
+
+    def last_seen(self) -> dict[str, float]:
+        """Device id -> Unix seconds of its last sign of life (start time if never heard)."""
+        with self._lock:
+            return {i: s.last_seen or self._started_at for i, s in self._seen.items()}
+
+    def _state(self, device_id: str, s: _Seen, now: float) -> DeviceState:
+        registered = device_id in self._registry.devices
+        if s.offline_since is not None:
+            state: LiveState = "offline"
+            since = s.offline_since
+        else:
+            seen = s.last_seen if s.last_seen is not None else self._started_at
+            limit = self.stale_after(device_id, s.kind)
+            if now - seen >= limit:
+                state, since = "stale", seen + limit
+            else:
+                state, since = "online", s.online_since if s.online_since is not None else seen
+        return DeviceState(
+            device_id, s.site, s.kind, s.zone, registered, state, since, s.last_seen,
+            dict(s.latest),
+        )

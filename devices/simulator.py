@@ -1,0 +1,450 @@
+"""A simulated site publishing real MQTT: telemetry, events, status with last wills, faults.
+
+Connections: up to PER_DEVICE_CLIENT_MAX devices each get their own paho client, with a last
+will `offline` (retained, QoS 1) on their status topic, like real devices. Larger fleets share
+a few clients (one per SHARED_DEVICES_PER_CLIENT devices): a client can carry only one will,
+so there a killed simulator leaves statuses `online`; a graceful stop still publishes
+`offline` for every device.
+
+Rate: `rate` is telemetry messages per second for the whole site, spread evenly over the
+devices; None lets each device report at its own interval (registry or kind). Events and
+door-state changes come on top. `speed` runs site time (daily swing, office hours, filter
+loading, battery) faster than the wall clock; message timestamps are always wall-clock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import itertools
+import json
+import logging
+import random
+import signal
+import sys
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import paho.mqtt.client as mqtt
+
+from devices.registry import Device, Registry, RegistryError, load_registry
+from devices.scenario import (
+    FAULT_TARGETS,
+    Fault,
+    FaultError,
+    Step,
+    demo_scenario,
+    generate_site,
+    parse_fault,
+    plan,
+)
+from devices.signals import DeviceModel
+from devices.topics import device_topic
+
+log = logging.getLogger(__name__)
+
+PER_DEVICE_CLIENT_MAX = 200  # above this, devices share clients (no per-device wills)
+SHARED_DEVICES_PER_CLIENT = 500
+CONNECT_TIMEOUT_S = 15.0
+OFFLINE_FLUSH_S = 5.0  # how long a graceful stop waits for `offline` to reach the broker
+DOOR_CANDIDATE_RATE = 0.1  # door traffic candidates per wall second (thinned by occupancy)
+DENIED_SHARE = 0.03  # share of door attempts refused (wrong card)
+
+
+class SimulatorError(RuntimeError):
+    """The simulator cannot run: the broker refused or could not be reached."""
+
+
+@dataclass
+class SimulatorStats:
+    """What the simulator did: messages published and refused (client queue full, no link)."""
+
+    telemetry: int = 0
+    events: int = 0
+    refused: int = 0
+
+
+def rfc3339(ts: float) -> str:
+    """Unix seconds as RFC 3339 UTC with milliseconds and a `Z`."""
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerAddress:
+    """Where and how to reach the broker, from an `mqtt://` or `mqtts://` URL."""
+
+    host: str
+    port: int
+    tls: bool = False
+    username: str | None = None
+    password: str | None = None
+
+
+def parse_broker_url(url: str) -> BrokerAddress:
+    """Parse `mqtt[s]://[user[:pass]@]host[:port]`, or raise ValueError."""
+    u = urllib.parse.urlsplit(url)
+    if u.scheme not in ("mqtt", "mqtts") or not u.hostname:
+        raise ValueError(f"broker URL {url!r} is not mqtt://[user:pass@]host[:port] or mqtts://")
+    tls = u.scheme == "mqtts"
+    return BrokerAddress(
+        u.hostname,
+        u.port or (8883 if tls else 1883),
+        tls,
+        urllib.parse.unquote(u.username) if u.username else None,
+        urllib.parse.unquote(u.password) if u.password else None,
+    )
+
+
+class BrokerLink:
+    """One paho client carrying one device (with its last will) or a share of a fleet."""
+
+    def __init__(
+        self, client_id: str, address: BrokerAddress, status_topics: list[str], will: bool,
+        queue_max: int,
+    ) -> None:
+        self.address = address
+        self.status_topics = status_topics
+        self._client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True
+        )
+        if address.username is not None:
+            self._client.username_pw_set(address.username, address.password)
+        if address.tls:
+            self._client.tls_set()
+        if will:
+            self._client.will_set(status_topics[0], "offline", qos=1, retain=True)
+        self._client.max_queued_messages_set(queue_max)  # bounded: refusals are counted
+        self._client.reconnect_delay_set(1, 30)
+        self._client.on_connect = self._on_connect
+        self._answered = threading.Event()  # the broker accepted or refused us
+        self._refusal: str | None = None
+        self._offline: list[mqtt.MQTTMessageInfo] = []
+
+    def start(self) -> None:
+        """Connect in the background; paho reconnects by itself after a drop."""
+        self._client.connect_async(self.address.host, self.address.port, keepalive=30)
+        self._client.loop_start()
+
+    def wait_connected(self, timeout: float) -> None:
+        """Block until the broker accepted this client, or raise SimulatorError."""
+        if not self._answered.wait(timeout):
+            where = f"{self.address.host}:{self.address.port}"
+            raise SimulatorError(f"no answer from the MQTT broker at {where} within {timeout:.0f}s")
+        if self._refusal is not None:
+            raise SimulatorError(f"the MQTT broker refused the connection: {self._refusal}")
+
+    def _on_connect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any
+    ) -> None:
+        # paho's network thread: only non-blocking publishes here.
+        if reason_code.is_failure:
+            self._refusal = str(reason_code)
+        else:
+            for topic in self.status_topics:  # again after every reconnect: the will may have fired
+                client.publish(topic, "online", qos=1, retain=True)
+        self._answered.set()
+
+    def publish(self, topic: str, payload: str, qos: int) -> bool:
+        """Queue a message; False when it was refused (queue full, or QoS 0 while away)."""
+        rc = self._client.publish(topic, payload, qos=qos).rc
+        return rc == mqtt.MQTT_ERR_SUCCESS or (rc == mqtt.MQTT_ERR_NO_CONN and qos > 0)
+
+    def go_offline(self) -> None:
+        """Publish `offline` for every carried device: a clean disconnect fires no will."""
+        self._offline = [
+            self._client.publish(t, "offline", qos=1, retain=True) for t in self.status_topics
+        ]
+
+    def hang_up(self, timeout: float) -> None:
+        """Wait up to `timeout` s for the `offline` messages, then disconnect."""
+        deadline = time.monotonic() + timeout if self._client.is_connected() else 0.0
+        while time.monotonic() < deadline and not all(i.is_published() for i in self._offline):
+            time.sleep(0.02)
+        self._client.disconnect()
+
+    def join(self) -> None:
+        """Stop paho's network thread (up to ~1 s if it sleeps between reconnects)."""
+        self._client.loop_stop()
+
+class Simulator:
+    """Publishes a registry's devices to an MQTT broker until `duration_s` or `stop()`."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        broker_url: str,
+        prefix: str = "sitewatch",
+        rate: float | None = None,  # telemetry messages/s for the whole site; None: intervals
+        duration_s: float | None = None,  # None: until stop()
+        seed: int = 1,
+        faults: Sequence[Fault] = (),
+        speed: float = 1.0,  # site seconds per wall second, for signal shapes only
+        sim_start_ts: float | None = None,  # site time at start (Unix s); None: now
+        per_device_clients: bool | None = None,  # None: when devices <= PER_DEVICE_CLIENT_MAX
+        queue_max: int = 10_000,  # messages a client holds while the broker is slow or away
+        connect_timeout_s: float = CONNECT_TIMEOUT_S,  # give up when the broker stays silent
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        if rate is not None and rate <= 0:
+            raise ValueError("rate must be positive")
+        if speed <= 0:
+            raise ValueError("speed must be positive")
+        self.devices: list[Device] = list(registry.devices.values())
+        self.address: BrokerAddress = parse_broker_url(broker_url)
+        self.prefix = prefix
+        self.rate = rate
+        self.duration_s = duration_s
+        self.speed = speed
+        self.steps: list[Step] = plan(faults, self.devices)
+        self.stats = SimulatorStats()
+        self._seed = seed
+        self._rng = random.Random(seed)
+        self._sim_start = sim_start_ts
+        self._per_device = (
+            len(self.devices) <= PER_DEVICE_CLIENT_MAX
+            if per_device_clients is None
+            else per_device_clients
+        )
+        self._queue_max = queue_max
+        self._connect_timeout_s = connect_timeout_s
+        self._clock = clock
+        self._wall = wall
+        self._stop = threading.Event()
+        self._t0_wall = 0.0  # wall time at which the schedule started (Unix s)
+        self._models = {d.id: DeviceModel.create(d, seed) for d in self.devices}
+        self._seq = {d.id: 0 for d in self.devices}
+        self._links: list[BrokerLink] = []
+        self._link_of: dict[str, BrokerLink] = {}
+
+    def stop(self) -> None:
+        """Ask `run()` to finish: thread- and signal-safe."""
+        self._stop.set()
+
+    def run(self) -> SimulatorStats:
+        """Connect every device, publish until the duration ends or stop(), then go offline."""
+        self._connect()
+        try:
+            self._loop()
+        finally:
+            self._disconnect()
+        return self.stats
+
+    # -- connections ---------------------------------------------------------------------
+
+    def _status_topic(self, d: Device) -> str:
+        return device_topic(d.site, d.id, "status", self.prefix)
+
+    def _connect(self) -> None:
+        if self._per_device:
+            for d in self.devices:
+                link = BrokerLink(
+                    f"{self.prefix}-{d.site}-{d.id}", self.address, [self._status_topic(d)],
+                    will=True, queue_max=self._queue_max,
+                )
+                self._links.append(link)
+                self._link_of[d.id] = link
+        else:
+            n = max(1, -(-len(self.devices) // SHARED_DEVICES_PER_CLIENT))
+            groups: list[list[Device]] = [self.devices[i::n] for i in range(n)]
+            tag = f"{self._rng.getrandbits(32):08x}"
+            for i, group in enumerate(groups):
+                link = BrokerLink(
+                    f"{self.prefix}-sim-{tag}-{i}", self.address,
+                    [self._status_topic(d) for d in group], will=False, queue_max=self._queue_max,
+                )
+                self._links.append(link)
+                self._link_of.update({d.id: link for d in group})
+        for link in self._links:
+            link.start()
+        deadline = time.monotonic() + self._connect_timeout_s
+        try:
+            for link in self._links:
+                link.wait_connected(max(0.0, deadline - time.monotonic()))
+        except SimulatorError:
+            self._disconnect()
+            raise
+        log.info("simulator: %d devices connected over %d clients to %s:%d",
+                 len(self.devices), len(self._links), self.address.host, self.address.port)
+
+    def _disconnect(self) -> None:
+        deadline = time.monotonic() + OFFLINE_FLUSH_S
+        for link in self._links:
+            link.go_offline()
+        for link in self._links:
+            link.hang_up(max(0.0, deadline - time.monotonic()))
+        for link in self._links:  # after every hang_up, so their threads wind down together
+            link.join()
+        self._links.clear()
+
+    # -- publishing ----------------------------------------------------------------------
+
+    def _publish(self, d: Device, channel: str, body: dict[str, Any], qos: int) -> None:
+        self._seq[d.id] += 1
+        payload = json.dumps({**body, "seq": self._seq[d.id]}, separators=(",", ":"))
+        topic = device_topic(d.site, d.id, channel, self.prefix)  # type: ignore[arg-type]
+        if not self._link_of[d.id].publish(topic, payload, qos):
+            self.stats.refused += 1
+
+    def _telemetry(self, d: Device, elapsed: float) -> None:
+        metrics = self._models[d.id].telemetry(elapsed, self._sim_ts(elapsed))
+        self._publish(d, "telemetry", {"ts": rfc3339(self._wall()), "metrics": metrics}, qos=1)
+        self.stats.telemetry += 1
+
+    def _event(self, d: Device, name: str, data: dict[str, Any]) -> None:
+        ts = round(self._wall(), 3)  # events carry Unix seconds, telemetry RFC 3339 (both valid)
+        self._publish(d, "event", {"ts": ts, "event": name, "data": data}, qos=1)
+        self.stats.events += 1
+
+    def _sim_ts(self, elapsed: float) -> float:
+        return (self._sim_start if self._sim_start is not None else self._t0_wall) + (
+            self.speed * elapsed
+        )
+
+    # -- the schedule --------------------------------------------------------------------
+
+    def _interval(self, d: Device) -> float:
+        if self.rate is not None:
+            return len(self.devices) / self.rate
+        return d.interval_s or d.spec.interval_s
+
+    def _loop(self) -> None:
+        self._t0_wall = self._wall()
+        t0 = self._clock()
+        order = itertools.count()  # tie-breaker so the heap never compares payloads
+        heap: list[tuple[float, int, str, Any]] = []
+
+        def at(due: float, job: str, what: Any) -> None:
+            heapq.heappush(heap, (due, next(order), job, what))
+
+        by_id = {d.id: d for d in self.devices}
+        for d in self.devices:
+            at(self._rng.uniform(0.0, min(self._interval(d), 5.0)), "telemetry", d)
+            if d.kind == "door":
+                at(self._rng.expovariate(DOOR_CANDIDATE_RATE), "door", d)
+        for step in self.steps:
+            at(step.at_s, "step", step)
+        while not self._stop.is_set():
+            now = self._clock() - t0
+            if self.duration_s is not None and now >= self.duration_s:
+                return
+            due = heap[0][0] if heap else float("inf")
+            if due > now:
+                limit = self.duration_s - now if self.duration_s is not None else 1.0
+                self._stop.wait(max(0.0, min(due - now, limit, 1.0)))
+                continue
+            _, _, job, what = heapq.heappop(heap)
+            if job == "step":
+                d = by_id[what.device_id]
+                self._run_step(what, d, now)
+                continue
+            model = self._models[what.id]
+            if model.silent:
+                continue  # a silent device stays connected but says nothing more
+            if job == "telemetry":
+                self._telemetry(what, now)
+                at(now + self._interval(what) * self._rng.uniform(0.95, 1.05), "telemetry", what)
+            elif job == "door":
+                self._door_traffic(what, model, now, at)
+                at(now + self._rng.expovariate(DOOR_CANDIDATE_RATE), "door", what)
+            elif job == "close" and not model.door_pinned:
+                model.door_open = False
+                self._telemetry(what, now)
+
+    def _run_step(self, step: Step, d: Device, now: float) -> None:
+        model = self._models[d.id]
+        log.info("simulator: fault step on %s at %.1fs", d.id, now)
+        for name, data in step.action(model, now):
+            self._event(d, name, data)
+        if step.report and not model.silent:
+            self._telemetry(d, now)
+
+    def _door_traffic(
+        self, d: Device, model: DeviceModel, now: float, at: Callable[[float, str, Any], None]
+    ) -> None:
+        rate = model.door_arrival_rate(self._sim_ts(now), self.speed)
+        if model.door_pinned or model.door_open or self._rng.random() >= rate / DOOR_CANDIDATE_RATE:
+            return
+        card = f"C-{self._rng.randrange(1000, 9999)}"
+        if self._rng.random() < DENIED_SHARE:
+            self._event(d, "access_denied", {"reader": "R1", "card": card, "reason": "expired"})
+            return
+        self._event(d, "access_granted", {"reader": "R1", "card": card})
+        model.door_open = True
+        self._telemetry(d, now)
+        at(now + self._rng.uniform(3.0, 7.0), "close", d)  # a person walks through in 3-7 s
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the `sitewatch simulate` options to a parser."""
+    parser.add_argument("--broker", default="mqtt://127.0.0.1:1883",
+                        help="mqtt://[user:pass@]host[:port] or mqtts://... (default %(default)s)")
+    parser.add_argument("--prefix", default="sitewatch", help="topic prefix (default %(default)s)")
+    fleet = parser.add_mutually_exclusive_group()
+    fleet.add_argument("--devices", metavar="FILE",
+                       help="device registry YAML (default: the built-in sample site)")
+    fleet.add_argument("--count", type=int, metavar="N",
+                       help="simulate N generated devices across all kinds instead")
+    parser.add_argument("--site", default="sim", help="site id for --count (default %(default)s)")
+    parser.add_argument("--rate", type=float, metavar="MSG_PER_S",
+                        help="telemetry messages/s for the whole site, spread over the devices "
+                        "(default: each device at its kind's reporting interval)")
+    parser.add_argument("--duration", type=float, metavar="SECONDS",
+                        help="stop after this many seconds (default: until Ctrl-C)")
+    parser.add_argument("--seed", type=int, default=1, help="random seed (default %(default)s)")
+    parser.add_argument("--speed", type=float, default=1.0,
+                        help="site seconds per wall second for signal shapes (default 1)")
+    parser.add_argument("--fault", action="append", default=[], metavar="NAME[:DEVICE][@TIME]",
+                        help="scripted fault, repeatable, e.g. door_held:door-08@40s"
+                        f"; names: {', '.join(sorted(FAULT_TARGETS))}")
+    parser.add_argument("--scenario", choices=["demo"],
+                        help="add the demo's scripted faults (needs the sample site's devices)")
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    """Run `sitewatch simulate` with parsed options; 0 done, 1 broker trouble, 2 bad input."""
+    try:
+        registry = (
+            generate_site(args.count, args.site) if args.count is not None
+            else load_registry(args.devices)
+        )
+        faults = [parse_fault(f) for f in args.fault]
+        if args.scenario == "demo":
+            faults = demo_scenario() + faults
+        sim = Simulator(registry, args.broker, prefix=args.prefix, rate=args.rate,
+                        duration_s=args.duration, seed=args.seed, faults=faults, speed=args.speed)
+    except (RegistryError, FaultError, ValueError) as e:
+        print(f"sitewatch simulate: {e}", file=sys.stderr)
+        return 2
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, lambda signum, frame: sim.stop())
+    try:
+        stats = sim.run()
+    except SimulatorError as e:
+        print(f"sitewatch simulate: {e}", file=sys.stderr)
+        return 1
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    print(f"sitewatch simulate: {len(registry)} devices, {stats.telemetry} telemetry, "
+          f"{stats.events} events, {stats.refused} refused", file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point for `python -m devices.simulator` (the same options as `sitewatch simulate`)."""
+    parser = argparse.ArgumentParser(prog="sitewatch simulate", description=__doc__)
+    add_arguments(parser)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    return run_from_args(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,192 @@
+"""The MQTT session (paho-mqtt 2.x): persistent, QoS 1, manual acks, reconnect and resubscribe.
+
+Acks are sent only by `ack()`, after the message is durable. paho queues an ack packet the
+same way it queues a publish (a deque append plus a wake-up of the network thread), so
+calling it from another thread is safe. What is not safe is acking a packet id across a
+reconnect: the broker redelivers every unacked message of the session on reconnect and may
+reuse a freed id for another message, so an ack from an older connection would confirm the
+wrong message. Each Delivery therefore carries the connection generation it arrived on, and
+an ack from an older generation is skipped (the redelivered copy gets acked instead).
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as mqtt
+
+log = logging.getLogger(__name__)
+
+KEEPALIVE_S = 30
+RECONNECT_MIN_S = 1  # paho's reconnect backoff doubles from here...
+RECONNECT_MAX_S = 30  # ...up to here
+
+
+class MqttUrlError(ValueError):
+    """The broker URL is not mqtt://[user[:pass]@]host[:port] or mqtts://..."""
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One message as the broker handed it over, with what is needed to ack it later."""
+
+    topic: str
+    payload: bytes
+    mid: int  # packet id, for the ack
+    qos: int
+    generation: int  # connection it arrived on; acks from older connections are skipped
+    received_at: float  # Unix seconds
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerAddress:
+    """Where the broker is and how to log in."""
+
+    host: str
+    port: int
+    tls: bool
+    username: str | None
+    password: str | None
+
+
+def parse_mqtt_url(url: str) -> BrokerAddress:
+    """Parse `mqtt://user:pass@host:port` (default port 1883) or `mqtts://...` (8883)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("mqtt", "mqtts"):
+        raise MqttUrlError(f"{url!r}: scheme must be mqtt or mqtts")
+    try:
+        port = parts.port
+    except ValueError as e:
+        raise MqttUrlError(f"{url!r}: {e}") from None
+    if not parts.hostname:
+        raise MqttUrlError(f"{url!r}: no host")
+    tls = parts.scheme == "mqtts"
+    user = urllib.parse.unquote(parts.username) if parts.username is not None else None
+    pw = urllib.parse.unquote(parts.password) if parts.password is not None else None
+    return BrokerAddress(parts.hostname, port or (8883 if tls else 1883), tls, user, pw)
+
+
+class MqttSession:
+    """A persistent (clean_session=False) MQTT 3.1.1 session subscribed at QoS 1."""
+
+    def __init__(
+        self,
+        url: str,
+        client_id: str,
+        subscription: str,
+        on_message: Callable[[Delivery], None],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.address = parse_mqtt_url(url)
+        self._subscription = subscription
+        self._on_message_cb = on_message
+        self._clock = clock
+        self._lock = threading.Lock()  # guards _generation against acks in flight
+        self._generation = 0
+        self._connected = threading.Event()
+        self._client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            clean_session=False,  # the broker keeps our subscription and unacked messages
+            protocol=mqtt.MQTTv311,
+            manual_ack=True,
+        )
+        if self.address.username is not None:
+            self._client.username_pw_set(self.address.username, self.address.password)
+        if self.address.tls:
+            self._client.tls_set(cert_reqs=ssl.CERT_REQUIRED)
+        self._client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
+        self._client.on_pre_connect = self._on_pre_connect
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_subscribe = self._on_subscribe
+        self._client.on_message = self._on_message
+
+    @property
+    def connected(self) -> bool:
+        """True while the broker connection is up and subscribed."""
+        return self._connected.is_set()
+
+    def wait_connected(self, timeout: float) -> bool:
+        """Block until connected (for start-up and tests); False on timeout."""
+        return self._connected.wait(timeout)
+
+    def start(self) -> None:
+        """Connect in the background; paho retries with backoff until the broker answers."""
+        self._client.connect_async(self.address.host, self.address.port, KEEPALIVE_S)
+        self._client.loop_start()
+
+    def stop(self) -> None:
+        """Disconnect cleanly (acks already queued go out first) and stop the network thread."""
+        self._client.disconnect()
+        self._client.loop_stop()
+        self._connected.clear()
+
+    def reconnect(self) -> None:
+        """Drop and re-open the connection so the broker redelivers every unacked message."""
+        self.stop()
+        self.start()
+
+    def ack(self, delivery: Delivery) -> bool:
+        """Acknowledge a QoS 1 message; False (and nothing sent) if it came on an older link."""
+        if delivery.qos == 0:
+            return True
+        with self._lock:
+            if delivery.generation != self._generation:
+                return False
+            self._client.ack(delivery.mid, delivery.qos)
+            return True
+
+    def _bump_generation(self) -> None:
+        with self._lock:
+            self._generation += 1
+
+    def _on_pre_connect(self, client: mqtt.Client, userdata: Any) -> None:
+        self._bump_generation()
+
+    def _on_connect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any
+    ) -> None:
+        if reason.is_failure:
+            log.warning("broker refused the connection: %s", reason)
+            return
+        # Subscribe on every connect: the broker may have lost the session (restart without
+        # persistence), and a duplicate subscription is harmless.
+        client.subscribe(self._subscription, qos=1)
+        log.info(
+            "connected to %s:%s (session present: %s)",
+            self.address.host,
+            self.address.port,
+            flags.session_present,
+        )
+
+    def _on_subscribe(
+        self, client: mqtt.Client, userdata: Any, mid: int, reasons: Any, props: Any
+    ) -> None:
+        if any(r.is_failure for r in reasons):
+            log.error("broker refused the subscription %s: %s", self._subscription, reasons)
+            return
+        self._connected.set()
+
+    def _on_disconnect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any
+    ) -> None:
+        self._connected.clear()
+        self._bump_generation()
+        log.warning("disconnected from broker: %s", reason)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        try:
+            topic = msg.topic
+        except UnicodeDecodeError:
+            topic = msg._topic.decode("utf-8", errors="replace")  # decode rejects it later
+        self._on_message_cb(
+            Delivery(topic, bytes(msg.payload), msg.mid, msg.qos, self._generation, self._clock())
+        )

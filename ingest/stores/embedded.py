@@ -1,0 +1,216 @@
+"""The embedded store: telemetry, events and status in one SQLite file, no server needed."""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from devices.reading import MetricValue, Reading
+from ingest.stores.base import BadData, Sample, StoreUnavailable
+from ingest.stores.lineprotocol import event_json
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS telemetry (
+    device_id TEXT NOT NULL,
+    metric TEXT NOT NULL,
+    ts_us INTEGER NOT NULL,          -- Unix microseconds, as InfluxDB's precision `u`
+    site TEXT NOT NULL,
+    zone TEXT,
+    kind TEXT,
+    vtype TEXT NOT NULL,             -- 'number' (REAL), 'bool' (0/1), 'string' (TEXT)
+    value,
+    PRIMARY KEY (device_id, metric, ts_us)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS metric_types (
+    metric TEXT PRIMARY KEY,         -- a metric keeps its first type, as an InfluxDB field does
+    vtype TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    device_id TEXT NOT NULL,
+    event TEXT NOT NULL,
+    ts_us INTEGER NOT NULL,
+    site TEXT NOT NULL,
+    zone TEXT,
+    kind TEXT,
+    data TEXT NOT NULL,              -- JSON object
+    seq INTEGER,
+    PRIMARY KEY (device_id, event, ts_us)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS device_status (
+    device_id TEXT NOT NULL,
+    ts_us INTEGER NOT NULL,
+    site TEXT NOT NULL,
+    zone TEXT,
+    kind TEXT,
+    state TEXT NOT NULL,             -- 'online' or 'offline'
+    PRIMARY KEY (device_id, ts_us)
+) WITHOUT ROWID;
+"""
+
+
+def _us(ts: float) -> int:
+    return round(ts * 1_000_000)
+
+
+def _typed(metric: str, value: object) -> tuple[str, MetricValue]:
+    if isinstance(value, bool):
+        return "bool", value
+    if isinstance(value, int | float):
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf
+        if not math.isfinite(number):
+            raise BadData(f"metric {metric!r}: non-finite number {value!r}")
+        return "number", number
+    if isinstance(value, str):
+        return "string", value
+    raise BadData(f"metric {metric!r}: unsupported value type {type(value).__name__}")
+
+
+def _untyped(vtype: str, value: object) -> MetricValue:
+    if vtype == "bool":
+        return bool(value)
+    if vtype == "number":
+        return float(value)  # type: ignore[arg-type]
+    return str(value)
+
+
+class EmbeddedStore:
+    """Telemetry in SQLite (WAL), idempotent per (device, metric, microsecond) like InfluxDB."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._path = path
+        # One connection shared by all threads, serialised by a lock: SQLite has one writer anyway.
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        with self._lock:
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            # FULL: a batch the caller saw confirmed survives a power cut, not just a process crash.
+            self._conn.execute("PRAGMA synchronous=FULL")
+            self._conn.executescript(_SCHEMA)
+            self._types = dict(self._conn.execute("SELECT metric, vtype FROM metric_types"))
+
+    def write(self, batch: Sequence[Reading]) -> None:
+        """Store the batch in one transaction; a value of the wrong type refuses it as BadData."""
+        with self._lock:
+            types = dict(self._types)
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for r in batch:
+                        self._write_one(r, types)
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+                self._conn.execute("COMMIT")
+            except sqlite3.OperationalError as e:  # locked, disk full, I/O error
+                raise StoreUnavailable(f"embedded store {self._path}: {e}") from e
+            self._types = types
+
+    def _write_one(self, r: Reading, types: dict[str, str]) -> None:
+        tags = (r.site, r.zone, r.kind)
+        t = _us(r.ts)
+        if r.channel == "telemetry":
+            for metric, raw in r.metrics.items():
+                vtype, value = _typed(metric, raw)
+                known = types.setdefault(metric, vtype)
+                if known != vtype:
+                    raise BadData(f"metric {metric!r} is {known}, refused a {vtype} value")
+                if metric not in self._types:
+                    self._conn.execute(
+                        "INSERT OR IGNORE INTO metric_types VALUES (?, ?)", (metric, vtype)
+                    )
+                self._conn.execute(
+                    "INSERT OR REPLACE INTO telemetry VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (r.device_id, metric, t, *tags, vtype, value),
+                )
+        elif r.channel == "event":
+            if not r.event:
+                raise BadData(f"event reading from {r.device_id!r} has no event name")
+            data = event_json(r)
+            self._conn.execute(
+                "INSERT OR REPLACE INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (r.device_id, r.event, t, *tags, data, r.seq),
+            )
+        elif r.channel == "status":
+            if r.status not in ("online", "offline"):
+                raise BadData(f"status reading with state {r.status!r}")
+            self._conn.execute(
+                "INSERT OR REPLACE INTO device_status VALUES (?, ?, ?, ?, ?, ?)",
+                (r.device_id, t, *tags, r.status),
+            )
+        else:
+            raise BadData(f"unknown channel {r.channel!r}")
+
+    def query(
+        self,
+        device_id: str,
+        metric: str,
+        start: float,
+        end: float,
+        every_s: float | None = None,
+        limit: int = 10_000,
+    ) -> list[Sample]:
+        """A metric's samples in [start, end), oldest first; averaged per `every_s` if given.
+
+        Buckets start at multiples of `every_s` since the epoch, as InfluxDB's GROUP BY time.
+        Averaging a boolean or string metric raises BadData, as InfluxDB refuses mean() there.
+        """
+        args: dict[str, object] = {
+            "d": device_id, "m": metric, "s": _us(start), "e": _us(end), "n": int(limit),
+        }
+        span = "device_id = :d AND metric = :m AND ts_us >= :s AND ts_us < :e"
+        if every_s is None:
+            sql = f"SELECT ts_us, vtype, value FROM telemetry WHERE {span} ORDER BY ts_us LIMIT :n"
+            with self._lock:
+                rows = self._conn.execute(sql, args).fetchall()
+            return [Sample(t / 1_000_000, _untyped(vt, v)) for t, vt, v in rows]
+        if self._types.get(metric, "number") != "number":
+            raise BadData(f"metric {metric!r} is {self._types[metric]}: it cannot be averaged")
+        args["w"] = _every_us(every_s)
+        # Floor division that also holds before 1970 (SQLite's `/` truncates toward zero).
+        bucket = "(ts_us - ((ts_us % :w) + :w) % :w)"
+        sql = (
+            f"SELECT {bucket} AS b, AVG(value) FROM telemetry WHERE {span}"
+            " GROUP BY b ORDER BY b LIMIT :n"
+        )
+        with self._lock:
+            rows = self._conn.execute(sql, args).fetchall()
+        return [Sample(b / 1_000_000, float(v)) for b, v in rows]
+
+    def latest(self, device_id: str) -> dict[str, Sample]:
+        """The most recent value of each of the device's metrics."""
+        # SQLite takes the bare columns of a MAX() aggregate from the row holding the maximum.
+        sql = (
+            "SELECT metric, MAX(ts_us), vtype, value FROM telemetry"
+            " WHERE device_id = ? GROUP BY metric"
+        )
+        with self._lock:
+            rows = self._conn.execute(sql, (device_id,)).fetchall()
+        return {m: Sample(t / 1_000_000, _untyped(vt, v)) for m, t, vt, v in rows}
+
+    def ping(self) -> bool:
+        """True if the database file answers."""
+        try:
+            with self._lock:
+                self._conn.execute("SELECT 1").fetchone()
+            return True
+        except sqlite3.Error:
+            return False
+
+    def close(self) -> None:
+        """Close the database connection."""
+        with self._lock:
+            self._conn.close()
+
+
+def _every_us(every_s: float) -> int:
+    every = round(every_s * 1_000_000)
+    if every < 1:
+        raise ValueError(f"every_s must be at least one microsecond, got {every_s}")
+    return every
