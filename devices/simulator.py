@@ -182,7 +182,7 @@ class Simulator:
         rate: float | None = None,  # telemetry messages/s for the whole site; None: intervals
         duration_s: float | None = None,  # None: until stop()
         seed: int = 1,
-        faults: Sequence[Fault] = (),
+        faults: Sequence[Fault | str] = (),  # Fault objects or `--fault` strings
         speed: float = 1.0,  # site seconds per wall second, for signal shapes only
         sim_start_ts: float | None = None,  # site time at start (Unix s); None: now
         per_device_clients: bool | None = None,  # None: when devices <= PER_DEVICE_CLIENT_MAX
@@ -201,9 +201,9 @@ class Simulator:
         self.rate = rate
         self.duration_s = duration_s
         self.speed = speed
-        self.steps: list[Step] = plan(faults, self.devices)
+        parsed = [f if isinstance(f, Fault) else parse_fault(f) for f in faults]
+        self.steps: list[Step] = plan(parsed, self.devices)
         self.stats = SimulatorStats()
-        self._seed = seed
         self._rng = random.Random(seed)
         self._sim_start = sim_start_ts
         self._per_device = (

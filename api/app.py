@@ -1,0 +1,110 @@
+"""The FastAPI app factory: routes, auth, errors, metrics and the event stream on a Runtime."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
+
+from api.auth import TokenAuth
+from api.metrics import ApiMetrics, RequestMetrics
+from api.routes import (
+    deadletters,
+    devices,
+    health,
+    incidents,
+    metrics,
+    reports,
+    status,
+    stream,
+    telemetry,
+)
+from api.routes import tickets as tickets_routes
+from api.runtime import Runtime
+from api.schemas import ConflictOut
+from api.stream import IncidentBroadcaster
+from ingest.stores.base import StoreUnavailable
+from rules.incident import (
+    AssigneeRequired,
+    IllegalTransition,
+    IncidentNotFound,
+    IncidentStoreUnavailable,
+)
+
+HEARTBEAT_S = 15.0  # SSE comment lines this often, so proxies and clients see a live stream
+
+
+def create_app(
+    runtime: Runtime,
+    *,
+    heartbeat_s: float = HEARTBEAT_S,
+    stream_queue_max: int = 1000,  # events buffered per SSE client before it is cut off
+) -> FastAPI:
+    """An app serving SPEC §7 over `runtime`; it never starts ingest or rules itself."""
+    broadcaster = IncidentBroadcaster(runtime.incidents, client_queue_max=stream_queue_max)
+    runtime.incidents.subscribe(broadcaster.publish)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await broadcaster.start()
+        try:
+            yield
+        finally:
+            await broadcaster.stop()
+
+    app = FastAPI(
+        title="Sitewatch",
+        version="1.0.0",
+        summary="Facility and safety monitoring: devices, alerts, tickets, live stream.",
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    app.state.auth = TokenAuth(runtime.engine)
+    app.state.broadcaster = broadcaster
+    app.state.heartbeat_s = heartbeat_s
+    app.state.metrics = ApiMetrics(runtime, broadcaster)
+    app.add_middleware(RequestMetrics, metrics=app.state.metrics)
+
+    for module in (health, status, devices, telemetry, incidents, tickets_routes, stream,
+                   deadletters, reports):
+        app.include_router(module.router)
+    app.include_router(metrics.router)
+    _install_error_handlers(app)
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    """Domain errors -> HTTP answers, all as JSON with `detail`."""
+
+    @app.exception_handler(IncidentNotFound)
+    async def _not_found(_: Request, e: IncidentNotFound) -> JSONResponse:
+        return JSONResponse({"detail": str(e)}, status_code=404)
+
+    @app.exception_handler(IllegalTransition)
+    async def _conflict(_: Request, e: IllegalTransition) -> JSONResponse:
+        body = ConflictOut(
+            detail=str(e), incident_id=e.incident_id, action=e.action, state=e.current_state
+        )
+        return JSONResponse(body.model_dump(), status_code=409)
+
+    @app.exception_handler(AssigneeRequired)
+    async def _assignee(_: Request, e: AssigneeRequired) -> JSONResponse:
+        error = {"type": "missing", "loc": ["body", "assignee"], "msg": str(e), "input": None}
+        return JSONResponse({"detail": jsonable_encoder([error])}, status_code=422)
+
+    @app.exception_handler(IncidentStoreUnavailable)
+    async def _db_down(_: Request, e: IncidentStoreUnavailable) -> JSONResponse:
+        return JSONResponse(
+            {"detail": f"incident database unavailable, retry later: {e}"},
+            status_code=503, headers={"Retry-After": "5"},
+        )
+
+    @app.exception_handler(StoreUnavailable)
+    async def _store_down(_: Request, e: StoreUnavailable) -> JSONResponse:
+        return JSONResponse(
+            {"detail": f"telemetry store unavailable, retry later: {e}"},
+            status_code=503, headers={"Retry-After": "5"},
+        )

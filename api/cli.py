@@ -1,0 +1,101 @@
+"""The `sitewatch` console script: demo, serve, simulate, rules check, token create."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from api.service import run_serve
+    from api.settings import Settings
+
+    return run_serve(Settings())
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from api.demo import run_demo
+
+    return run_demo(data_dir=Path(args.data_dir), port=args.port, broker_port=args.broker_port)
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from devices.simulator import run_from_args
+
+    return run_from_args(args)
+
+
+def _rules_check(args: argparse.Namespace) -> int:
+    from rules.loader import check_rules_file
+
+    status = 0
+    for f in args.files:
+        errors = check_rules_file(Path(f))
+        for e in errors:
+            print(e, file=sys.stderr)
+        if errors:
+            status = 1
+        else:
+            print(f"{f}: ok")
+    return status
+
+
+def _token_create(args: argparse.Namespace) -> int:
+    from api.settings import Settings
+    from api.tokens import create_token
+    from rules.db import open_database
+
+    engine = open_database(Settings().database_url)
+    try:
+        print(create_token(engine, args.name, args.role))
+    finally:
+        engine.dispose()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every verb."""
+    p = argparse.ArgumentParser(prog="sitewatch", description=__doc__)
+    sub = p.add_subparsers(dest="verb", required=True)
+
+    demo = sub.add_parser("demo", help="everything on this machine, no server installed")
+    demo.add_argument("--data-dir", default="./var/demo", help="where the demo keeps its data")
+    demo.add_argument("--port", type=int, default=8000, help="API port")
+    demo.add_argument("--broker-port", type=int, default=0, help="embedded MQTT port (0: free)")
+    demo.set_defaults(func=_demo)
+
+    serve = sub.add_parser("serve", help="ingest, rules, scheduler and API (configured by env)")
+    serve.set_defaults(func=_serve)
+
+    sim = sub.add_parser("simulate", help="publish a simulated site to a broker")
+    from devices.simulator import add_arguments
+
+    add_arguments(sim)
+    sim.set_defaults(func=_simulate)
+
+    rules = sub.add_parser("rules", help="rules files")
+    rsub = rules.add_subparsers(dest="rules_verb", required=True)
+    check = rsub.add_parser("check", help="validate rules files")
+    check.add_argument("files", nargs="+", metavar="FILE")
+    check.set_defaults(func=_rules_check)
+
+    token = sub.add_parser("token", help="API tokens")
+    tsub = token.add_subparsers(dest="token_verb", required=True)
+    create = tsub.add_parser("create", help="create a token and print it")
+    create.add_argument("name")
+    create.add_argument(
+        "--role", required=True, choices=["viewer", "security", "maintenance", "admin"]
+    )
+    create.set_defaults(func=_token_create)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script."""
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

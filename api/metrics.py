@@ -1,0 +1,184 @@
+"""Prometheus exposition: API request counts and latency, plus collectors read at scrape time."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from rules.incident import IncidentStoreUnavailable
+from rules.schema import incidents as incidents_table
+
+if TYPE_CHECKING:
+    from api.runtime import Runtime
+    from api.stream import IncidentBroadcaster
+
+LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+GAUGE_KEYS = frozenset({"log_depth"})  # ingest snapshot keys that go up and down
+LABEL_OF = {"rejected": "reason", "log_depth": "consumer"}
+SKIP_KEYS = frozenset({"seq_lost"})  # per device: too many series; seq_lost_total is kept
+_UNSAFE = re.compile(r"[^a-zA-Z0-9_]")
+
+
+class ApiMetrics:
+    """The app's own registry (never the global one, so two apps in a process never clash)."""
+
+    def __init__(self, runtime: Runtime, broadcaster: IncidentBroadcaster) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "sitewatch_api_requests",
+            "HTTP requests answered, by method, route template and status.",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "sitewatch_api_request_duration_seconds",
+            "Seconds from request to the response's first byte, by method and route.",
+            ["method", "route"],
+            buckets=LATENCY_BUCKETS_S,
+            registry=self.registry,
+        )
+        self.registry.register(RuntimeCollector(runtime, broadcaster))
+
+    def exposition(self) -> bytes:
+        """The Prometheus text format of everything."""
+        return generate_latest(self.registry)
+
+
+class RequestMetrics:
+    """ASGI middleware that counts every HTTP request by its route template (not its path)."""
+
+    def __init__(self, app: ASGIApp, metrics: ApiMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Time until the response starts (an SSE stream would otherwise last for hours)."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+
+        async def send_timed(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                route = scope.get("route")
+                # Unmatched paths share one label, so random URLs cannot explode cardinality.
+                template = getattr(route, "path", None) or "unmatched"
+                method = scope["method"]
+                self.metrics.requests.labels(method, template, str(message["status"])).inc()
+                self.metrics.latency.labels(method, template).observe(
+                    time.perf_counter() - started
+                )
+            await send(message)
+
+        await self.app(scope, receive, send_timed)
+
+
+class RuntimeCollector(Collector):
+    """Reads ingest counters, incident counts, device states and SSE clients at each scrape."""
+
+    def __init__(self, runtime: Runtime, broadcaster: IncidentBroadcaster) -> None:
+        self._rt = runtime
+        self._sse = broadcaster
+
+    def collect(self) -> Iterator[Metric]:
+        """Every metric, computed now."""
+        yield from _ingest_metrics(self._rt.counters.snapshot())
+        yield from self._incident_metrics()
+        devices = GaugeMetricFamily(
+            "sitewatch_devices", "Devices by liveness state.", labels=["state", "registered"]
+        )
+        counts: dict[tuple[str, str], int] = {}
+        for d in self._rt.liveness.states(self._rt.clock()):
+            key = (d.state, str(d.registered).lower())
+            counts[key] = counts.get(key, 0) + 1
+        for (state, registered), n in sorted(counts.items()):
+            devices.add_metric([state, registered], n)
+        yield devices
+        yield GaugeMetricFamily(
+            "sitewatch_sse_clients", "Clients connected to the event stream.",
+            value=self._sse.client_count,
+        )
+        yield CounterMetricFamily(
+            "sitewatch_sse_slow_disconnects",
+            "Stream clients cut off because they read too slowly.",
+            value=self._sse.slow_disconnects,
+        )
+        yield CounterMetricFamily(
+            "sitewatch_sse_inbox_overflows",
+            "Times the stream's inbox was full and every client was cut off.",
+            value=self._sse.inbox_overflows,
+        )
+        yield CounterMetricFamily(
+            "sitewatch_sse_events_sent", "Events written to stream clients.",
+            value=self._sse.frames_sent,
+        )
+
+    def _incident_metrics(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily("sitewatch_database_up", "1 if the incident database answered.")
+        try:
+            with self._rt.engine.connect() as conn:
+                rows = conn.execute(
+                    sa.select(
+                        incidents_table.c.kind, incidents_table.c.state, sa.func.count()
+                    ).group_by(incidents_table.c.kind, incidents_table.c.state)
+                ).all()
+            summary = self._rt.incidents.summary(self._rt.clock())
+        except (sa.exc.SQLAlchemyError, IncidentStoreUnavailable):
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        by_state = GaugeMetricFamily(
+            "sitewatch_incidents", "Incidents by kind and state.", labels=["kind", "state"]
+        )
+        for kind, state, n in rows:
+            by_state.add_metric([kind, state], n)
+        yield by_state
+        alerts = GaugeMetricFamily(
+            "sitewatch_alerts_active", "Open alerts by severity.", labels=["severity"]
+        )
+        for severity, n in sorted(summary["active_alerts"].items()):
+            alerts.add_metric([severity], n)
+        yield alerts
+        tickets = GaugeMetricFamily(
+            "sitewatch_tickets_open", "Open tickets by priority.", labels=["priority"]
+        )
+        for priority, n in sorted(summary["open_tickets"].items()):
+            tickets.add_metric([priority], n)
+        yield tickets
+        yield GaugeMetricFamily(
+            "sitewatch_tickets_sla_breached",
+            "Open tickets past a respond-by or resolve-by deadline.",
+            value=summary["sla_breaches"],
+        )
+
+
+def _ingest_metrics(snapshot: dict[str, Any]) -> Iterator[Metric]:
+    for key, value in sorted(snapshot.items()):
+        if key in SKIP_KEYS:
+            continue
+        base = key.removesuffix("_total")
+        if key.endswith("_total") and base in snapshot and base not in SKIP_KEYS:
+            continue  # a sum of a labelled counter: Prometheus sums for itself
+        name = "sitewatch_ingest_" + _UNSAFE.sub("_", key)
+        family_of = GaugeMetricFamily if key in GAUGE_KEYS else CounterMetricFamily
+        doc = f"Ingest counter {key!r}."
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, int | float):
+            yield family_of(name, doc, value=value)
+        elif isinstance(value, dict):
+            family = family_of(name, doc, labels=[LABEL_OF.get(key, "name")])
+            for label, n in sorted(value.items()):
+                if isinstance(n, int | float) and not isinstance(n, bool):
+                    family.add_metric([str(label)], n)
+            yield family

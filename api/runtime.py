@@ -1,0 +1,37 @@
+"""The running parts handed to the HTTP API, built once by the composition root."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import sqlalchemy
+
+    from api.settings import Settings
+    from devices.liveness import DeviceLiveness
+    from devices.registry import Registry
+    from ingest.counters import IngestCounters
+    from ingest.deadletters import DeadLetters
+    from ingest.stores.base import TelemetryStore
+    from rules.incidents import IncidentService
+    from rules.loader import RulePack
+
+
+@dataclass
+class Runtime:
+    """Everything the API reads or acts on; built by `sitewatch serve`/`demo` or by a test."""
+
+    settings: Settings
+    registry: Registry
+    store: TelemetryStore
+    incidents: IncidentService
+    liveness: DeviceLiveness
+    counters: IngestCounters
+    deadletters: DeadLetters
+    pack: RulePack
+    engine: sqlalchemy.Engine
+    health: Callable[[], dict[str, Any]]  # each dependency's state, for /api/v1/health
+    clock: Callable[[], float] = field(default=time.time)

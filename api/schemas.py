@@ -1,0 +1,229 @@
+"""Request and response bodies of the HTTP API (what /openapi.json promises)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Department = Literal["property_management", "maintenance", "environment", "security"]
+Priority = Literal["P1", "P2", "P3", "P4"]
+Severity = Literal["critical", "major", "minor"]
+IncidentState = Literal[
+    "active", "acknowledged", "open", "assigned", "in_progress", "resolved", "cancelled"
+]
+LiveState = Literal["online", "stale", "offline"]
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"  # site and device ids (SPEC §2)
+METRIC_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
+MetricValue = bool | float | str
+
+
+class ErrorOut(BaseModel):
+    """Every error except 422: `{"detail": "what went wrong and what to do"}`."""
+
+    detail: str
+
+
+class ConflictOut(BaseModel):
+    """409: the move is not legal from the incident's current state."""
+
+    detail: str
+    incident_id: int
+    action: str
+    state: str  # the incident's state now
+
+
+class HealthOut(BaseModel):
+    """Liveness and each dependency's state; 503 carries the same body."""
+
+    status: Literal["ok", "degraded"]
+    checks: dict[str, dict[str, Any]]  # dependency -> {"ok": bool, ...}
+
+
+class DeviceCounts(BaseModel):
+    """How many devices are in each state."""
+
+    total: int
+    registered: int
+    unregistered: int  # heard on the broker but not in the registry
+    by_state: dict[LiveState, int]
+
+
+class StatusOut(BaseModel):
+    """The site at a glance."""
+
+    at: datetime
+    devices: DeviceCounts
+    alerts_active_by_severity: dict[str, int]  # not yet resolved
+    alerts_unacknowledged: int
+    tickets_open_by_priority: dict[str, int]
+    sla_breaches: int
+    ingest: dict[str, Any]  # the ingest counters (received, accepted, rejected by reason, ...)
+
+
+class LatestValue(BaseModel):
+    """The latest value of one metric."""
+
+    ts: datetime
+    value: MetricValue
+
+
+class DeviceOut(BaseModel):
+    """A device: registry facts, liveness and its latest metrics."""
+
+    id: str
+    site: str
+    zone: str | None
+    kind: str | None  # None for an unregistered device
+    name: str
+    registered: bool
+    state: LiveState
+    since: datetime  # when the current state began
+    last_seen: datetime | None
+    latest: dict[str, LatestValue]
+
+
+class DevicePage(BaseModel):
+    """One page of devices."""
+
+    items: list[DeviceOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class SampleOut(BaseModel):
+    """One sample (an average per bucket when `every` was given)."""
+
+    ts: datetime
+    value: MetricValue
+
+
+class TelemetryOut(BaseModel):
+    """A metric's history."""
+
+    device_id: str
+    metric: str
+    start: datetime
+    end: datetime
+    every_s: float | None  # bucket width in seconds, None for raw samples
+    truncated: bool  # True when `limit` rows were returned and more may exist
+    samples: list[SampleOut]
+
+
+class TimelineEntryOut(BaseModel):
+    """One change of an incident: who, what, when."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    incident_id: int
+    at: datetime
+    actor: str
+    action: str
+    from_state: str | None
+    to_state: str | None
+    note: str
+
+
+class IncidentOut(BaseModel):
+    """An alert or a ticket."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    kind: Literal["alert", "ticket"]
+    rule_id: str | None
+    title: str
+    description: str
+    department: str
+    severity: str | None
+    priority: str | None
+    state: str
+    site: str | None
+    zone: str | None
+    device_id: str | None
+    location: str | None
+    runbook: str | None
+    latching: bool
+    auto_resolve: bool
+    occurrences: int
+    opened_at: datetime
+    last_seen_at: datetime
+    acknowledged_at: datetime | None
+    resolved_at: datetime | None
+    assignee: str | None
+    respond_by: datetime | None
+    resolve_by: datetime | None
+    respond_breached: bool
+    resolve_breached: bool
+    escalation_level: int
+    next_escalation_at: datetime | None
+    linked_incident_id: int | None
+    opened_by: str
+
+
+class IncidentDetail(IncidentOut):
+    """An incident with its whole timeline, oldest first."""
+
+    timeline: list[TimelineEntryOut]
+
+
+class IncidentPage(BaseModel):
+    """One page of incidents."""
+
+    items: list[IncidentOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class StreamEvent(BaseModel):
+    """The JSON `data:` of one Server-Sent Event: the change and the incident as it is now."""
+
+    entry: TimelineEntryOut
+    incident: IncidentOut
+
+
+class TransitionIn(BaseModel):
+    """Body of acknowledge, start, resolve, cancel and comment."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    note: str = Field(default="", max_length=2000)
+    assignee: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class AssignIn(TransitionIn):
+    """Body of assign: who takes the ticket."""
+
+    assignee: str = Field(min_length=1, max_length=200)
+
+
+class CommentIn(TransitionIn):
+    """Body of comment: the note is what it is for."""
+
+    note: str = Field(min_length=1, max_length=2000, pattern=r"\S")
+
+
+class TicketIn(BaseModel):
+    """A ticket opened by hand: a complaint, a request, a fault a guard saw."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=5000)
+    department: Department = "maintenance"
+    priority: Priority = "P3"
+    site: str | None = Field(default=None, pattern=NAME_PATTERN)
+    zone: str | None = Field(default=None, min_length=1, max_length=200)
+    device_id: str | None = Field(default=None, pattern=NAME_PATTERN)
+    location: str | None = Field(default=None, max_length=500)  # free text: "hall B, door 3"
+
+
+class DeadLetterPage(BaseModel):
+    """The most recent rejected messages, newest first."""
+
+    items: list[dict[str, Any]]
+    total: int

@@ -1,0 +1,234 @@
+"""The composition root: builds ingest, rules, scheduler and API from Settings and runs them."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from api.runtime import Runtime
+from api.settings import Settings
+from devices.liveness import DeviceLiveness
+from devices.reading import Reading
+from devices.registry import Registry, load_registry
+from ingest.consumer import LogConsumer
+from ingest.counters import IngestCounters
+from ingest.deadletters import DeadLetters
+from ingest.log import ReadingLog
+from ingest.pipeline import Ingest
+from ingest.stores.base import TelemetryStore
+from rules.db import open_database
+from rules.evaluator import Evaluator
+from rules.incidents import IncidentService
+from rules.jobs import Job, Jobs, scheduled_work
+from rules.loader import load_rules
+from rules.notify import Notifier, load_routes
+from rules.schedules import PreventiveMaintenance, load_schedules
+from rules.state_sql import SqlStateStore
+from rules.windows import MaintenanceWindows
+
+log = logging.getLogger("sitewatch")
+
+
+def open_store(settings: Settings) -> TelemetryStore:
+    """The configured telemetry store: InfluxDB v2, v1, or the embedded SQLite store."""
+    if not settings.influx_url:
+        from ingest.stores.embedded import EmbeddedStore
+
+        return EmbeddedStore(settings.data_dir / "telemetry.sqlite3")
+    if settings.influx_api == "v1":
+        from ingest.stores.influx_v1 import InfluxV1Store
+
+        return InfluxV1Store(
+            settings.influx_url,
+            settings.influx_db,
+            username=settings.influx_username,
+            password=settings.influx_password,
+        )
+    from ingest.stores.influx_v2 import InfluxV2Store
+
+    return InfluxV2Store(
+        settings.influx_url,
+        token=settings.influx_token or "",
+        org=settings.influx_org or "",
+        bucket=settings.influx_bucket,
+    )
+
+
+class RulesWorker:
+    """Feeds every buffered reading to liveness and the evaluator, and signals to incidents.
+
+    One lock serialises evaluation and the periodic tick, so rule state has a single writer.
+    """
+
+    def __init__(
+        self,
+        evaluator: Evaluator,
+        incidents: IncidentService,
+        liveness: DeviceLiveness,
+        observers: Sequence[Callable[[Reading], None]] = (),
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._evaluator = evaluator
+        self._incidents = incidents
+        self._liveness = liveness
+        self._observers = list(observers)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self.errors = 0  # readings whose evaluation raised; logged, counted, skipped
+
+    def handle(self, batch: list[Reading]) -> None:
+        """Evaluate a batch of readings in arrival order."""
+        with self._lock:
+            for reading in batch:
+                self._liveness.observe(reading)
+                try:
+                    for sig in self._evaluator.evaluate(reading, self._clock()):
+                        self._incidents.apply(sig)
+                    for observe in self._observers:
+                        observe(reading)
+                except Exception:
+                    self.errors += 1
+                    log.exception("evaluating %s/%s failed", reading.site, reading.device_id)
+
+    def tick(self) -> None:
+        """Expire hold timers and detect silent devices, without waiting for a reading."""
+        with self._lock:
+            now = self._clock()
+            for sig in self._evaluator.tick(now, self._liveness.last_seen()):
+                self._incidents.apply(sig)
+
+
+class Service:
+    """Every running part of `sitewatch serve`, started and stopped in order."""
+
+    def __init__(self, settings: Settings, registry: Registry | None = None) -> None:
+        self.settings = settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.registry = registry or load_registry(settings.devices)
+        self.pack = load_rules(settings.rules)
+        self.engine = open_database(settings.database_url)
+        self.store = open_store(settings)
+        self.counters = IngestCounters()
+        self.deadletters = DeadLetters(settings.deadletter_max)
+        self.log = ReadingLog(Path(settings.data_dir) / "buffer.sqlite3")
+        now = time.time()
+        self.liveness = DeviceLiveness(self.registry, started_at=now)
+        self.incidents = IncidentService(self.engine, self.pack)
+        self.evaluator = Evaluator(self.pack, SqlStateStore(self.engine), self._interval_of)
+        self.evaluator.watch_registry(self.registry, now)  # a device never heard goes stale
+        self.maintenance = PreventiveMaintenance(
+            self.engine, self.incidents, load_schedules(settings.schedules), self.registry
+        )
+        self.rules = RulesWorker(
+            self.evaluator, self.incidents, self.liveness, observers=[self.maintenance.observe]
+        )
+        self.notifier = Notifier(
+            self.engine, self.incidents, load_routes(settings.notifications),
+            windows=MaintenanceWindows(self.engine),
+        )
+        self.jobs = Jobs(
+            scheduled_work(
+                self.incidents,
+                maintenance=self.maintenance,
+                extra=[Job("rules-tick", lambda now: self.rules.tick(), 1.0)],
+            )
+        )
+        self.ingest = Ingest(
+            mqtt_url=settings.mqtt_url,
+            client_id=settings.mqtt_client_id,
+            prefix=settings.mqtt_topic_prefix,
+            registry=self.registry,
+            log=self.log,
+            counters=self.counters,
+            deadletters=self.deadletters,
+            queue_max=settings.queue_max,
+        )
+        self.store_consumer = LogConsumer(
+            self.log, "store", self.store.write, settings.batch_max, self.counters,
+            self.deadletters,
+        )
+        self.rules_consumer = LogConsumer(
+            self.log, "rules", self.rules.handle, settings.batch_max, self.counters,
+            self.deadletters,
+        )
+        self.runtime = Runtime(
+            settings=settings, registry=self.registry, store=self.store,
+            incidents=self.incidents, liveness=self.liveness, counters=self.counters,
+            deadletters=self.deadletters, pack=self.pack, engine=self.engine,
+            health=self.health,
+        )
+
+    def _interval_of(self, device_id: str) -> float | None:
+        d = self.registry.devices.get(device_id)
+        return (d.interval_s or d.spec.interval_s) if d else None
+
+    def health(self) -> dict[str, Any]:
+        """Each dependency's state, for /api/v1/health."""
+        ingest = self.ingest.health()
+        try:
+            with self.engine.connect() as c:
+                c.exec_driver_sql("select 1")
+            db_ok = True
+        except Exception:
+            db_ok = False
+        return {
+            "broker": {"ok": bool(ingest.get("connected")), **ingest},
+            "store": {"ok": self.store.ping(), "kind": type(self.store).__name__},
+            "database": {"ok": db_ok},
+            "buffer": {"ok": True, "depth": self.log.depth("store")},
+            "rules": {"ok": True, "backlog": self.log.depth("rules"), "errors": self.rules.errors},
+        }
+
+    def start(self) -> None:
+        """Start notifier and consumers first so a previous backlog drains, then ingest."""
+        self.notifier.start()
+        self.store_consumer.start()
+        self.rules_consumer.start()
+        self.jobs.start()
+        self.ingest.start()
+
+    def stop(self) -> None:
+        """Stop taking messages, then let the consumers finish their batch, then close."""
+        self.ingest.stop()
+        self.jobs.shutdown()
+        self.rules_consumer.stop()
+        self.store_consumer.stop()
+        self.notifier.stop()
+        self.store.close()
+        self.engine.dispose()
+
+
+def serve_api(runtime: Runtime, host: str, port: int) -> None:
+    """Run the HTTP API in this thread until SIGINT/SIGTERM."""
+    from api.app import create_app
+
+    config = uvicorn.Config(
+        create_app(runtime), host=host, port=port, log_level="warning",
+        timeout_graceful_shutdown=5,  # open SSE streams would otherwise hold shutdown forever
+    )
+    uvicorn.Server(config).run()
+
+
+def run_serve(settings: Settings) -> int:
+    """`sitewatch serve`: everything in one process until SIGINT/SIGTERM."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    for noisy in ("httpx", "apscheduler", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    service = Service(settings)
+    if settings.bootstrap_token:
+        from api.tokens import ensure_bootstrap_token
+
+        ensure_bootstrap_token(service.engine, settings.bootstrap_token)
+    service.start()
+    log.info("API on http://%s:%d/api/v1", settings.api_host, settings.api_port)
+    try:
+        serve_api(service.runtime, settings.api_host, settings.api_port)
+    finally:
+        service.stop()
+    return 0

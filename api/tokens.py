@@ -1,0 +1,96 @@
+"""API tokens: creation (plaintext shown once), the bootstrap admin token, revocation.
+
+Only the SHA-256 of a token is stored. A fast hash is enough here because every token is a
+256-bit random secret, not a password a person chose: there is no dictionary to try and
+brute force over 2**256 is out of reach, so a slow KDF (bcrypt, argon2) would only add
+latency to every request. The hash also lets the lookup be one indexed equality query.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+from rules.schema import api_tokens
+
+ROLES = ("viewer", "security", "maintenance", "admin")
+BOOTSTRAP_NAME = "bootstrap"  # the name of the admin token from SITEWATCH_BOOTSTRAP_TOKEN
+TOKEN_PREFIX = "sw_"  # so a leaked token is recognisable in logs and secret scanners
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
+
+
+class TokenError(ValueError):
+    """A token cannot be created: bad name, unknown role or a name already taken."""
+
+
+def hash_token(token: str) -> str:
+    """The stored form of a token: SHA-256, hex."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _check(name: str, role: str) -> None:
+    if not _NAME_RE.match(name):
+        raise TokenError(f"token name {name!r} must match {_NAME_RE.pattern}")
+    if role not in ROLES:
+        raise TokenError(f"role {role!r} is not one of {', '.join(ROLES)}")
+
+
+def create_token(engine: sa.Engine, name: str, role: str) -> str:
+    """Create a token named `name` with `role`; returns the plaintext, which is never stored."""
+    _check(name, role)
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)  # 32 bytes = 256 bits of randomness
+    with engine.begin() as conn:
+        taken = conn.execute(
+            sa.select(api_tokens.c.id).where(api_tokens.c.name == name)
+        ).first()
+        if taken is not None:
+            raise TokenError(f"a token named {name!r} already exists")
+        conn.execute(
+            api_tokens.insert().values(
+                name=name, role=role, token_hash=hash_token(token), created_at=datetime.now(UTC)
+            )
+        )
+    return token
+
+
+def ensure_bootstrap_token(engine: sa.Engine, token: str) -> None:
+    """Make `token` a valid admin token named "bootstrap" (the configured value wins)."""
+    if len(token) < 16:
+        raise TokenError("the bootstrap token must be at least 16 characters long")
+    digest = hash_token(token)
+    with engine.begin() as conn:
+        row = conn.execute(
+            sa.select(api_tokens.c.id, api_tokens.c.name).where(
+                (api_tokens.c.name == BOOTSTRAP_NAME) | (api_tokens.c.token_hash == digest)
+            )
+        ).all()
+        if any(r.name != BOOTSTRAP_NAME for r in row):
+            raise TokenError("the bootstrap token is already in use by another token")
+        if row:
+            conn.execute(
+                api_tokens.update()
+                .where(api_tokens.c.name == BOOTSTRAP_NAME)
+                .values(token_hash=digest, role="admin", revoked_at=None)
+            )
+        else:
+            conn.execute(
+                api_tokens.insert().values(
+                    name=BOOTSTRAP_NAME, role="admin", token_hash=digest,
+                    created_at=datetime.now(UTC),
+                )
+            )
+
+
+def revoke_token(engine: sa.Engine, name: str) -> bool:
+    """Revoke the token named `name`; False if there is no such live token."""
+    with engine.begin() as conn:
+        result = conn.execute(
+            api_tokens.update()
+            .where(api_tokens.c.name == name, api_tokens.c.revoked_at.is_(None))
+            .values(revoked_at=datetime.now(UTC))
+        )
+    return bool(result.rowcount)

@@ -1,0 +1,363 @@
+"""Rule kinds of SPEC §6 as pydantic models joined by a `kind` discriminator, and the RulePack."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+from devices.kinds import KINDS
+
+RULE_ID_RE = re.compile(r"^[a-z0-9_.-]{1,64}$")
+STATUS_EVENTS = frozenset({"online", "offline"})  # status readings are matched as these events
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+_UNIT_S = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+Severity = Literal["critical", "major", "minor"]
+Priority = Literal["P1", "P2", "P3", "P4"]
+Department = Literal["property_management", "maintenance", "environment", "security"]
+Scalar = bool | float | str
+
+
+class RuleFieldError(ValueError):
+    """A cross-field problem pinned to one field, so the loader can name that field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def parse_duration(v: Any) -> float:
+    """Seconds from a number of seconds or a string like '30s', '15m', '4h', '2d'."""
+    if isinstance(v, bool):
+        raise ValueError("a duration is seconds or a string like '30s', '15m', '4h', '2d'")
+    if isinstance(v, int | float):
+        if not math.isfinite(v) or v < 0:
+            raise ValueError(f"duration {v!r} must be a finite number of seconds >= 0")
+        return float(v)
+    if isinstance(v, str):
+        m = _DURATION_RE.match(v)
+        if m:
+            return float(m.group(1)) * _UNIT_S[m.group(2)]
+    raise ValueError(f"duration {v!r} is not seconds or a string like '30s', '15m', '4h', '2d'")
+
+
+def format_duration(seconds: float) -> str:
+    """'15m' for 900.0: the largest whole unit, for messages."""
+    for unit in ("d", "h", "m"):
+        if seconds >= _UNIT_S[unit] and seconds % _UNIT_S[unit] == 0:
+            return f"{int(seconds // _UNIT_S[unit])}{unit}"
+    return f"{seconds:g}s"
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]  # seconds
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Select(_Frozen):
+    """Which devices a rule watches: every list given must match; nothing given selects all."""
+
+    kinds: tuple[str, ...] = ()
+    sites: tuple[str, ...] = ()
+    zones: tuple[str, ...] = ()
+    devices: tuple[str, ...] = ()  # device ids
+
+    @field_validator("kinds")
+    @classmethod
+    def _known_kinds(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [k for k in v if k not in KINDS]
+        if unknown:
+            raise ValueError(f"unknown kind {unknown[0]!r}; known: {', '.join(sorted(KINDS))}")
+        return v
+
+    def admits(self, kind: str | None, site: str, zone: str | None, device_id: str) -> bool:
+        """True when a device with these facts is selected."""
+        return (
+            (not self.kinds or kind in self.kinds)
+            and (not self.sites or site in self.sites)
+            and (not self.zones or zone in self.zones)
+            and (not self.devices or device_id in self.devices)
+        )
+
+
+class LinkedTicket(_Frozen):
+    """A ticket opened alongside an alert (a detector in trouble needs a technician)."""
+
+    priority: Priority
+    department: Department = "maintenance"
+    title: str = ""  # empty: the rule's title
+
+
+class AlertSpec(_Frozen):
+    """The rule raises an emergency alert for security staff."""
+
+    type: Literal["alert"]
+    severity: Severity
+    latching: bool  # True: stays active until a person resolves it, whatever the data does
+    runbook: str = ""  # what the guard does; required for critical alerts
+    department: Department = "security"
+    linked_ticket: LinkedTicket | None = None
+
+    @model_validator(mode="after")
+    def _critical_has_runbook(self) -> AlertSpec:
+        if self.severity == "critical" and not self.runbook.strip():
+            raise RuleFieldError("runbook", "a critical alert needs a runbook the guard can follow")
+        return self
+
+
+class TicketSpec(_Frozen):
+    """The rule raises a work order for maintenance (or another department)."""
+
+    type: Literal["ticket"]
+    priority: Priority
+    department: Department = "maintenance"
+    auto_resolve: bool = False  # True: resolves itself when the condition clears on fresh data
+
+
+Raises = Annotated[AlertSpec | TicketSpec, Field(discriminator="type")]
+
+
+class _Rule(_Frozen):
+    id: str
+    title: str = Field(min_length=1)
+    description: str = Field(min_length=1)
+    select: Select = Select()
+    raises: Raises
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_latching(cls, data: Any) -> Any:
+        # Fire alarms latch until a person resolves them (SPEC §6); other alerts by default
+        # follow their condition. A rule selecting only fire-family kinds is a fire rule.
+        if not isinstance(data, dict):
+            return data
+        raises, select = data.get("raises"), data.get("select")
+        if isinstance(raises, dict) and raises.get("type") == "alert" and "latching" not in raises:
+            kinds = select.get("kinds") if isinstance(select, dict) else None
+            fire = (
+                isinstance(kinds, list)
+                and bool(kinds)
+                and all(k in KINDS and KINDS[k].family == "fire" for k in kinds)
+            )
+            data = {**data, "raises": {**raises, "latching": fire}}
+        return data
+
+    @field_validator("id")
+    @classmethod
+    def _valid_id(cls, v: str) -> str:
+        if not RULE_ID_RE.match(v):
+            raise ValueError(f"rule id {v!r} must match {RULE_ID_RE.pattern}")
+        return v
+
+    def _check_metric(self, metric: str, field: str, types: Iterable[str]) -> None:
+        """Every selected kind must report `metric` with one of `types` (when kinds are given)."""
+        allowed = tuple(types)
+        for k in self.select.kinds:
+            spec = KINDS[k].metrics.get(metric)
+            if spec is None:
+                known = ", ".join(sorted(KINDS[k].metrics))
+                raise RuleFieldError(
+                    field, f"kind {k!r} has no metric {metric!r}; it reports: {known}"
+                )
+            if spec.type not in allowed:
+                want = "/".join(allowed)
+                raise RuleFieldError(
+                    field, f"metric {metric!r} of kind {k!r} is {spec.type}, not {want}"
+                )
+
+    def _check_events(self, events: tuple[str, ...], field: str) -> None:
+        """Each event must belong to a selected kind, and each selected kind must emit one."""
+        if not self.select.kinds:
+            return
+        emitted = {k: KINDS[k].events | STATUS_EVENTS for k in self.select.kinds}
+        for e in events:
+            if not any(e in ev for ev in emitted.values()):
+                raise RuleFieldError(
+                    field, f"no selected kind ({', '.join(self.select.kinds)}) emits event {e!r}"
+                )
+        for k, ev in emitted.items():
+            if not ev.intersection(events):
+                raise RuleFieldError(field, f"kind {k!r} emits none of {list(events)}")
+
+
+def _names(v: Any) -> Any:
+    return (v,) if isinstance(v, str) else v
+
+
+EventNames = Annotated[tuple[str, ...], BeforeValidator(_names), Field(min_length=1)]
+
+
+class ThresholdRule(_Rule):
+    """A metric past a level for `hold`; clears past the `clear` level (hysteresis)."""
+
+    kind: Literal["threshold"]
+    metric: str
+    above: float | None = None  # fires when value > above
+    below: float | None = None  # fires when value < below
+    equals: Scalar | None = None  # fires when value == equals (booleans, states)
+    hold: Duration = 0.0  # condition must hold this long before firing, seconds
+    clear: float | None = None  # level the value must pass back over to clear; default: the limit
+    clear_hold: Duration = 0.0  # clear condition must hold this long on fresh data, seconds
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ThresholdRule:
+        given = [f for f in ("above", "below", "equals") if getattr(self, f) is not None]
+        if len(given) != 1:
+            raise RuleFieldError("above", "give exactly one of 'above', 'below' or 'equals'")
+        if self.above is not None and self.clear is not None and self.clear > self.above:
+            raise RuleFieldError(
+                "clear", f"clear level {self.clear:g} must be at or below 'above' {self.above:g}"
+            )
+        if self.below is not None and self.clear is not None and self.clear < self.below:
+            raise RuleFieldError(
+                "clear", f"clear level {self.clear:g} must be at or above 'below' {self.below:g}"
+            )
+        if self.equals is not None and self.clear is not None:
+            raise RuleFieldError("clear", "'clear' has no meaning with 'equals'")
+        if self.equals is None:
+            self._check_metric(self.metric, "metric", ["number"])
+        else:
+            kind = {bool: "bool", str: "string"}.get(type(self.equals), "number")
+            self._check_metric(self.metric, "metric", [kind])
+        return self
+
+    @property
+    def clear_level(self) -> float | None:
+        """The hysteresis level; the limit itself when no `clear` is given."""
+        if self.clear is not None:
+            return self.clear
+        return self.above if self.above is not None else self.below
+
+
+class RateOfChangeRule(_Rule):
+    """A metric changing faster than a per-minute slope, measured over `window`."""
+
+    kind: Literal["rate_of_change"]
+    metric: str
+    per_minute_above: float | None = None  # fires when slope >= this, units per minute (rise)
+    per_minute_below: float | None = None  # fires when slope <= this (a fall: negative)
+    window: Duration = Field(gt=0)  # slope from the oldest to newest sample in it, seconds
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RateOfChangeRule:
+        if (self.per_minute_above is None) == (self.per_minute_below is None):
+            raise RuleFieldError(
+                "per_minute_above", "give exactly one of 'per_minute_above' or 'per_minute_below'"
+            )
+        self._check_metric(self.metric, "metric", ["number"])
+        return self
+
+
+class ClearWhen(_Frozen):
+    """What clears an event rule: a metric reaching a value, or another event."""
+
+    metric: str | None = None
+    equals: Scalar | None = None
+    event: str | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> ClearWhen:
+        if (self.event is None) == (self.metric is None) or (self.metric is None) != (
+            self.equals is None
+        ):
+            raise ValueError("give either 'event', or 'metric' with 'equals'")
+        return self
+
+
+class EventRule(_Rule):
+    """Fires on every matching event; the incident service turns repeats into occurrences."""
+
+    kind: Literal["event"]
+    event: EventNames
+    data: dict[str, Scalar] = Field(default_factory=dict)  # fields the event must carry, equal
+    clear_when: ClearWhen | None = None  # without it the rule never clears
+
+    @model_validator(mode="after")
+    def _known(self) -> EventRule:
+        self._check_events(self.event, "event")
+        if self.clear_when is not None and self.clear_when.metric is not None:
+            kind = {bool: "bool", str: "string"}.get(type(self.clear_when.equals), "number")
+            self._check_metric(self.clear_when.metric, "clear_when.metric", [kind])
+        if self.clear_when is not None and self.clear_when.event is not None:
+            self._check_events((self.clear_when.event,), "clear_when.event")
+        return self
+
+
+class CountRule(_Rule):
+    """`count` matching events from one device within a sliding `window`."""
+
+    kind: Literal["count"]
+    event: EventNames
+    data: dict[str, Scalar] = Field(default_factory=dict)
+    count: int = Field(ge=2)
+    window: Duration = Field(gt=0)  # seconds
+
+    @model_validator(mode="after")
+    def _known(self) -> CountRule:
+        self._check_events(self.event, "event")
+        return self
+
+
+class StaleRule(_Rule):
+    """A device silent (no telemetry or event) for `after`, or for `intervals` of its interval."""
+
+    kind: Literal["stale"]
+    after: Duration | None = None  # seconds of silence
+    intervals: float | None = Field(default=None, gt=0)  # multiples of the device's interval
+
+    @model_validator(mode="after")
+    def _one(self) -> StaleRule:
+        if (self.after is None) == (self.intervals is None):
+            raise RuleFieldError("after", "give exactly one of 'after' or 'intervals'")
+        if self.after is not None and self.after <= 0:
+            raise RuleFieldError("after", "'after' must be longer than 0 s")
+        return self
+
+
+class MeterRule(_Rule):
+    """A counter (runtime hours) crossing a new multiple of `every`: fires once per multiple."""
+
+    kind: Literal["meter"]
+    metric: str
+    every: float = Field(gt=0)  # in the metric's unit, e.g. 2000 (hours)
+
+    @model_validator(mode="after")
+    def _known(self) -> MeterRule:
+        self._check_metric(self.metric, "metric", ["number"])
+        return self
+
+
+Rule = Annotated[
+    ThresholdRule | RateOfChangeRule | EventRule | CountRule | StaleRule | MeterRule,
+    Field(discriminator="kind"),
+]
+RULE_KINDS = ("threshold", "rate_of_change", "event", "count", "stale", "meter")
+
+
+@dataclass(frozen=True)
+class RulePack:
+    """A validated set of rules with unique ids, indexed by id."""
+
+    rules: tuple[Rule, ...]
+    source: str
+    by_id: Mapping[str, Rule]
+
+    @classmethod
+    def of(cls, rules: Iterable[Rule], source: str = "<rules>") -> RulePack:
+        """Build a pack (ids are assumed unique; the loader checks them)."""
+        t = tuple(rules)
+        return cls(t, source, {r.id: r for r in t})
+
+    def get(self, rule_id: str) -> Rule | None:
+        """The rule with this id, or None (e.g. a state left by a rule since removed)."""
+        return self.by_id.get(rule_id)
+
+    def __len__(self) -> int:
+        return len(self.rules)

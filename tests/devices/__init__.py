@@ -1,0 +1,1 @@
+"""Tests of the devices package: registry, topics, simulator, and the compose stack."""
