@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -26,7 +27,7 @@ from rules.db import open_database
 from rules.evaluator import Evaluator
 from rules.incidents import IncidentService
 from rules.jobs import Job, Jobs, scheduled_work
-from rules.loader import load_rules
+from rules.loader import RulePack, load_rules
 from rules.notify import Notifier, load_routes
 from rules.schedules import PreventiveMaintenance, load_schedules
 from rules.state_sql import SqlStateStore
@@ -107,11 +108,13 @@ class RulesWorker:
 class Service:
     """Every running part of `sitewatch serve`, started and stopped in order."""
 
-    def __init__(self, settings: Settings, registry: Registry | None = None) -> None:
+    def __init__(
+        self, settings: Settings, registry: Registry | None = None, pack: RulePack | None = None
+    ) -> None:
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.registry = registry or load_registry(settings.devices)
-        self.pack = load_rules(settings.rules)
+        self.pack = pack or load_rules(settings.rules)
         self.engine = open_database(settings.database_url)
         self.store = open_store(settings)
         self.counters = IngestCounters()
@@ -204,15 +207,29 @@ class Service:
         self.engine.dispose()
 
 
-def serve_api(runtime: Runtime, host: str, port: int) -> None:
-    """Run the HTTP API in this thread until SIGINT/SIGTERM."""
+def serve_api(
+    runtime: Runtime, host: str, port: int, on_ready: Callable[[], None] | None = None
+) -> None:
+    """Run the HTTP API in this thread until SIGINT/SIGTERM; `on_ready` once it listens."""
     from api.app import create_app
 
     config = uvicorn.Config(
         create_app(runtime), host=host, port=port, log_level="warning",
         timeout_graceful_shutdown=5,  # open SSE streams would otherwise hold shutdown forever
     )
-    uvicorn.Server(config).run()
+    server = uvicorn.Server(config)
+    if on_ready is not None:
+        ready = on_ready
+
+        def _announce() -> None:
+            while not server.started and not server.should_exit:
+                time.sleep(0.05)
+            if server.started:
+                ready()
+
+        threading.Thread(target=_announce, name="api-ready", daemon=True).start()
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the SIGINT it handled
+        server.run()
 
 
 def run_serve(settings: Settings) -> int:

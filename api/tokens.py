@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
+from rules.db import WRITE
 from rules.schema import api_tokens
 
 ROLES = ("viewer", "security", "maintenance", "admin")
@@ -25,6 +26,12 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 
 class TokenError(ValueError):
     """A token cannot be created: bad name, unknown role or a name already taken."""
+
+
+def _writer(engine: sa.Engine) -> sa.Engine:
+    # SQLite: BEGIN IMMEDIATE. These transactions read, then write; a deferred one fails at
+    # once with "database is locked" when the rules worker wrote in between.
+    return engine.execution_options(**WRITE)
 
 
 def hash_token(token: str) -> str:
@@ -43,7 +50,7 @@ def create_token(engine: sa.Engine, name: str, role: str) -> str:
     """Create a token named `name` with `role`; returns the plaintext, which is never stored."""
     _check(name, role)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)  # 32 bytes = 256 bits of randomness
-    with engine.begin() as conn:
+    with _writer(engine).begin() as conn:
         taken = conn.execute(
             sa.select(api_tokens.c.id).where(api_tokens.c.name == name)
         ).first()
@@ -62,7 +69,7 @@ def ensure_bootstrap_token(engine: sa.Engine, token: str) -> None:
     if len(token) < 16:
         raise TokenError("the bootstrap token must be at least 16 characters long")
     digest = hash_token(token)
-    with engine.begin() as conn:
+    with _writer(engine).begin() as conn:
         row = conn.execute(
             sa.select(api_tokens.c.id, api_tokens.c.name).where(
                 (api_tokens.c.name == BOOTSTRAP_NAME) | (api_tokens.c.token_hash == digest)
@@ -87,7 +94,7 @@ def ensure_bootstrap_token(engine: sa.Engine, token: str) -> None:
 
 def revoke_token(engine: sa.Engine, name: str) -> bool:
     """Revoke the token named `name`; False if there is no such live token."""
-    with engine.begin() as conn:
+    with _writer(engine).begin() as conn:
         result = conn.execute(
             api_tokens.update()
             .where(api_tokens.c.name == name, api_tokens.c.revoked_at.is_(None))
