@@ -21,8 +21,11 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
+    import logging
+
     from devices.simulator import run_from_args
 
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     return run_from_args(args)
 
 
@@ -43,12 +46,15 @@ def _rules_check(args: argparse.Namespace) -> int:
 
 def _token_create(args: argparse.Namespace) -> int:
     from api.settings import Settings
-    from api.tokens import create_token
+    from api.tokens import TokenError, create_token
     from rules.db import open_database
 
     engine = open_database(Settings().database_url)
     try:
         print(create_token(engine, args.name, args.role))
+    except TokenError as e:
+        print(f"sitewatch token create: {e}", file=sys.stderr)
+        return 2
     finally:
         engine.dispose()
     return 0

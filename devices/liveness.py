@@ -96,23 +96,37 @@ class DeviceLiveness:
         with self._lock:
             return [self._state(i, s, now) for i, s in self._seen.items()]
 
+    def counts(self, now: float) -> dict[tuple[LiveState, bool], int]:
+        """How many known devices are in each (state, registered) pair now.
+
+        What /status needs, without building a DeviceState (and copying its metrics) per
+        device: at 10,000 devices that copy took ~40 ms while holding the lock observe() needs.
+        """
+        out: dict[tuple[LiveState, bool], int] = {}
+        registered = self._registry.devices
+        with self._lock:
+            for device_id, s in self._seen.items():
+                key = (self._state_of(device_id, s, now)[0], device_id in registered)
+                out[key] = out.get(key, 0) + 1
+        return out
+
     def last_seen(self) -> dict[str, float]:
         """Device id -> Unix seconds of its last sign of life (start time if never heard)."""
         with self._lock:
             return {i: s.last_seen or self._started_at for i, s in self._seen.items()}
 
+    def _state_of(self, device_id: str, s: _Seen, now: float) -> tuple[LiveState, float]:
+        if s.offline_since is not None:
+            return "offline", s.offline_since
+        seen = s.last_seen if s.last_seen is not None else self._started_at
+        limit = self.stale_after(device_id, s.kind)
+        if now - seen >= limit:
+            return "stale", seen + limit
+        return "online", s.online_since if s.online_since is not None else seen
+
     def _state(self, device_id: str, s: _Seen, now: float) -> DeviceState:
         registered = device_id in self._registry.devices
-        if s.offline_since is not None:
-            state: LiveState = "offline"
-            since = s.offline_since
-        else:
-            seen = s.last_seen if s.last_seen is not None else self._started_at
-            limit = self.stale_after(device_id, s.kind)
-            if now - seen >= limit:
-                state, since = "stale", seen + limit
-            else:
-                state, since = "online", s.online_since if s.online_since is not None else seen
+        state, since = self._state_of(device_id, s, now)
         return DeviceState(
             device_id, s.site, s.kind, s.zone, registered, state, since, s.last_seen,
             dict(s.latest),

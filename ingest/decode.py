@@ -113,11 +113,13 @@ def _refuse_constant(name: str) -> Any:
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in pairs:
-        if k in out:
-            raise Rejected("bad_json", f"duplicate key {k[:64]!r}")
-        out[k] = v
+    out = dict(pairs)  # in C: this hook runs for every JSON object of every message
+    if len(out) != len(pairs):  # some key came twice: name the first one repeated
+        seen: set[str] = set()
+        for k, _ in pairs:
+            if k in seen:
+                raise Rejected("bad_json", f"duplicate key {k[:64]!r}")
+            seen.add(k)
     return out
 
 

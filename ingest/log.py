@@ -7,6 +7,7 @@ store outage loses it. Row ids only grow (AUTOINCREMENT), so a cursor is just th
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
 import threading
@@ -21,6 +22,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS readings (id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS cursors (consumer TEXT PRIMARY KEY, upto INTEGER NOT NULL);
 """
+DECODED_MAX = 16_384  # readings kept decoded by their log text, so consumers skip json.loads
 
 
 class LogError(Exception):
@@ -72,6 +74,10 @@ class ReadingLog:
             raise LogError(f"{path}: {e}") from e
         self._lock = threading.Lock()
         self._grown = threading.Condition(self._lock)  # notified on every append
+        # Log text -> the Reading it encodes, for recent appends: each consumer reads a row's
+        # text back from the file as before, and only decoding it is skipped when the same text
+        # was just written. Keyed by the text itself, so a hit is exactly what decoding gives.
+        self._decoded: dict[str, Reading] = {}
 
     def _run(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
         try:
@@ -90,6 +96,7 @@ class ReadingLog:
             return 0
         rows = [(encode_reading(r),) for r in readings]
         with self._lock:
+            self._remember(rows, readings)
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
@@ -103,6 +110,14 @@ class ReadingLog:
                 raise LogError(f"{self.path}: {e}") from e
             self._grown.notify_all()
             return int(last)
+
+    def _remember(self, rows: list[tuple[str]], readings: Sequence[Reading]) -> None:
+        decoded = self._decoded
+        for (text,), r in zip(rows, readings, strict=True):
+            decoded[text] = r
+        if len(decoded) > DECODED_MAX:  # oldest first: dicts keep insertion order
+            for text in list(itertools.islice(decoded, len(decoded) - DECODED_MAX)):
+                del decoded[text]
 
     def _cursor(self, consumer: str) -> int:
         row = self._run("SELECT upto FROM cursors WHERE consumer = ?", (consumer,))
@@ -125,7 +140,8 @@ class ReadingLog:
                 )
                 left = deadline - time.monotonic()
                 if rows or left <= 0:
-                    return [(int(i), decode_reading(body)) for i, body in rows]
+                    decoded = self._decoded
+                    return [(int(i), decoded.get(body) or decode_reading(body)) for i, body in rows]
                 self._grown.wait(left)
 
     def commit(self, consumer: str, upto_id: int) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Iterable, Sequence
@@ -53,13 +54,13 @@ def field_value(value: object) -> str:
 
 
 def _tags(reading: Reading, extra: Iterable[tuple[str, str]] = ()) -> str:
-    pairs = [
-        ("site", reading.site),
-        ("zone", reading.zone),
-        ("device_id", reading.device_id),
-        ("kind", reading.kind),
-        *extra,
-    ]
+    return _tag_text(reading.site, reading.zone, reading.device_id, reading.kind, tuple(extra))
+
+
+@functools.lru_cache(maxsize=65_536)  # one entry per device (and event name): ~10 MB at most
+def _tag_text(site: str, zone: str | None, device_id: str, kind: str | None,
+              extra: tuple[tuple[str, str], ...]) -> str:
+    pairs = [("site", site), ("zone", zone), ("device_id", device_id), ("kind", kind), *extra]
     # Empty tag values are invalid line protocol, so None and "" both mean "omit the tag".
     return "".join(f",{escape_key(k)}={escape_key(v)}" for k, v in sorted(pairs) if v)
 

@@ -1,0 +1,1 @@
+"""End to end through the real broker: in-process Service, real Mosquitto, real HTTP server."""
