@@ -78,9 +78,24 @@ class DeviceOut(BaseModel):
     kind: str | None  # None for an unregistered device
     name: str
     registered: bool
-    state: LiveState
-    since: datetime  # when the current state began
-    last_seen: datetime | None
+    state: LiveState = Field(
+        description=(
+            "online, stale (silent for three expected intervals) or offline (its status says "
+            "so). A device never heard from, not even before a restart, counts as online for "
+            "its first three intervals after the service started, then stale; its last_seen "
+            "stays null."
+        )
+    )
+    since: datetime = Field(
+        description=(
+            "When the current state began; for a device never heard from, the service's start "
+            "(online) or three intervals after it (stale)."
+        )
+    )
+    last_seen: datetime | None = Field(
+        description="The device's last message of any channel, kept across restarts; null "
+        "if it was never heard from."
+    )
     latest: dict[str, LatestValue]
 
 

@@ -24,6 +24,7 @@ from ingest.log import ReadingLog
 from ingest.pipeline import Ingest
 from ingest.stores.base import TelemetryStore
 from rules.db import open_database
+from rules.device_states import DeviceStateSaver, DeviceStateStore
 from rules.evaluator import Evaluator
 from rules.incidents import IncidentService
 from rules.jobs import Job, Jobs, scheduled_work
@@ -122,9 +123,15 @@ class Service:
         self.log = ReadingLog(Path(settings.data_dir) / "buffer.sqlite3")
         now = time.time()
         self.liveness = DeviceLiveness(self.registry, started_at=now)
+        device_states = DeviceStateStore(self.engine)
+        self.liveness.restore(device_states.load())  # last seen, since, latest: before a restart
+        self.device_states = DeviceStateSaver(self.liveness, device_states)
         self.incidents = IncidentService(self.engine, self.pack)
         self.evaluator = Evaluator(self.pack, SqlStateStore(self.engine), self._interval_of)
-        self.evaluator.watch_registry(self.registry, now)  # a device never heard goes stale
+        # A device never heard goes stale; one heard before a restart counts from then.
+        seen = self.liveness.last_seen()  # restored last seen, else the start time
+        for d in self.registry.devices.values():
+            self.evaluator.watch(d.site, d.id, d.kind, d.zone, seen.get(d.id, now))
         self.maintenance = PreventiveMaintenance(
             self.engine, self.incidents, load_schedules(settings.schedules), self.registry
         )
@@ -139,7 +146,10 @@ class Service:
             scheduled_work(
                 self.incidents,
                 maintenance=self.maintenance,
-                extra=[Job("rules-tick", lambda now: self.rules.tick(), 1.0)],
+                extra=[
+                    Job("rules-tick", lambda now: self.rules.tick(), 1.0),
+                    self.device_states.job(every_s=5.0),
+                ],
             )
         )
         self.ingest = Ingest(
@@ -201,6 +211,10 @@ class Service:
         self.ingest.stop()
         self.jobs.shutdown()
         self.rules_consumer.stop()
+        try:
+            self.device_states.save_changed()  # what the rules consumer observed last
+        except Exception:
+            log.exception("saving device states at stop failed")
         self.store_consumer.stop()
         self.notifier.stop()
         self.store.close()

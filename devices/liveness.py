@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
 from devices.kinds import KINDS
 from devices.reading import MetricValue, Reading
 from devices.registry import Registry
+from devices.snapshot import DeviceSnapshot
 
 LiveState = Literal["online", "stale", "offline"]
 DEFAULT_STALE_S = 180.0  # an unregistered device of unknown kind: three one-minute intervals
@@ -23,6 +25,7 @@ class _Seen:
     last_seen: float | None = None  # Unix seconds of the last message of any channel
     offline_since: float | None = None  # set by a retained/last-will `offline` status
     latest: dict[str, tuple[float, MetricValue]] = field(default_factory=dict)
+    change: int = 0  # change number of the last observe(); 0 = nothing new since start/restore
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,26 +46,31 @@ class DeviceState:
 class DeviceLiveness:
     """Tracks every device's last message; `stale` after three silent intervals.
 
-    A device never heard from since `started_at` is given three intervals of grace from then,
-    so a restart does not mark the whole site stale at once.
+    A device never heard from (in this run, nor before a restart when its saved state was
+    given to restore()) is given three intervals of grace from `started_at`, so a restart
+    does not mark the whole site stale at once.
     """
 
     def __init__(self, registry: Registry, started_at: float) -> None:
         self._registry = registry
         self._started_at = started_at
         self._lock = threading.Lock()
+        self._changes = 0  # observe() calls so far: the change number snapshot() filters on
         self._seen: dict[str, _Seen] = {
             d.id: _Seen(d.site, d.kind, d.zone) for d in registry.devices.values()
         }
 
     def observe(self, reading: Reading) -> None:
-        """Record a message: any channel counts as a sign of life, `offline` status excepted."""
+        """Record a message. Telemetry and events are signs of life; a status only sets or
+        clears `offline`: a retained `online`, redelivered at every resubscribe, proves nothing.
+        """
         with self._lock:
             s = self._seen.get(reading.device_id)
             if s is None:
                 s = self._seen[reading.device_id] = _Seen(reading.site, reading.kind, reading.zone)
-            if reading.channel == "status" and reading.status == "offline":
-                s.offline_since = reading.received_at
+            s.change = self._changes = self._changes + 1  # one store: the dirty mark for saving
+            if reading.channel == "status":
+                s.offline_since = reading.received_at if reading.status == "offline" else None
                 return
             limit = self.stale_after(reading.device_id, s.kind)
             gap = reading.received_at - (s.last_seen or float("-inf"))
@@ -114,6 +122,38 @@ class DeviceLiveness:
         """Device id -> Unix seconds of its last sign of life (start time if never heard)."""
         with self._lock:
             return {i: s.last_seen or self._started_at for i, s in self._seen.items()}
+
+    def snapshot(self, changed_since: int | None = None) -> list[DeviceSnapshot]:
+        """Devices changed after change number `changed_since` (None: every known device).
+
+        Pass the largest `change` of the last snapshot that was saved: what changed while it
+        was being saved, or in a save that failed, comes back in the next one.
+        """
+        registered = self._registry.devices
+        with self._lock:
+            return [
+                DeviceSnapshot(
+                    i, s.site, s.zone, s.kind, i in registered, s.last_seen, s.online_since,
+                    s.offline_since, dict(s.latest), s.change,
+                )
+                for i, s in self._seen.items()
+                if changed_since is None or s.change > changed_since
+            ]
+
+    def restore(self, snapshots: Iterable[DeviceSnapshot]) -> None:
+        """Take back states saved before a restart; a device observed since keeps its own."""
+        with self._lock:
+            for snap in snapshots:
+                s = self._seen.get(snap.device_id)
+                if s is None:
+                    if snap.last_seen is None and snap.offline_since is None:
+                        continue  # no longer registered and never heard: nothing to show
+                    s = self._seen[snap.device_id] = _Seen(snap.site, snap.kind, snap.zone)
+                if s.change:
+                    continue  # heard since start: that is newer than anything saved
+                s.last_seen, s.online_since = snap.last_seen, snap.online_since
+                s.offline_since = snap.offline_since
+                s.latest = dict(snap.latest)
 
     def _state_of(self, device_id: str, s: _Seen, now: float) -> tuple[LiveState, float]:
         if s.offline_since is not None:

@@ -1,4 +1,4 @@
-"""All relational tables: incidents, their timeline, rule state and API tokens.
+"""All relational tables: incidents, their timeline, rule state, API tokens, device states.
 
 The Alembic chain in rules/migrations/ creates exactly these; tests compare the two.
 """
@@ -128,4 +128,20 @@ api_tokens = sa.Table(
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("last_used_at", UtcDateTime, nullable=True),
     sa.Column("revoked_at", UtcDateTime, nullable=True),
+)
+
+# One row per device: the liveness a restart must not forget (rules/device_states.py).
+device_states = sa.Table(
+    "device_states",
+    metadata,
+    sa.Column("device_id", sa.String(64), primary_key=True),
+    sa.Column("site", sa.String(64), nullable=False),
+    sa.Column("zone", sa.String(128), nullable=True),
+    sa.Column("kind", sa.String(64), nullable=True),
+    sa.Column("registered", sa.Boolean, nullable=False),
+    sa.Column("last_seen", sa.Float, nullable=True),  # Unix seconds of the last sign of life
+    sa.Column("online_since", sa.Float, nullable=True),  # Unix seconds the current run began
+    sa.Column("offline_since", sa.Float, nullable=True),  # Unix seconds of an `offline` status
+    sa.Column("latest", sa.JSON, nullable=False),  # metric -> [ts Unix seconds, value]
+    sa.Column("updated_at", sa.Float, nullable=False),  # Unix seconds of the last save
 )

@@ -15,6 +15,9 @@ import httpx
 import pytest
 
 from api.service import Service
+from devices.snapshot import DeviceSnapshot
+from rules.db import open_database
+from rules.device_states import DeviceStateStore
 from tests.api.conftest import bearer
 from tests.e2e.conftest import ApiServer, Services
 from tests.e2e.helpers import Site, incidents_of, one_incident, poll
@@ -41,7 +44,10 @@ DEVICE = textwrap.dedent(
     c.loop_start()
     c.publish(topic, "online", qos=1, retain=True).wait_for_publish(10)
     print("online", flush=True)
-    time.sleep(120)
+    telemetry = topic.rsplit("/", 1)[0] + "/telemetry"
+    for _ in range(240):  # a live device reports; a status alone is no sign of life
+        c.publish(telemetry, '{"metrics": {"door_open": false}}', qos=1)
+        time.sleep(0.5)
     """
 )
 
@@ -150,3 +156,65 @@ def test_a_killed_device_is_offline_by_its_last_will(
     assert at(offline["since"]).timestamp() >= killed  # the will, not the retained `online`
     ticket = poll(lambda: one_incident(service, "device_offline", "door-lw"), 5, "offline ticket")
     assert (ticket.priority, ticket.department, ticket.state) == ("P3", "maintenance", "open")
+
+
+def serve_api(service: Service) -> ApiServer:
+    """A started API server over `service` (one per run of the service)."""
+    server = ApiServer(service)
+    server.start()
+    return server
+
+
+def test_a_restart_keeps_each_device_last_seen_and_counts_its_staleness_from_it(
+    services: Services, service: Service, site: Site, tmp_path: Path
+) -> None:
+    first = serve_api(service)
+    try:
+        token = first.token("viewer-vera", "viewer")
+        with httpx.Client(base_url=first.url, headers=bearer(token), timeout=5) as http:
+            site.telemetry("zs-fast", temperature_c=21.5)
+            heard = when(http, "zs-fast", "online", 5)
+    finally:
+        first.stop()
+    services.stop(service)  # a clean shutdown saves what liveness saw last
+
+    second = serve_api(services.start(devices=tmp_path / "devices.yaml"))
+    try:
+        with httpx.Client(base_url=second.url, headers=bearer(token), timeout=5) as http:
+            r = http.get("/api/v1/devices", params={"kind": "zone_sensor"})
+            assert r.status_code == 200, r.text
+            again = r.json()["items"][0]  # the list shows liveness only, not the store
+            assert again["last_seen"] == heard["last_seen"]
+            assert again["latest"]["temperature_c"]["value"] == 21.5
+            assert device(http, "door-lw")["last_seen"] is None  # never heard, then or now
+
+            stale = when(http, "zs-fast", "stale", STALE_S + 3)
+            assert stale["last_seen"] == heard["last_seen"]
+            assert at(stale["since"]) - at(heard["last_seen"]) == timedelta(seconds=STALE_S)
+    finally:
+        second.stop()
+
+
+def test_a_detector_silent_before_a_restart_gets_its_p1_ticket_without_a_new_grace(
+    services: Services, tmp_path: Path
+) -> None:
+    registry = tmp_path / "slow.yaml"  # a one-minute detector: a new grace would be 3 minutes
+    registry.write_text(
+        "devices:\n  - {id: sd-slow, kind: smoke_detector, site: hq, zone: lab, interval_s: 60}\n",
+        "utf-8",
+    )
+    heard = time.time() - 1000  # last heard long before this start, saved by a previous run
+    engine = open_database(services.settings().database_url)
+    try:
+        DeviceStateStore(engine).save([DeviceSnapshot(
+            "sd-slow", "hq", "lab", "smoke_detector", True, heard, heard - 600, None,
+            {"battery_pct": (heard, 70.0)},
+        )])
+    finally:
+        engine.dispose()
+
+    service = services.start(devices=registry)
+    ticket = poll(lambda: one_incident(service, "life_safety_stale", "sd-slow"), 5, "P1 ticket")
+    assert (ticket.priority, ticket.state) == ("P1", "open")
+    state = service.liveness.state("sd-slow", time.time())
+    assert state is not None and (state.state, state.last_seen) == ("stale", heard)

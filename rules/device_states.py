@@ -1,0 +1,110 @@
+"""Device liveness kept in the relational database, so a restart remembers every device."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from devices.liveness import DeviceLiveness
+from devices.reading import MetricValue
+from devices.snapshot import DeviceSnapshot
+from rules.db import WRITE
+from rules.jobs import Job
+from rules.schema import device_states
+
+_UPDATED = (
+    "site", "zone", "kind", "registered", "last_seen", "online_since", "offline_since",
+    "latest", "updated_at",
+)
+
+
+class DeviceStateStore:
+    """Saves and loads DeviceSnapshots in the `device_states` table, one row per device."""
+
+    def __init__(self, engine: sa.Engine, clock: Callable[[], float] = time.time) -> None:
+        self._engine = engine
+        self._writer = engine.execution_options(**WRITE)  # SQLite: BEGIN IMMEDIATE
+        self._clock = clock
+
+    def save(self, snapshots: Iterable[DeviceSnapshot]) -> int:
+        """Insert or replace each device's row, all in one transaction; returns rows written."""
+        now = self._clock()
+        rows = [_row(s, now) for s in snapshots]
+        if not rows:
+            return 0
+        with self._writer.begin() as conn:
+            name = conn.dialect.name
+            if name in ("sqlite", "postgresql"):
+                insert = (sqlite.insert if name == "sqlite" else postgresql.insert)(device_states)
+                stmt = insert.on_conflict_do_update(
+                    index_elements=[device_states.c.device_id],
+                    set_={c: insert.excluded[c] for c in _UPDATED},
+                )
+                conn.execute(stmt, rows)
+            else:  # no portable upsert: replace the rows inside the same transaction
+                ids = [r["device_id"] for r in rows]
+                conn.execute(device_states.delete().where(device_states.c.device_id.in_(ids)))
+                conn.execute(device_states.insert(), rows)
+        return len(rows)
+
+    def load(self) -> list[DeviceSnapshot]:
+        """Every saved device state, ordered by device id."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(device_states).order_by(device_states.c.device_id)
+            ).mappings()
+            return [_snapshot(r) for r in rows]
+
+
+class DeviceStateSaver:
+    """Saves what liveness changed since the last successful save; a failed save is retried
+    by the next one, since the cursor only moves once the rows are committed."""
+
+    def __init__(self, liveness: DeviceLiveness, store: DeviceStateStore) -> None:
+        self._liveness = liveness
+        self._store = store
+        self._cursor = 0  # largest liveness change number saved so far
+        self._lock = threading.Lock()  # the scheduler's run and the final save on stop
+
+    def save_changed(self) -> int:
+        """Save every device changed since the last save; returns how many were saved."""
+        with self._lock:
+            changed = self._liveness.snapshot(self._cursor)
+            self._store.save(changed)
+            self._cursor = max((s.change for s in changed), default=self._cursor)
+            return len(changed)
+
+    def job(self, every_s: float = 5.0) -> Job:
+        """The periodic save, for rules.jobs.Jobs (every `every_s` seconds)."""
+        return Job("device-states", lambda now: self.save_changed(), every_s)
+
+
+def _row(s: DeviceSnapshot, now: float) -> dict[str, Any]:
+    return {
+        "device_id": s.device_id, "site": s.site, "zone": s.zone, "kind": s.kind,
+        "registered": s.registered, "last_seen": s.last_seen, "online_since": s.online_since,
+        "offline_since": s.offline_since,
+        "latest": {m: [ts, v] for m, (ts, v) in s.latest.items()}, "updated_at": now,
+    }
+
+
+def _snapshot(r: sa.RowMapping) -> DeviceSnapshot:
+    latest: dict[str, tuple[float, MetricValue]] = {
+        m: (float(ts), _value(v)) for m, (ts, v) in (r["latest"] or {}).items()
+    }
+    return DeviceSnapshot(
+        r["device_id"], r["site"], r["zone"], r["kind"], bool(r["registered"]), r["last_seen"],
+        r["online_since"], r["offline_since"], latest,
+    )
+
+
+def _value(v: Any) -> MetricValue:
+    # JSON writes 22.0 back as 22.0, but a whole number a reading held as int comes back int.
+    if isinstance(v, bool | str | float):
+        return v
+    return float(v)
