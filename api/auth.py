@@ -127,6 +127,6 @@ def check_may_act(principal: Principal, kind: str) -> None:
     """403 unless the principal's role may change an incident of this kind."""
     if principal.role not in ACTS_ON.get(kind, frozenset()):
         raise HTTPException(
-            403, f"role {principal.role!r} may not act on a {kind}; needs one of "
+            403, f"role {principal.role!r} may not act on {kind}s; needs one of "
             f"{sorted(ACTS_ON.get(kind, frozenset()))}"
         )

@@ -60,6 +60,37 @@ def _token_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def _token_revoke(args: argparse.Namespace) -> int:
+    from api.settings import Settings
+    from api.tokens import revoke_token
+    from rules.db import open_database
+
+    engine = open_database(Settings().database_url)
+    try:
+        if not revoke_token(engine, args.name):
+            print(f"sitewatch token revoke: no active token named {args.name!r}", file=sys.stderr)
+            return 1
+        print(f"revoked {args.name}")
+        return 0
+    finally:
+        engine.dispose()
+
+
+def _token_list(args: argparse.Namespace) -> int:
+    from api.settings import Settings
+    from api.tokens import list_tokens
+    from rules.db import open_database
+
+    engine = open_database(Settings().database_url)
+    try:
+        for t in list_tokens(engine):
+            state = f"revoked {t['revoked_at']:%Y-%m-%d}" if t["revoked_at"] else "active"
+            print(f"{t['name']:<24} {t['role']:<12} created {t['created_at']:%Y-%m-%d}  {state}")
+        return 0
+    finally:
+        engine.dispose()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every verb."""
     p = argparse.ArgumentParser(prog="sitewatch", description=__doc__)
@@ -94,13 +125,38 @@ def build_parser() -> argparse.ArgumentParser:
         "--role", required=True, choices=["viewer", "security", "maintenance", "admin"]
     )
     create.set_defaults(func=_token_create)
+    revoke = tsub.add_parser("revoke", help="revoke a token by name")
+    revoke.add_argument("name")
+    revoke.set_defaults(func=_token_revoke)
+    tsub.add_parser("list", help="list tokens (names and roles, never secrets)").set_defaults(
+        func=_token_list
+    )
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the console script."""
+    """Entry point of the console script; a configuration error is one line and exit 2."""
+    from pydantic import ValidationError
+
+    from api.tokens import TokenError
+    from devices.registry import RegistryError
+    from rules.loader import RuleError
+    from rules.notify import NotificationConfigError
+    from rules.schedules import ScheduleConfigError
+    from rules.sla import SlaConfigError
+
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except ValidationError as e:
+        for err in e.errors():
+            name = "SITEWATCH_" + "_".join(str(p) for p in err["loc"]).upper()
+            print(f"sitewatch: {name}: {err['msg']}", file=sys.stderr)
+        return 2
+    except (TokenError, RegistryError, RuleError, NotificationConfigError, ScheduleConfigError,
+            SlaConfigError) as e:
+        print(f"sitewatch: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import secrets
 import socket
 import threading
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 from api.broker import EmbeddedBroker
 from api.service import Service, serve_api
 from api.settings import Settings
-from api.tokens import ensure_bootstrap_token
+from api.tokens import ensure_bootstrap_token, new_token_secret
 from devices.registry import Registry, load_registry
 from devices.scenario import demo_scenario
 from devices.simulator import Simulator
@@ -66,9 +65,9 @@ def _admin_token(data_dir: Path) -> str:
     path = data_dir / "admin-token"
     if path.exists():
         return path.read_text().strip()
-    token = secrets.token_urlsafe(32)
+    token = new_token_secret()
+    path.touch(mode=0o600)  # the admin secret: readable by its owner only
     path.write_text(token + "\n")
-    path.chmod(0o600)
     return token
 
 

@@ -31,6 +31,7 @@ from rules.jobs import Job, Jobs, scheduled_work
 from rules.loader import RulePack, load_rules
 from rules.notify import Notifier, load_routes
 from rules.schedules import PreventiveMaintenance, load_schedules
+from rules.sla import load_sla
 from rules.state_sql import SqlStateStore
 from rules.windows import MaintenanceWindows
 
@@ -126,7 +127,7 @@ class Service:
         device_states = DeviceStateStore(self.engine)
         self.liveness.restore(device_states.load())  # last seen, since, latest: before a restart
         self.device_states = DeviceStateSaver(self.liveness, device_states)
-        self.incidents = IncidentService(self.engine, self.pack)
+        self.incidents = IncidentService(self.engine, self.pack, load_sla(settings.sla))
         self.evaluator = Evaluator(self.pack, SqlStateStore(self.engine), self._interval_of)
         # A device never heard goes stale; one heard before a restart counts from then.
         seen = self.liveness.last_seen()  # restored last seen, else the start time

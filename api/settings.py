@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -27,11 +28,12 @@ class Settings(BaseSettings):
     influx_password: str | None = None
 
     data_dir: Path = Path("./var")  # durable buffer, embedded stores
-    database_url: str = "sqlite:///./var/sitewatch.db"
+    database_url: str = ""  # SQLAlchemy URL; empty: sqlite:///{data_dir}/sitewatch.db
     devices: Path | None = None  # registry YAML; None: built-in sample site
     rules: Path | None = None  # rules YAML; None: built-in rule pack
     schedules: Path | None = None  # preventive-maintenance YAML; None: built-in schedules
     notifications: Path | None = None  # notification routes YAML; None: none
+    sla: Path | None = None  # SLA clocks YAML (respond/resolve/escalation); None: SPEC §6
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
@@ -40,3 +42,10 @@ class Settings(BaseSettings):
     queue_max: int = 50_000  # messages held between paho's thread and the buffer writer
     batch_max: int = 5_000  # readings per write to the time-series store
     deadletter_max: int = 1_000  # rejected messages kept for operators
+
+    @model_validator(mode="after")
+    def _database_beside_data(self) -> Settings:
+        # The default database lives in the data folder (`./var` gives SPEC's default).
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.data_dir}/sitewatch.db"
+        return self

@@ -49,7 +49,7 @@ def _check(name: str, role: str) -> None:
 def create_token(engine: sa.Engine, name: str, role: str) -> str:
     """Create a token named `name` with `role`; returns the plaintext, which is never stored."""
     _check(name, role)
-    token = TOKEN_PREFIX + secrets.token_urlsafe(32)  # 32 bytes = 256 bits of randomness
+    token = new_token_secret()
     with _writer(engine).begin() as conn:
         taken = conn.execute(
             sa.select(api_tokens.c.id).where(api_tokens.c.name == name)
@@ -101,3 +101,16 @@ def revoke_token(engine: sa.Engine, name: str) -> bool:
             .values(revoked_at=datetime.now(UTC))
         )
     return bool(result.rowcount)
+
+
+def list_tokens(engine: sa.Engine) -> list[dict[str, object]]:
+    """Every token's name, role and dates (never the secret), oldest first."""
+    cols = api_tokens.c
+    query = sa.select(cols.name, cols.role, cols.created_at, cols.last_used_at, cols.revoked_at)
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(query.order_by(cols.id))]
+
+
+def new_token_secret() -> str:
+    """A fresh token secret: the prefix and 256 random bits."""
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)

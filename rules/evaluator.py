@@ -131,6 +131,8 @@ class Evaluator:
         for rule in self._pack.rules:
             if rule.select.kinds and kind not in rule.select.kinds:
                 continue
+            if rule.select.unregistered and kind is not None:
+                continue
             if isinstance(rule, ThresholdRule):
                 add(metrics, rule.metric, rule, self._on_threshold)
             elif isinstance(rule, RateOfChangeRule):

@@ -142,6 +142,9 @@ class IncidentService:
             if action == "assign":
                 values["assignee"] = assignee
                 text = f"assigned to {assignee}" + (f": {note}" if note else "")
+            elif action == "start" and current.assignee is None:
+                values["assignee"] = actor  # starting an unassigned ticket takes it
+                text = f"taken by {actor}" + (f": {note}" if note else "")
             rows.update_incident(conn, incident_id, **values)
             entries = [
                 rows.add_entry(

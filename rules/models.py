@@ -68,6 +68,7 @@ class Select(_Frozen):
     sites: tuple[str, ...] = ()
     zones: tuple[str, ...] = ()
     devices: tuple[str, ...] = ()  # device ids
+    unregistered: bool = False  # only devices missing from the registry (their kind is unknown)
 
     @field_validator("kinds")
     @classmethod
@@ -77,6 +78,13 @@ class Select(_Frozen):
             raise ValueError(f"unknown kind {unknown[0]!r}; known: {', '.join(sorted(KINDS))}")
         return v
 
+    @model_validator(mode="after")
+    def _unregistered_has_no_kind(self) -> Select:
+        if self.unregistered and (self.kinds or self.devices):
+            raise ValueError("'unregistered' selects devices of unknown kind and id; drop "
+                             "'kinds' and 'devices'")
+        return self
+
     def admits(self, kind: str | None, site: str, zone: str | None, device_id: str) -> bool:
         """True when a device with these facts is selected."""
         return (
@@ -84,6 +92,7 @@ class Select(_Frozen):
             and (not self.sites or site in self.sites)
             and (not self.zones or zone in self.zones)
             and (not self.devices or device_id in self.devices)
+            and (not self.unregistered or kind is None)
         )
 
 

@@ -174,6 +174,14 @@ def test_ticket_is_assigned_started_and_resolved_and_its_first_response_is_recor
     assert svc.timeline(ticket_id)[2].note == "assigned to tech-b"
 
 
+def test_starting_an_unassigned_ticket_takes_it_for_the_technician(svc: IncidentService) -> None:
+    ticket_id = svc.apply(fire("filter-clogged", "ahu-1"))[0].incident_id
+    started = svc.transition(ticket_id, "start", actor="tech-c", note="on it", now=T0 + 30)
+    assert (started.state, started.assignee) == ("in_progress", "tech-c")
+    assert started.acknowledged_at == at(T0 + 30)
+    assert svc.timeline(ticket_id)[-1].note == "taken by tech-c: on it"
+
+
 def test_open_ticket_can_be_cancelled_and_a_cancelled_ticket_frees_its_rule_and_device(
     svc: IncidentService,
 ) -> None:

@@ -231,3 +231,27 @@ def test_tickets_that_follow_their_condition_say_so(pack: RulePack) -> None:
     auto = {r.id for r in pack.rules if isinstance(r.raises, TicketSpec) and r.raises.auto_resolve}
     assert {"zone_overheat", "co2_high", "life_safety_stale"} <= auto
     assert "filter_clogged" not in auto
+
+
+def test_a_fire_alarm_from_an_unregistered_device_is_a_critical_alert_and_only_once(
+    pack: RulePack, site: Site
+) -> None:
+    unknown = Reading("hq", "sd-unknown-9", "event", T0, T0, event="alarm")
+    assert raised(pack, site.evaluator.evaluate(unknown, T0)) == [
+        ("unregistered_fire_alarm", "fire", "critical")
+    ]
+    # A registered detector's alarm raises its own rule, not the unregistered one as well.
+    assert [s.rule_id for s in site.event("sd-01", T0, "alarm")] == ["detector_alarm"]
+
+
+def test_a_fire_device_reporting_offline_is_a_p1_ticket_that_clears_when_it_is_back(
+    pack: RulePack, site: Site, registry: Registry
+) -> None:
+    d = registry.devices["sd-02"]
+
+    def status(state: str, at: float) -> list[Signal]:
+        r = Reading(d.site, d.id, "status", at, at, kind=d.kind, zone=d.zone, status=state)
+        return site.evaluator.evaluate(r, at)
+
+    assert raised(pack, status("offline", T0 + 1)) == [("life_safety_offline", "fire", "P1")]
+    assert raised(pack, status("online", T0 + 60)) == [("life_safety_offline", "clear", "P1")]
