@@ -95,13 +95,18 @@ class RuntimeCollector(Collector):
         devices = GaugeMetricFamily(
             "sitewatch_devices", "Devices by liveness state.", labels=["state", "registered"]
         )
-        counts: dict[tuple[str, str], int] = {}
-        for d in self._rt.liveness.states(self._rt.clock()):
-            key = (d.state, str(d.registered).lower())
-            counts[key] = counts.get(key, 0) + 1
-        for (state, registered), n in sorted(counts.items()):
-            devices.add_metric([state, registered], n)
+        for (state, registered), n in sorted(self._rt.liveness.counts(self._rt.clock()).items()):
+            devices.add_metric([state, str(registered).lower()], n)
         yield devices
+        rules = self._rt.rules_stats()
+        yield CounterMetricFamily(
+            "sitewatch_rules_errors", "Readings whose rule evaluation raised (logged, skipped).",
+            value=rules.get("errors", 0),
+        )
+        yield GaugeMetricFamily(
+            "sitewatch_rules_backlog", "Readings in the durable log not yet evaluated by rules.",
+            value=rules.get("backlog", 0),
+        )
         yield GaugeMetricFamily(
             "sitewatch_sse_clients", "Clients connected to the event stream.",
             value=self._sse.client_count,

@@ -35,3 +35,5 @@ class Runtime:
     engine: sqlalchemy.Engine
     health: Callable[[], dict[str, Any]]  # each dependency's state, for /api/v1/health
     clock: Callable[[], float] = field(default=time.time)
+    # The rules worker's figures for /metrics: `errors` (evaluations that raised), `backlog`.
+    rules_stats: Callable[[], dict[str, int]] = field(default=dict)

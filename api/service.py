@@ -176,6 +176,7 @@ class Service:
             incidents=self.incidents, liveness=self.liveness, counters=self.counters,
             deadletters=self.deadletters, pack=self.pack, engine=self.engine,
             health=self.health,
+            rules_stats=lambda: {"errors": self.rules.errors, "backlog": self.log.depth("rules")},
         )
 
     def _interval_of(self, device_id: str) -> float | None:

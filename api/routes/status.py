@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +26,7 @@ class _Overview:
     """Device counts and the incident summary at one instant."""
 
     at: float  # Unix seconds (the runtime's clock) they were computed at
-    computed: float  # time.monotonic() of the computation, for its age
+    computed: float  # the cache's monotonic seconds when computed, for its age
     devices: DeviceCounts
     summary: dict[str, Any]
 
@@ -38,7 +39,8 @@ class _OverviewCache:
     one request recomputes, the others answer with the previous overview.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._monotonic = monotonic  # seconds, for the overview's age only
         self._lock = threading.Lock()
         self._latest: _Overview | None = None
 
@@ -47,18 +49,18 @@ class _OverviewCache:
         latest = self._latest
         if latest is None:
             self._lock.acquire()  # the very first overview: wait for whoever computes it
-        elif time.monotonic() - latest.computed < REFRESH_S or not self._lock.acquire(False):
+        elif self._monotonic() - latest.computed < REFRESH_S or not self._lock.acquire(False):
             return latest  # fresh enough, or another request is refreshing it right now
         try:
             latest = self._latest
-            if latest is None or time.monotonic() - latest.computed >= REFRESH_S:
-                latest = self._latest = _compute(rt)
+            if latest is None or self._monotonic() - latest.computed >= REFRESH_S:
+                latest = self._latest = _compute(rt, self._monotonic())
             return latest
         finally:
             self._lock.release()
 
 
-def _compute(rt: Runtime) -> _Overview:
+def _compute(rt: Runtime, computed: float) -> _Overview:
     now = rt.clock()
     # Liveness is in memory: one counting pass over 10,000 devices, no query per device.
     counts = rt.liveness.counts(now)
@@ -74,7 +76,7 @@ def _compute(rt: Runtime) -> _Overview:
         unregistered=total - registered,
         by_state={s: by_state.get(s, 0) for s in ("online", "stale", "offline")},
     )
-    return _Overview(now, time.monotonic(), devices, rt.incidents.summary(now))
+    return _Overview(now, computed, devices, rt.incidents.summary(now))
 
 
 def _cache(request: Request) -> _OverviewCache:

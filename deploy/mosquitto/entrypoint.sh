@@ -1,7 +1,7 @@
 #!/bin/sh
 # Builds Mosquitto's password file from the environment (.env), then runs Mosquitto.
-#   sitewatch  <- SITEWATCH_MQTT_PASSWORD (required): the service, reads sitewatch/#
-#   simulator  <- SIMULATOR_MQTT_PASSWORD (optional): the `simulate` profile
+#   sitewatch  <- MQTT_SITEWATCH_PASSWORD (required): the service, reads sitewatch/#
+#   simulator  <- MQTT_SIMULATOR_PASSWORD (optional): the `simulate` profile
 #   devices    <- devices.txt next to this script (optional, not in git): lines of
 #                 "DEVICE_ID PASSWORD"; a device logs in with its device id as username.
 # The paths default to the container's and can be overridden (the tests do).
@@ -10,14 +10,14 @@ set -eu
 CONF=${MOSQUITTO_CONF:-/mosquitto/config/mosquitto.conf}
 PASSWD=${MOSQUITTO_PASSWD_FILE:-/mosquitto/data/passwd}
 DEVICES=${MOSQUITTO_DEVICE_CREDENTIALS:-/mosquitto/config/devices.txt}
-: "${SITEWATCH_MQTT_PASSWORD:?set SITEWATCH_MQTT_PASSWORD in .env}"
+: "${MQTT_SITEWATCH_PASSWORD:?set MQTT_SITEWATCH_PASSWORD in .env}"
 
 umask 077
 tmp="$PASSWD.new"
 rm -f "$tmp"
-mosquitto_passwd -c -b "$tmp" sitewatch "$SITEWATCH_MQTT_PASSWORD"
-if [ -n "${SIMULATOR_MQTT_PASSWORD:-}" ]; then
-    mosquitto_passwd -b "$tmp" simulator "$SIMULATOR_MQTT_PASSWORD"
+mosquitto_passwd -c -b "$tmp" sitewatch "$MQTT_SITEWATCH_PASSWORD"
+if [ -n "${MQTT_SIMULATOR_PASSWORD:-}" ]; then
+    mosquitto_passwd -b "$tmp" simulator "$MQTT_SIMULATOR_PASSWORD"
 fi
 if [ -f "$DEVICES" ]; then
     count=0

@@ -92,6 +92,7 @@ def test_metrics_expose_ingest_incidents_devices_requests_and_stream_clients(
     rt.counters.add_received(7)
     rt.counters.add_rejected("payload_too_large")
     rt.counters.set_log_depth("store", 3)
+    rt.rules_stats = lambda: {"errors": 2, "backlog": 5}
     alert = raise_alert(rt)
     open_ticket(rt, priority="P2")
     client.post(f"/api/v1/incidents/{alert}/acknowledge", headers=bearer(tokens["admin"]))
@@ -110,6 +111,8 @@ def test_metrics_expose_ingest_incidents_devices_requests_and_stream_clients(
     assert m[("sitewatch_tickets_open", (("priority", "P2"),))] == 1
     assert m[("sitewatch_devices", (("registered", "true"), ("state", "online")))] == 4
     assert m[("sitewatch_sse_clients", ())] == 0
+    assert m[("sitewatch_rules_errors_total", ())] == 2
+    assert m[("sitewatch_rules_backlog", ())] == 5
     route = "/api/v1/incidents/{incident_id}"
     assert m[("sitewatch_api_requests_total",
               (("method", "GET"), ("route", route), ("status", "404")))] == 1

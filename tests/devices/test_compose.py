@@ -172,8 +172,8 @@ def deploy_broker() -> Iterator[int]:
         "MOSQUITTO_CONF": str(workdir / "mosquitto.conf"),
         "MOSQUITTO_PASSWD_FILE": str(workdir / "passwd"),
         "MOSQUITTO_DEVICE_CREDENTIALS": str(workdir / "devices.txt"),
-        "SITEWATCH_MQTT_PASSWORD": "pw-service",
-        "SIMULATOR_MQTT_PASSWORD": "pw-sim",
+        "MQTT_SITEWATCH_PASSWORD": "pw-service",
+        "MQTT_SIMULATOR_PASSWORD": "pw-sim",
     }
     log = open(workdir / "server.log", "wb")  # noqa: SIM115 - lives with the process
     proc = subprocess.Popen(["sh", str(DEPLOY / "entrypoint.sh")], env=env, stdout=log,
