@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 from pydantic import TypeAdapter, ValidationError
 
-from rules.models import RULE_KINDS, Rule, RuleFieldError, RulePack
+from rules.models import RULE_KINDS, Rule, RuleFieldError, RulePack, RuleProblems
 
 __all__ = ["RuleError", "RulePack", "check_rules_file", "load_rules", "parse_rules"]
 
@@ -26,8 +26,8 @@ class RuleError(ValueError):
         self.errors = errors
 
 
-def _field(err: Any) -> str:
-    """The dotted field path of one pydantic error, without the union tags pydantic inserts."""
+def _problems(err: Any) -> list[tuple[str, str]]:
+    """(dotted field, message) for one pydantic error; a rule's bundled problems give several."""
     loc = [str(p) for p in err["loc"]]
     if loc and loc[0] in RULE_KINDS:
         loc = loc[1:]
@@ -37,15 +37,12 @@ def _field(err: Any) -> str:
     ctx = err.get("ctx") or {}
     cause = ctx.get("error")
     if isinstance(cause, RuleFieldError):
-        loc.append(cause.field)
-    elif err["type"].startswith("union_tag"):
+        cause = RuleProblems([cause])
+    if isinstance(cause, RuleProblems):
+        return [(".".join([*loc, c.field]), str(c)) for c in cause.problems]
+    if err["type"].startswith("union_tag"):
         loc.append(str(ctx.get("discriminator", "kind")).strip("'"))
-    return ".".join(loc) or "(rule)"
-
-
-def _message(err: Any) -> str:
-    msg = str(err["msg"])
-    return msg.removeprefix("Value error, ")
+    return [(".".join(loc) or "(rule)", str(err["msg"]).removeprefix("Value error, "))]
 
 
 def _raw_rules(text: str, source: str) -> tuple[list[Any], list[str]]:
@@ -76,21 +73,25 @@ def _parse(text: str, source: str) -> tuple[RulePack | None, list[str]]:
         if not isinstance(item, dict):
             errors.append(f"{source}: {where}: expected a mapping, got {type(item).__name__}")
             continue
+        # Ids are recorded before validation, so a duplicate is reported even when the rule
+        # that first used the id is itself invalid.
+        first = first_index.setdefault(rid, n) if isinstance(rid, str) else n
+        duplicate = first != n
+        if duplicate:
+            errors.append(
+                f"{source}: {where}: field 'id': duplicate id, first used by rule #{first}"
+            )
         try:
             rule = _RULE.validate_python(item)
         except ValidationError as e:
             errors.extend(
-                f"{source}: {where}: field {_field(err)!r}: {_message(err)}" for err in e.errors()
+                f"{source}: {where}: field {field!r}: {message}"
+                for err in e.errors()
+                for field, message in _problems(err)
             )
             continue
-        if rule.id in first_index:
-            errors.append(
-                f"{source}: {where}: field 'id': duplicate id, first used by rule "
-                f"#{first_index[rule.id]}"
-            )
-            continue
-        first_index[rule.id] = n
-        rules.append(rule)
+        if not duplicate:
+            rules.append(rule)
     if errors:
         return None, errors
     return RulePack.of(rules, source), []

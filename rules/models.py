@@ -31,6 +31,14 @@ class RuleFieldError(ValueError):
         self.field = field
 
 
+class RuleProblems(ValueError):
+    """Every cross-field problem of one rule, raised together so none waits for another's fix."""
+
+    def __init__(self, problems: Iterable[RuleFieldError]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("; ".join(f"{p.field}: {p}" for p in self.problems))
+
+
 def parse_duration(v: Any) -> float:
     """Seconds from a number of seconds or a string like '30s', '15m', '4h', '2d'."""
     if isinstance(v, bool):
@@ -113,12 +121,8 @@ class AlertSpec(_Frozen):
     runbook: str = ""  # what the guard does; required for critical alerts
     department: Department = "security"
     linked_ticket: LinkedTicket | None = None
-
-    @model_validator(mode="after")
-    def _critical_has_runbook(self) -> AlertSpec:
-        if self.severity == "critical" and not self.runbook.strip():
-            raise RuleFieldError("runbook", "a critical alert needs a runbook the guard can follow")
-        return self
+    # A critical alert needs a runbook: checked by the rule (_Rule._problems), alongside its
+    # other cross-field checks, so every problem of a rule is reported in one run.
 
 
 class TicketSpec(_Frozen):
@@ -165,35 +169,64 @@ class _Rule(_Frozen):
             raise ValueError(f"rule id {v!r} must match {RULE_ID_RE.pattern}")
         return v
 
-    def _check_metric(self, metric: str, field: str, types: Iterable[str]) -> None:
+    @model_validator(mode="after")
+    def _cross_checks(self) -> _Rule:
+        problems = self._problems()
+        if problems:
+            raise RuleProblems(problems)
+        return self
+
+    def _problems(self) -> list[RuleFieldError]:
+        """Cross-field problems of this rule; kinds extend it (each problem stands alone)."""
+        if (
+            isinstance(self.raises, AlertSpec)
+            and self.raises.severity == "critical"
+            and not self.raises.runbook.strip()
+        ):
+            return [RuleFieldError(
+                "raises.runbook", "a critical alert needs a runbook the guard can follow"
+            )]
+        return []
+
+    def _metric_problems(
+        self, metric: str, field: str, types: Iterable[str]
+    ) -> list[RuleFieldError]:
         """Every selected kind must report `metric` with one of `types` (when kinds are given)."""
         allowed = tuple(types)
+        problems = []
         for k in self.select.kinds:
             spec = KINDS[k].metrics.get(metric)
             if spec is None:
                 known = ", ".join(sorted(KINDS[k].metrics))
-                raise RuleFieldError(
+                problems.append(RuleFieldError(
                     field, f"kind {k!r} has no metric {metric!r}; it reports: {known}"
-                )
-            if spec.type not in allowed:
+                ))
+            elif spec.type not in allowed:
                 want = "/".join(allowed)
-                raise RuleFieldError(
+                problems.append(RuleFieldError(
                     field, f"metric {metric!r} of kind {k!r} is {spec.type}, not {want}"
-                )
+                ))
+        return problems
 
-    def _check_events(self, events: tuple[str, ...], field: str) -> None:
+    def _event_problems(self, events: tuple[str, ...], field: str) -> list[RuleFieldError]:
         """Each event must belong to a selected kind, and each selected kind must emit one."""
         if not self.select.kinds:
-            return
+            return []
         emitted = {k: KINDS[k].events | STATUS_EVENTS for k in self.select.kinds}
-        for e in events:
-            if not any(e in ev for ev in emitted.values()):
-                raise RuleFieldError(
-                    field, f"no selected kind ({', '.join(self.select.kinds)}) emits event {e!r}"
-                )
-        for k, ev in emitted.items():
-            if not ev.intersection(events):
-                raise RuleFieldError(field, f"kind {k!r} emits none of {list(events)}")
+        problems = [
+            RuleFieldError(
+                field, f"no selected kind ({', '.join(self.select.kinds)}) emits event {e!r}"
+            )
+            for e in events
+            if not any(e in ev for ev in emitted.values())
+        ]
+        if problems:
+            return problems  # an unknown event makes "kind emits none" noise, not news
+        return [
+            RuleFieldError(field, f"kind {k!r} emits none of {list(events)}")
+            for k, ev in emitted.items()
+            if not ev.intersection(events)
+        ]
 
 
 def _names(v: Any) -> Any:
@@ -215,27 +248,32 @@ class ThresholdRule(_Rule):
     clear: float | None = None  # level the value must pass back over to clear; default: the limit
     clear_hold: Duration = 0.0  # clear condition must hold this long on fresh data, seconds
 
-    @model_validator(mode="after")
-    def _consistent(self) -> ThresholdRule:
+    def _problems(self) -> list[RuleFieldError]:
+        problems = super()._problems()
         given = [f for f in ("above", "below", "equals") if getattr(self, f) is not None]
         if len(given) != 1:
-            raise RuleFieldError("above", "give exactly one of 'above', 'below' or 'equals'")
+            problems.append(
+                RuleFieldError("above", "give exactly one of 'above', 'below' or 'equals'")
+            )
         if self.above is not None and self.clear is not None and self.clear > self.above:
-            raise RuleFieldError(
+            problems.append(RuleFieldError(
                 "clear", f"clear level {self.clear:g} must be at or below 'above' {self.above:g}"
-            )
+            ))
         if self.below is not None and self.clear is not None and self.clear < self.below:
-            raise RuleFieldError(
+            problems.append(RuleFieldError(
                 "clear", f"clear level {self.clear:g} must be at or above 'below' {self.below:g}"
-            )
+            ))
         if self.equals is not None and self.clear is not None:
-            raise RuleFieldError("clear", "'clear' has no meaning with 'equals'")
-        if self.equals is None:
-            self._check_metric(self.metric, "metric", ["number"])
+            problems.append(RuleFieldError("clear", "'clear' has no meaning with 'equals'"))
+        if len(given) != 1:
+            # The metric's type depends on which limit is meant: only check that it exists.
+            types = ["number", "bool", "string"]
+        elif self.equals is None:
+            types = ["number"]
         else:
-            kind = {bool: "bool", str: "string"}.get(type(self.equals), "number")
-            self._check_metric(self.metric, "metric", [kind])
-        return self
+            types = [{bool: "bool", str: "string"}.get(type(self.equals), "number")]
+        problems.extend(self._metric_problems(self.metric, "metric", types))
+        return problems
 
     @property
     def clear_level(self) -> float | None:
@@ -254,14 +292,14 @@ class RateOfChangeRule(_Rule):
     per_minute_below: float | None = None  # fires when slope <= this (a fall: negative)
     window: Duration = Field(gt=0)  # slope from the oldest to newest sample in it, seconds
 
-    @model_validator(mode="after")
-    def _consistent(self) -> RateOfChangeRule:
+    def _problems(self) -> list[RuleFieldError]:
+        problems = super()._problems()
         if (self.per_minute_above is None) == (self.per_minute_below is None):
-            raise RuleFieldError(
+            problems.append(RuleFieldError(
                 "per_minute_above", "give exactly one of 'per_minute_above' or 'per_minute_below'"
-            )
-        self._check_metric(self.metric, "metric", ["number"])
-        return self
+            ))
+        problems.extend(self._metric_problems(self.metric, "metric", ["number"]))
+        return problems
 
 
 class ClearWhen(_Frozen):
@@ -288,15 +326,16 @@ class EventRule(_Rule):
     data: dict[str, Scalar] = Field(default_factory=dict)  # fields the event must carry, equal
     clear_when: ClearWhen | None = None  # without it the rule never clears
 
-    @model_validator(mode="after")
-    def _known(self) -> EventRule:
-        self._check_events(self.event, "event")
+    def _problems(self) -> list[RuleFieldError]:
+        problems = super()._problems() + self._event_problems(self.event, "event")
         if self.clear_when is not None and self.clear_when.metric is not None:
             kind = {bool: "bool", str: "string"}.get(type(self.clear_when.equals), "number")
-            self._check_metric(self.clear_when.metric, "clear_when.metric", [kind])
+            problems.extend(
+                self._metric_problems(self.clear_when.metric, "clear_when.metric", [kind])
+            )
         if self.clear_when is not None and self.clear_when.event is not None:
-            self._check_events((self.clear_when.event,), "clear_when.event")
-        return self
+            problems.extend(self._event_problems((self.clear_when.event,), "clear_when.event"))
+        return problems
 
 
 class CountRule(_Rule):
@@ -308,10 +347,8 @@ class CountRule(_Rule):
     count: int = Field(ge=2)
     window: Duration = Field(gt=0)  # seconds
 
-    @model_validator(mode="after")
-    def _known(self) -> CountRule:
-        self._check_events(self.event, "event")
-        return self
+    def _problems(self) -> list[RuleFieldError]:
+        return super()._problems() + self._event_problems(self.event, "event")
 
 
 class StaleRule(_Rule):
@@ -321,13 +358,13 @@ class StaleRule(_Rule):
     after: Duration | None = None  # seconds of silence
     intervals: float | None = Field(default=None, gt=0)  # multiples of the device's interval
 
-    @model_validator(mode="after")
-    def _one(self) -> StaleRule:
+    def _problems(self) -> list[RuleFieldError]:
+        problems = super()._problems()
         if (self.after is None) == (self.intervals is None):
-            raise RuleFieldError("after", "give exactly one of 'after' or 'intervals'")
+            problems.append(RuleFieldError("after", "give exactly one of 'after' or 'intervals'"))
         if self.after is not None and self.after <= 0:
-            raise RuleFieldError("after", "'after' must be longer than 0 s")
-        return self
+            problems.append(RuleFieldError("after", "'after' must be longer than 0 s"))
+        return problems
 
 
 class MeterRule(_Rule):
@@ -337,10 +374,8 @@ class MeterRule(_Rule):
     metric: str
     every: float = Field(gt=0)  # in the metric's unit, e.g. 2000 (hours)
 
-    @model_validator(mode="after")
-    def _known(self) -> MeterRule:
-        self._check_metric(self.metric, "metric", ["number"])
-        return self
+    def _problems(self) -> list[RuleFieldError]:
+        return super()._problems() + self._metric_problems(self.metric, "metric", ["number"])
 
 
 Rule = Annotated[

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from rules.db import open_database
 from rules.incident import AssigneeRequired, IllegalTransition, IncidentNotFound, TimelineEntry
 from rules.incidents import IncidentService
 from rules.loader import parse_rules
@@ -75,21 +72,15 @@ def clear(rule_id: str, device_id: str = "dev-1", at: float = T0) -> Signal:
     return Signal(rule_id, "clear", "hq", device_id, at, zone="z1", message="cleared")
 
 
-def make_service(url: str) -> IncidentService:
-    """A service on a migrated database at `url` with the test pack and a frozen clock."""
-    return IncidentService(open_database(url), parse_rules(PACK_YAML), clock=lambda: T0)
-
-
 def at(seconds: float) -> datetime:
     """Unix seconds as aware UTC."""
     return datetime.fromtimestamp(seconds, UTC)
 
 
 @pytest.fixture
-def svc(tmp_path: Path) -> Iterator[IncidentService]:
-    service = make_service(f"sqlite:///{tmp_path / 'var' / 'sitewatch.db'}")
-    yield service
-    service._engine.dispose()
+def svc(engine: sa.Engine) -> IncidentService:
+    """The service on a migrated database with the test pack and a frozen clock."""
+    return IncidentService(engine, parse_rules(PACK_YAML), clock=lambda: T0)
 
 
 def only(svc: IncidentService, **filters: object) -> int:

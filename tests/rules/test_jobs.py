@@ -4,37 +4,19 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from devices.registry import Device, Registry
-from rules.db import open_database
 from rules.incidents import IncidentService
 from rules.jobs import Job, Jobs, scheduled_work
 from rules.loader import parse_rules
 from rules.schedules import PreventiveMaintenance, parse_schedules
 from rules.signals import Signal
+from tests.rules.packs import FIRE_ALARM
 
 T0 = 1_795_773_600.0  # 2026-11-27 10:00:00 UTC
-PACK = """
-- id: fire-alarm
-  title: Fire alarm
-  description: Smoke.
-  kind: event
-  select: {kinds: [smoke_detector]}
-  event: alarm
-  raises: {type: alert, severity: critical, latching: true, runbook: "Evacuate."}
-"""
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[sa.Engine]:
-    eng = open_database(f"sqlite:///{tmp_path / 'sw.db'}")
-    yield eng
-    eng.dispose()
 
 
 def test_run_all_hands_every_job_the_same_now_and_counts_a_failure_without_stopping() -> None:
@@ -82,7 +64,7 @@ def test_started_jobs_run_at_once_and_then_at_their_interval_until_shutdown() ->
 def test_standard_jobs_escalate_flag_breaches_and_open_scheduled_tickets(
     engine: sa.Engine,
 ) -> None:
-    service = IncidentService(engine, parse_rules(PACK), clock=lambda: T0)
+    service = IncidentService(engine, parse_rules(FIRE_ALARM), clock=lambda: T0)
     registry = Registry.from_devices([Device(id="fp-1", kind="fire_panel", site="hq", zone="p")])
     pm = PreventiveMaintenance(
         engine, service,

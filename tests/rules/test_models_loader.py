@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from devices.kinds import KINDS
 from rules.loader import RuleError, check_rules_file, load_rules, parse_rules
 from rules.models import AlertSpec, CountRule, EventRule, ThresholdRule, parse_duration
 
@@ -161,3 +162,87 @@ def test_a_mapping_with_a_rules_key_is_accepted_like_a_bare_list() -> None:
     wrapped = parse_rules("rules:\n" + "\n".join("  " + line for line in body.splitlines()))
     assert bare.rules == wrapped.rules
     assert isinstance(bare.rules[0], CountRule) and bare.rules[0].window == 120.0
+
+
+def test_check_reports_independent_problems_of_one_rule_together(tmp_path: Path) -> None:
+    f = tmp_path / "hot.yaml"
+    f.write_text(
+        "- {id: hot, title: H, description: d, kind: threshold, select: {kinds: [zone_sensor]},"
+        " metric: temprature_c, above: 28, clear: 30,"
+        " raises: {type: alert, severity: critical}}\n",
+        "utf-8",
+    )
+    errors = check_rules_file(f)
+    assert errors == [
+        f"{f}: rule 'hot' (#1): field 'raises.runbook': "
+        "a critical alert needs a runbook the guard can follow",
+        f"{f}: rule 'hot' (#1): field 'clear': clear level 30 must be at or below 'above' 28",
+        f"{f}: rule 'hot' (#1): field 'metric': kind 'zone_sensor' has no metric "
+        f"'temprature_c'; it reports: {', '.join(sorted(KINDS['zone_sensor'].metrics))}",
+    ]
+    with pytest.raises(RuleError) as raised:
+        load_rules(f)
+    assert raised.value.errors == errors
+
+
+def test_a_metric_missing_from_several_selected_kinds_is_reported_for_each() -> None:
+    with pytest.raises(RuleError) as raised:
+        parse_rules(
+            "- {id: m, title: M, description: d, kind: meter, select: {kinds: [door, fire_panel]},"
+            " metric: runtime_hours, every: 2000, raises: {type: ticket, priority: P3}}",
+            "m.yaml",
+        )
+    assert [e.split(";")[0] for e in raised.value.errors] == [
+        "m.yaml: rule 'm' (#1): field 'metric': kind 'door' has no metric 'runtime_hours'",
+        "m.yaml: rule 'm' (#1): field 'metric': kind 'fire_panel' has no metric 'runtime_hours'",
+    ]
+
+
+def test_a_duplicate_id_is_reported_even_when_the_first_rule_with_it_is_invalid(
+    tmp_path: Path,
+) -> None:
+    f = tmp_path / "dup.yaml"
+    f.write_text(
+        "- {id: hot, title: H, description: d, kind: threshold, metric: temperature_c,"
+        " above: 28, hold: soon, raises: {type: ticket, priority: P3}}\n"
+        "- {id: hot, title: H, description: d, kind: threshold, metric: temperature_c,"
+        " above: 30, raises: {type: ticket, priority: P3}}\n",
+        "utf-8",
+    )
+    errors = check_rules_file(f)
+    assert errors == [
+        f"{f}: rule 'hot' (#1): field 'hold': duration 'soon' is not seconds or a string like "
+        "'30s', '15m', '4h', '2d'",
+        f"{f}: rule 'hot' (#2): field 'id': duplicate id, first used by rule #1",
+    ]
+    with pytest.raises(RuleError) as raised:
+        load_rules(f)
+    assert raised.value.errors == errors
+
+
+def test_an_invalid_duplicate_reports_both_the_duplicate_and_its_own_errors() -> None:
+    text = (
+        "- {id: a, title: A, description: d, kind: event, event: alarm,"
+        " raises: {type: alert, severity: major}}\n"
+        "- {id: a, title: A, description: d, kind: event, event: alarm,"
+        " raises: {type: alert, severity: loud}}\n"
+    )
+    with pytest.raises(RuleError) as raised:
+        parse_rules(text, "r.yaml")
+    assert raised.value.errors == [
+        "r.yaml: rule 'a' (#2): field 'id': duplicate id, first used by rule #1",
+        "r.yaml: rule 'a' (#2): field 'raises.severity': "
+        "Input should be 'critical', 'major' or 'minor'",
+    ]
+
+
+def test_an_unknown_event_is_not_also_reported_as_a_kind_emitting_none() -> None:
+    with pytest.raises(RuleError) as raised:
+        parse_rules(
+            "- {id: z, title: Z, description: d, kind: count, select: {kinds: [zone_sensor]},"
+            " event: fault, count: 3, window: 1m, raises: {type: ticket, priority: P3}}",
+            "z.yaml",
+        )
+    assert raised.value.errors == [
+        "z.yaml: rule 'z' (#1): field 'event': no selected kind (zone_sensor) emits event 'fault'"
+    ]

@@ -12,14 +12,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 
-from rules.db import open_database
 from rules.incidents import IncidentService
 from rules.loader import parse_rules
 from rules.notify import (
@@ -134,16 +132,6 @@ def smtp() -> Iterator[tuple[Mailbox, int]]:
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
-
-
-@pytest.fixture(params=["sqlite"])
-def engine(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[sa.Engine]:
-    """A migrated database; tests that must also hold on PostgreSQL parametrize `engine`."""
-    url = (f"sqlite:///{tmp_path / 'sw.db'}" if request.param == "sqlite"
-           else str(request.getfixturevalue("pg_url")))
-    eng = open_database(url)
-    yield eng
-    eng.dispose()
 
 
 @pytest.fixture

@@ -4,29 +4,20 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from rules.db import open_database
 from rules.incidents import IncidentService
 from rules.loader import parse_rules
 from rules.reports import build_report, report_csv
 from rules.signals import Signal
+from tests.rules.packs import FIRE_ALARM
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC).timestamp()
 H = 3600.0
-PACK = """
-- id: fire-alarm
-  title: Fire alarm
-  description: Smoke.
-  kind: event
-  select: {kinds: [smoke_detector]}
-  event: alarm
-  raises: {type: alert, severity: critical, latching: true, runbook: "Evacuate."}
+PACK = FIRE_ALARM + """
 - id: door-forced
   title: Door forced
   description: Forced.
@@ -39,13 +30,6 @@ PACK = """
 
 def at(t: float) -> datetime:
     return datetime.fromtimestamp(t, UTC)
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[sa.Engine]:
-    eng = open_database(f"sqlite:///{tmp_path / 'sw.db'}")
-    yield eng
-    eng.dispose()
 
 
 @pytest.fixture

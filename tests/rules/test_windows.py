@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 import sqlalchemy as sa
 
-from rules.db import open_database
 from rules.incidents import IncidentService
 from rules.loader import parse_rules
 from rules.signals import Signal
@@ -24,13 +20,6 @@ PACK = """
   event: alarm
   raises: {type: alert, severity: critical, latching: true, runbook: "Evacuate."}
 """
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[sa.Engine]:
-    eng = open_database(f"sqlite:///{tmp_path / 'sw.db'}")
-    yield eng
-    eng.dispose()
 
 
 @pytest.fixture
@@ -86,26 +75,20 @@ def test_a_window_needs_exactly_one_of_device_or_zone_and_a_positive_length(
         windows.add(start_at=T0, end_at=T0, zone="plant")
 
 
-@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"], indirect=True)
 def test_revision_0002_builds_exactly_the_tables_notify_windows_and_schedules_declare(
-    dialect: str, tmp_path: Path, request: pytest.FixtureRequest
+    engine: sa.Engine,
 ) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
     from rules import notify, schedules, windows
 
-    url = (f"sqlite:///{tmp_path / 'm.db'}" if dialect == "sqlite"
-           else str(request.getfixturevalue("pg_url")))
-    eng = open_database(url)
-    try:
-        with eng.connect() as conn:
-            for meta in (notify.deliveries.metadata, windows.windows_table.metadata,
-                         schedules.runs.metadata):
-                names = set(meta.tables)
-                context = MigrationContext.configure(conn, opts={
-                    "include_name": lambda n, t, _p, names=names: t != "table" or n in names,
-                })
-                assert compare_metadata(context, meta) == []
-    finally:
-        eng.dispose()
+    with engine.connect() as conn:
+        for meta in (notify.deliveries.metadata, windows.windows_table.metadata,
+                     schedules.runs.metadata):
+            names = set(meta.tables)
+            context = MigrationContext.configure(conn, opts={
+                "include_name": lambda n, t, _p, names=names: t != "table" or n in names,
+            })
+            assert compare_metadata(context, meta) == []
