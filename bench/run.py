@@ -1,10 +1,12 @@
 """Run every benchmark against its own Mosquitto and InfluxDB; write BENCHMARKS.md and JSON.
 
-    .venv/bin/python -m bench.run [--label NAME]
+    .venv/bin/python -m bench.run [--label NAME] [--only throughput|latency|api|memory]
 
 Raw figures go to bench/results.json under the run's label (default `current`); runs under
 other labels already in that file are kept, so BENCHMARKS.md can show them side by side
-(e.g. `before` and `after` an optimisation).
+(e.g. `before` and `after` an optimisation). `--only` runs one group (throughput = burst,
+paced run and bare subscriber; latency = alert latency; api and memory = the seeded API run,
+which measures both) and replaces only those figures of the label, keeping the others.
 """
 
 from __future__ import annotations
@@ -29,11 +31,21 @@ REPORT = ROOT / "BENCHMARKS.md"
 TP_DEVICES, TP_PER_DEVICE, TP_PROCS = 2000, 100, 2  # 200,000 readings per throughput run
 
 
-def run_all(workdir: Path) -> dict[str, Any]:
-    """Every benchmark, each with a fresh service; the raw figures."""
+# --only NAME -> the result keys it (re)measures
+GROUPS = {
+    "throughput": ("baseline", "throughput"),
+    "latency": ("alert_latency",),
+    "api": ("api_memory",),
+    "memory": ("api_memory",),
+}
+
+
+def run_all(workdir: Path, only: str | None = None) -> dict[str, Any]:
+    """Every benchmark (or one `--only` group), each with a fresh service; the raw figures."""
     servers = Servers(workdir / "servers")
     servers.start()
     out: dict[str, Any] = {}
+    wanted = GROUPS[only] if only else tuple(k for g in GROUPS.values() for k in g)
     try:
         for name, bench in [
             ("baseline", lambda: throughput.baseline(servers, TP_DEVICES, TP_PER_DEVICE,
@@ -43,6 +55,8 @@ def run_all(workdir: Path) -> dict[str, Any]:
             ("alert_latency", lambda: alert_latency.run(servers, workdir / "al")),
             ("api_memory", lambda: api_latency.run(servers, workdir / "api")),
         ]:
+            if name not in wanted:
+                continue
             start = time.monotonic()
             print(f"[bench] {name} ...", flush=True)
             out[name] = bench()
@@ -67,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--label", default="current", help="name of this run in results.json")
     p.add_argument("--render", action="store_true",
                    help="only rewrite BENCHMARKS.md from bench/results.json (no run)")
+    p.add_argument("--only", choices=sorted(GROUPS),
+                   help="run one group and keep the label's other figures")
     args = p.parse_args(argv)
     if args.render:
         saved = json.loads(RESULTS.read_text())
@@ -74,10 +90,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="sitewatch-bench-") as tmp:
-        results = run_all(Path(tmp))
+        results = run_all(Path(tmp), args.only)
     runs: dict[str, Any] = {}
     if RESULTS.exists():
         runs = json.loads(RESULTS.read_text()).get("runs", {})
+    if args.only and args.label in runs:  # keep the figures this run did not re-measure
+        results = {**runs[args.label]["results"], **results}
     runs[args.label] = {
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": " ".join([".venv/bin/python -m bench.run", *sys.argv[1:]]),

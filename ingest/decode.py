@@ -19,20 +19,28 @@ What is valid, exactly:
   kind's type, and within the kind's plausible range (`unknown_metric`, `bad_metric_value`,
   `out_of_range`). Unregistered devices get only the generic checks and are still accepted.
 - `event`: a name like a metric name; for a registered device one of its kind's events
-  (`unknown_event`). `data` (optional): a JSON object.
+  (`unknown_event`). `data` (optional): a JSON object whose numbers are finite (`bad_data`).
 - Status payloads are exactly `online` or `offline` after stripping whitespace.
+
+Telemetry JSON is parsed by orjson (compiled) when that provably gives what the strict
+standard-library parse gives (see `_fast_parse`); any other payload, and any payload refused
+after the fast parse, is parsed by the standard library, which decides and words every
+rejection exactly as before.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from devices.kinds import MetricSpec
-from devices.reading import MetricValue, Reading
+from devices.reading import Channel, MetricValue, Reading
 from devices.registry import Device, Registry
 from devices.topics import TopicError, parse_topic
 
@@ -41,6 +49,7 @@ MAX_STRING_CHARS = 64  # longest string metric value (SPEC §2)
 MIN_TS = 946_684_800.0  # 2000-01-01T00:00:00Z, Unix seconds: older means an unset clock
 MAX_FUTURE_S = 86_400.0  # a payload ts may lead the receive time by at most a day
 MAX_SEQ = 2**63 - 1
+TOPICS_MAX = 65_536  # topics whose parse a Decoder remembers
 
 NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")  # metric and event names, used with fullmatch
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
@@ -61,6 +70,45 @@ class Rejected(Exception):
         self.detail = detail
 
 
+Source = tuple[str, str, Channel, Device | None]  # site, device id, channel, registered device
+
+
+class Decoder:
+    """`decode` bound to one registry and topic prefix, remembering what each topic parsed to.
+
+    A topic's checks and registry lookup depend on the topic alone (the registry does not
+    change while the service runs), so each valid topic is parsed once; the memo holds at
+    most TOPICS_MAX topics and starts over when full. One Decoder per thread.
+    """
+
+    def __init__(self, registry: Registry, prefix: str = "sitewatch") -> None:
+        self._registry = registry
+        self._prefix = prefix
+        self._sources: dict[str, Source] = {}
+
+    def __call__(self, topic: str, payload: bytes, received_at: float) -> Reading:
+        """Validate one MQTT message and turn it into a Reading, or raise Rejected."""
+        if len(payload) > MAX_PAYLOAD_BYTES:
+            raise Rejected("too_large", f"{len(payload)} bytes > {MAX_PAYLOAD_BYTES}")
+        source = self._sources.get(topic)
+        if source is None:
+            source = self._source(topic)
+            if len(self._sources) >= TOPICS_MAX:
+                self._sources.clear()
+            self._sources[topic] = source
+        return _decode_payload(source, payload, received_at)
+
+    def _source(self, topic: str) -> Source:
+        if _CONTROL_RE.search(topic):
+            raise Rejected("bad_topic", f"control character in topic {topic[:200]!r}")
+        try:
+            where = parse_topic(topic, self._prefix)
+        except TopicError as e:
+            raise Rejected(e.reason, str(e)) from None
+        device = self._registry.get(where.site, where.device_id)
+        return where.site, where.device_id, where.channel, device
+
+
 def decode(
     topic: str,
     payload: bytes,
@@ -69,43 +117,48 @@ def decode(
     prefix: str = "sitewatch",
 ) -> Reading:
     """Validate one MQTT message and turn it into a Reading, or raise Rejected."""
-    if len(payload) > MAX_PAYLOAD_BYTES:
-        raise Rejected("too_large", f"{len(payload)} bytes > {MAX_PAYLOAD_BYTES}")
-    if _CONTROL_RE.search(topic):
-        raise Rejected("bad_topic", f"control character in topic {topic[:200]!r}")
-    try:
-        where = parse_topic(topic, prefix)
-    except TopicError as e:
-        raise Rejected(e.reason, str(e)) from None
-    device = registry.get(where.site, where.device_id)
-    base: dict[str, Any] = {
-        "site": where.site,
-        "device_id": where.device_id,
-        "channel": where.channel,
-        "received_at": received_at,
-        "kind": device.kind if device else None,
-        "zone": device.zone if device else None,
-    }
+    return Decoder(registry, prefix)(topic, payload, received_at)
+
+
+def _decode_payload(source: Source, payload: bytes, received_at: float) -> Reading:
+    site, device_id, channel, device = source
     try:
         text = payload.decode("utf-8")
     except UnicodeDecodeError as e:
         raise Rejected("not_utf8", f"byte {e.start} is not UTF-8") from None
-    if where.channel == "status":
+    if channel == "status":
         status = text.strip()
         if status not in _STATUSES:
             raise Rejected("bad_status", f"status {text[:40]!r} is not online/offline")
-        return Reading(ts=received_at, status=status, **base)
-    body = _parse_object(text)
-    allowed = _TELEMETRY_KEYS if where.channel == "telemetry" else _EVENT_KEYS
-    extra = sorted(set(body) - allowed)
-    if extra:
+        kind, zone = (device.kind, device.zone) if device else (None, None)
+        return Reading(site, device_id, channel, received_at, received_at, None, kind, zone,
+                       status=status)
+    if channel == "telemetry":
+        fast = _fast_parse(text)
+        if fast is not None:
+            try:
+                return _reading(fast, source, received_at)
+            except Rejected:
+                pass  # the strict parse below words every rejection exactly as it always has
+    return _reading(_parse_object(text), source, received_at)
+
+
+def _reading(body: Any, source: Source, received_at: float) -> Reading:
+    if not isinstance(body, dict):
+        raise Rejected("not_object", f"payload is a JSON {type(body).__name__}, not an object")
+    site, device_id, channel, device = source
+    allowed = _TELEMETRY_KEYS if channel == "telemetry" else _EVENT_KEYS
+    if not body.keys() <= allowed:
+        extra = sorted(set(body) - allowed)
         raise Rejected("unknown_field", f"unexpected keys {extra[:5]}; allowed {sorted(allowed)}")
     ts = _ts(body["ts"], received_at) if "ts" in body else received_at
     seq = _seq(body["seq"]) if "seq" in body else None
-    if where.channel == "telemetry":
-        return Reading(ts=ts, seq=seq, metrics=_metrics(body.get("metrics"), device), **base)
+    kind, zone = (device.kind, device.zone) if device else (None, None)
+    if channel == "telemetry":
+        metrics = _metrics(body.get("metrics"), device)
+        return Reading(site, device_id, channel, ts, received_at, seq, kind, zone, metrics)
     event, data = _event(body, device)
-    return Reading(ts=ts, seq=seq, event=event, data=data, **base)
+    return Reading(site, device_id, channel, ts, received_at, seq, kind, zone, {}, event, data)
 
 
 def _refuse_constant(name: str) -> Any:
@@ -123,16 +176,36 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _parse_object(text: str) -> dict[str, Any]:
+def _fast_parse(text: str) -> Any:
+    """orjson's parse of a telemetry payload when it is the strict parse's value, else None.
+
+    orjson refuses NaN/Infinity and invalid JSON itself (None here: the strict parse then
+    gives the reason) but keeps the last of duplicate keys silently. Without a backslash in
+    the text every `"` opens or closes a string, and no string holds a `"`; so the text holds
+    count('"') / 2 strings (keys and values), and so does orjson's rewrite of the parsed value
+    unless a duplicate was dropped, which takes at least its key with it. orjson reads an
+    integer beyond 64 bits as the nearest float: a metric becomes that float either way, and
+    a `ts` or `seq` that large is refused, so the caller decodes a refused payload again
+    strictly. Events (whose `data` is stored as sent) always take the strict parse.
+    """
+    if "\\" in text:
+        return None
     try:
-        body = json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_no_duplicates)
+        body = orjson.loads(text)
+        quotes = orjson.dumps(body).count(b'"')
+    except (orjson.JSONDecodeError, orjson.JSONEncodeError):
+        return None
+    return body if quotes == text.count('"') else None
+
+
+def _parse_object(text: str) -> Any:
+    """The strict parse: refuses NaN/Infinity literals and duplicate keys (`bad_json`)."""
+    try:
+        return json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_no_duplicates)
     except json.JSONDecodeError as e:
         raise Rejected("bad_json", f"{e.msg} at line {e.lineno} column {e.colno}") from None
     except RecursionError:
         raise Rejected("bad_json", "nested too deeply") from None
-    if not isinstance(body, dict):
-        raise Rejected("not_object", f"payload is a JSON {type(body).__name__}, not an object")
-    return body
 
 
 def _is_number(v: object) -> bool:
@@ -181,17 +254,25 @@ def _metrics(raw: object, device: Device | None) -> dict[str, MetricValue]:
     if not raw:
         raise Rejected("bad_metrics", "metrics is empty")
     out: dict[str, MetricValue] = {}
+    specs, kind = (device.spec.metrics, device.kind) if device is not None else (None, None)
     for name, value in raw.items():
-        if not NAME_RE.fullmatch(name):
+        if not _is_name(name):
             raise Rejected("bad_metric_name", f"metric name {name[:80]!r} is not [a-z][a-z0-9_]")
-        v = _metric_value(name, value)
-        if device is not None:
-            spec = device.spec.metrics.get(name)
+        # The common case, a finite float, without the general checks' calls.
+        v = value if type(value) is float and math.isfinite(value) else _metric_value(name, value)
+        if specs is not None:
+            spec = specs.get(name)
             if spec is None:
-                raise Rejected("unknown_metric", f"{device.kind} has no metric {name!r}")
+                raise Rejected("unknown_metric", f"{kind} has no metric {name!r}")
             _check_spec(spec, v)
         out[name] = v
     return out
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_name(name: str) -> bool:
+    """NAME_RE.fullmatch, remembered: a site sends the same few names over and over."""
+    return NAME_RE.fullmatch(name) is not None
 
 
 def _metric_value(name: str, value: object) -> MetricValue:
@@ -226,7 +307,7 @@ def _check_spec(spec: MetricSpec, v: MetricValue) -> None:
 
 def _event(body: dict[str, Any], device: Device | None) -> tuple[str, dict[str, Any]]:
     event = body.get("event")
-    if not isinstance(event, str) or not NAME_RE.fullmatch(event):
+    if not isinstance(event, str) or not _is_name(event):
         shown = event[:80] if isinstance(event, str) else type(event).__name__
         raise Rejected("bad_event", f"event {shown!r} is not a name [a-z][a-z0-9_]")
     if device is not None and event not in device.spec.events:
@@ -234,4 +315,19 @@ def _event(body: dict[str, Any], device: Device | None) -> tuple[str, dict[str, 
     data = body.get("data", {})
     if not isinstance(data, dict):
         raise Rejected("bad_data", f"data is a {type(data).__name__}, not an object")
+    if not _all_finite(data):  # e.g. 1e400, which parses as inf and has no JSON spelling
+        raise Rejected("bad_data", "data holds a number that is not finite")
     return event, data
+
+
+def _all_finite(value: Any) -> bool:
+    todo = [value]
+    while todo:
+        v = todo.pop()
+        if isinstance(v, float) and not math.isfinite(v):
+            return False
+        if isinstance(v, dict):
+            todo.extend(v.values())
+        elif isinstance(v, list):
+            todo.extend(v)
+    return True

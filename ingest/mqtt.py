@@ -16,11 +16,12 @@ import ssl
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.matcher import MQTTMatcher
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +34,12 @@ class MqttUrlError(ValueError):
     """The broker URL is not mqtt://[user[:pass]@]host[:port] or mqtts://..."""
 
 
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """One message as the broker handed it over, with what is needed to ack it later."""
+class Delivery(NamedTuple):
+    """One message as the broker handed it over, with what is needed to ack it later.
+
+    A NamedTuple: one is built per message on paho's thread, and a tuple is the cheapest
+    immutable record to build.
+    """
 
     topic: str
     payload: bytes
@@ -73,6 +77,20 @@ def parse_mqtt_url(url: str) -> BrokerAddress:
     return BrokerAddress(parts.hostname, port or (8883 if tls else 1883), tls, user, pw)
 
 
+class _NoFilters(MQTTMatcher):
+    """paho's matcher of per-topic callbacks, answering at once while none is registered.
+
+    paho matches every incoming topic against the filters of `message_callback_add` before
+    it calls `on_message`, walking its topic tree through nested generators: about a tenth
+    of all ingest CPU at 8,000 messages/s. This session registers no such filter, so the
+    walk always finds nothing; with a filter registered it walks as before.
+    """
+
+    def iter_match(self, topic: str) -> Iterator[Any]:
+        """Callbacks whose filter matches `topic` (none without filters, without walking)."""
+        return super().iter_match(topic) if self._root._children else iter(())
+
+
 class MqttSession:
     """A persistent (clean_session=False) MQTT 3.1.1 session subscribed at QoS 1."""
 
@@ -108,6 +126,9 @@ class MqttSession:
         self._client.on_disconnect = self._on_disconnect
         self._client.on_subscribe = self._on_subscribe
         self._client.on_message = self._on_message
+        # A private attribute of paho 2.x: if a later paho renames it, this assignment only
+        # adds an unused attribute and paho matches as before (slower, equally correct).
+        self._client._on_message_filtered = _NoFilters()
 
     @property
     def connected(self) -> bool:

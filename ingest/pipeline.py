@@ -13,9 +13,9 @@ copy of it may be stored twice (at two receive times); devices should send `ts`.
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -23,8 +23,8 @@ from devices.reading import Reading
 from devices.registry import Registry
 from ingest.counters import IngestCounters
 from ingest.deadletters import DeadLetters
-from ingest.decode import Rejected, decode
-from ingest.log import LogError, ReadingLog
+from ingest.decode import Decoder, Rejected
+from ingest.log import LogError, ReadingLog, encode_reading
 from ingest.mqtt import Delivery, MqttSession
 
 log = logging.getLogger(__name__)
@@ -55,15 +55,18 @@ class Ingest:
         clock: Callable[[], float] = time.time,
         batch_max: int = 1000,  # messages per log transaction at most
     ) -> None:
-        self._prefix = prefix
-        self._registry = registry
+        self._decode = Decoder(registry, prefix)
         self._log = log
         self.counters = counters
         self.deadletters = deadletters
         self._clock = clock
         self._batch_max = batch_max
-        self._queue: queue.Queue[Delivery] = queue.Queue(maxsize=queue_max)
+        # A deque rather than queue.Queue: paho's thread is its only producer and the writer
+        # its only consumer, so append/popleft (atomic) and a length check bound it without
+        # a lock per message; `_queued` wakes the writer when it found the deque empty.
+        self._queue: deque[Delivery] = deque()
         self._queue_max = queue_max
+        self._queued = threading.Event()
         self._refused_unacked = threading.Event()  # a QoS 1 message awaits redelivery
         self._stop = threading.Event()
         self._writer: threading.Thread | None = None
@@ -90,42 +93,48 @@ class Ingest:
             self._writer.join(timeout)
             self._writer = None
         self.session.stop()
-        while not self._queue.empty():
-            self._queue.get_nowait()
+        self._queue.clear()
 
     def health(self) -> dict[str, Any]:
         """Broker connection, queue depth and log depth per consumer."""
         return {
             "connected": self.session.connected,
-            "queue_depth": self._queue.qsize(),
+            "queue_depth": len(self._queue),
             "queue_max": self._queue_max,
             "writer_running": self._writer is not None and self._writer.is_alive(),
             "log_depth": {c: self._log.depth(c) for c in self._log.consumers()},
         }
 
     def _on_message(self, d: Delivery) -> None:
-        # paho's network thread: never block here.
-        self.counters.add_received()
-        try:
-            self._queue.put_nowait(d)
-        except queue.Full:
+        # paho's network thread: never block here. Taken messages are counted as received by
+        # the writer, a batch at a time; refused ones here.
+        if len(self._queue) >= self._queue_max:
+            self.counters.add_received()
             self.counters.add_queue_refused()
             if d.qos > 0:
                 self._refused_unacked.set()
+            return
+        self._queue.append(d)
+        if not self._queued.is_set():
+            self._queued.set()
+
+    def _take(self) -> list[Delivery]:
+        """Whatever is queued (at most batch_max), waiting up to 0.2 s only when nothing is."""
+        q = self._queue
+        if not q:
+            self._queued.clear()
+            if not q and not self._queued.wait(0.2):  # re-checked: an append may precede clear
+                return []
+        # Never waiting for more than is there: alert latency matters.
+        return [q.popleft() for _ in range(min(len(q), self._batch_max))]
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            try:
-                batch = [self._queue.get(timeout=0.2)]
-            except queue.Empty:
+            batch = self._take()
+            if not batch:
                 self._redeliver_refused()
                 continue
-            # Take whatever is queued, never waiting for more: alert latency matters.
-            while len(batch) < self._batch_max:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
+            self.counters.add_received(len(batch))
             try:
                 self._process(batch)
             except Exception:
@@ -134,7 +143,7 @@ class Ingest:
             self._redeliver_refused()
 
     def _redeliver_refused(self) -> None:
-        if self._refused_unacked.is_set() and self._queue.empty() and not self._stop.is_set():
+        if self._refused_unacked.is_set() and not self._queue and not self._stop.is_set():
             self._refused_unacked.clear()
             log.info("reconnecting so the broker redelivers refused messages")
             self.session.reconnect()
@@ -144,12 +153,13 @@ class Ingest:
         self.deadletters.add(d.topic, reason, detail, d.payload, d.received_at)
 
     def _process(self, batch: list[Delivery]) -> None:
-        readings: list[Reading] = []
+        items: list[tuple[str, Reading]] = []
         for d in batch:
             try:
-                readings.append(
-                    decode(d.topic, d.payload, d.received_at, self._registry, self._prefix)
-                )
+                r = self._decode(d.topic, d.payload, d.received_at)
+                # Encoded here, per message: a reading that cannot be written is refused
+                # alone instead of failing (and redelivering) the whole batch forever.
+                items.append((encode_reading(r), r))
             except Rejected as e:
                 self._reject(d, e.reason, e.detail)
             except Exception as e:  # a decoder bug must not make a message redeliver forever
@@ -157,14 +167,14 @@ class Ingest:
                 self._reject(d, "decode_error", repr(e))
         while True:
             try:
-                self._log.append(readings)
+                self._log.append_encoded(items)
                 break
             except LogError:
-                log.exception("cannot append %d readings to the log", len(readings))
+                log.exception("cannot append %d readings to the log", len(items))
                 if self._stop.wait(LOG_RETRY_S):
                     return  # stopping: leave them unacked, the broker redelivers
-        self.counters.add_accepted(len(readings))
-        for r in readings:
+        self.counters.add_accepted(len(items))
+        for _, r in items:
             if r.seq is not None:
                 self.counters.observe_seq(r.site, r.device_id, r.seq)
         for d in batch:
