@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 GAUGE_KEYS = frozenset({"log_depth"})  # ingest snapshot keys that go up and down
-LABEL_OF = {"rejected": "reason", "log_depth": "consumer"}
+LABEL_OF = {"rejected": "reason", "warnings": "reason", "log_depth": "consumer"}
 SKIP_KEYS = frozenset({"seq_lost"})  # per device: too many series; seq_lost_total is kept
 _UNSAFE = re.compile(r"[^a-zA-Z0-9_]")
 

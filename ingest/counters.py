@@ -50,6 +50,7 @@ class IngestCounters:
         self.accepted = 0  # readings written to the durable log
         self.queue_refused = 0  # messages refused by the full in-memory queue (not acked)
         self.rejected: Counter[str] = Counter()  # by reason label
+        self.warnings: Counter[str] = Counter()  # accepted messages with a fault, by reason
         self.seq_lost: Counter[str] = Counter()  # lost readings by "site/device_id"
         self.seq_duplicates = 0
         self.seq_restarts = 0
@@ -72,6 +73,11 @@ class IngestCounters:
         """Count one rejected message under its reason."""
         with self._lock:
             self.rejected[reason] += 1
+
+    def add_warning(self, reason: str) -> None:
+        """Count one accepted message that had a fault (e.g. an unknown metric) under its reason."""
+        with self._lock:
+            self.warnings[reason] += 1
 
     def add_accepted(self, n: int) -> None:
         """Count readings made durable in the log."""
@@ -121,6 +127,7 @@ class IngestCounters:
                 "accepted": self.accepted,
                 "rejected": dict(self.rejected),
                 "rejected_total": sum(self.rejected.values()),
+                "warnings": dict(self.warnings),
                 "queue_refused": self.queue_refused,
                 "seq_lost": dict(self.seq_lost),
                 "seq_lost_total": sum(self.seq_lost.values()),

@@ -7,20 +7,29 @@ What is valid, exactly:
   control characters anywhere in the topic.
 - Telemetry and event payloads are UTF-8 JSON objects. NaN/Infinity literals and duplicate
   keys are refused (`bad_json`). Telemetry keys: `ts`, `seq`, `metrics`; event keys: `ts`,
-  `seq`, `event`, `data`. Any other key is `unknown_field`.
+  `seq`, `event`, `data`.
 - `ts` (optional; absent means the receive time): an RFC 3339 string with a zone (`Z` or
-  `+hh:mm`; naive times are refused), or Unix seconds as a finite JSON number (not a bool).
-  Either way it must lie in [2000-01-01T00:00:00Z, receive time + 1 day]: that catches
-  milliseconds sent as seconds, unset device clocks (1970) and clocks far in the future.
+  `+hh:mm`; naive times are refused, `bad_ts`), or Unix seconds as a finite JSON number (not a
+  bool).
 - `seq` (optional): an integer in [0, 2**63), not a bool, not a float.
 - `metrics`: a non-empty object; names match `[a-z][a-z0-9_]{0,63}`; values are finite numbers
   (stored as float, so 22 and 22.5 never conflict in the store), booleans, or strings of at
-  most 64 characters. For a registered device each metric must be one of its kind's, of the
-  kind's type, and within the kind's plausible range (`unknown_metric`, `bad_metric_value`,
-  `out_of_range`). Unregistered devices get only the generic checks and are still accepted.
-- `event`: a name like a metric name; for a registered device one of its kind's events
-  (`unknown_event`). `data` (optional): a JSON object whose numbers are finite (`bad_data`).
+  most 64 characters. For a registered device a metric of its kind must have the kind's type
+  (`bad_metric_value`).
+- `event`: a name like a metric name. `data` (optional): a JSON object whose numbers are
+  finite (`bad_data`).
 - Status payloads are exactly `online` or `offline` after stripping whitespace.
+
+Accepted, but counted as a warning (`on_warning(reason)`), because SPEC §2 does not make them
+errors and dropping the reading would lose good data (or a fire alarm):
+- `unknown_field`: other top-level keys (ignored); `unknown_metric`: a metric the registered
+  device's kind does not have (stored); `out_of_range`: a value outside the kind's plausible
+  range (stored); `unknown_event`: an event the kind does not list (stored and evaluated).
+- `ts_replaced`: a `ts` before 2000-01-01 (unset clock, milliseconds read as seconds is the
+  other way: more than a day after the receive time) is replaced by the receive time. An
+  event's malformed `ts` is replaced too: an alarm with a broken clock is still an alarm.
+- `site_mismatch`: a registered device id under another site's topic is kept apart from the
+  registered one as the unregistered device `{device_id}@{site}`.
 
 Telemetry JSON is parsed by orjson (compiled) when that provably gives what the strict
 standard-library parse gives (see `_fast_parse`); any other payload, and any payload refused
@@ -34,6 +43,7 @@ import functools
 import json
 import math
 import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -71,6 +81,11 @@ class Rejected(Exception):
 
 
 Source = tuple[str, str, Channel, Device | None]  # site, device id, channel, registered device
+Warn = Callable[[str], None]  # counts an accepted message's fault by reason
+
+
+def _ignore(reason: str) -> None:
+    """The default warning sink: nothing counts them."""
 
 
 class Decoder:
@@ -81,9 +96,12 @@ class Decoder:
     most TOPICS_MAX topics and starts over when full. One Decoder per thread.
     """
 
-    def __init__(self, registry: Registry, prefix: str = "sitewatch") -> None:
+    def __init__(
+        self, registry: Registry, prefix: str = "sitewatch", on_warning: Warn = _ignore
+    ) -> None:
         self._registry = registry
         self._prefix = prefix
+        self._warn = on_warning
         self._sources: dict[str, Source] = {}
 
     def __call__(self, topic: str, payload: bytes, received_at: float) -> Reading:
@@ -96,7 +114,13 @@ class Decoder:
             if len(self._sources) >= TOPICS_MAX:
                 self._sources.clear()
             self._sources[topic] = source
-        return _decode_payload(source, payload, received_at)
+        faults: list[str] = []  # counted only once the message is accepted
+        if "@" in source[1]:  # ids cannot hold "@": only _source's site-mismatch rename does
+            faults.append("site_mismatch")
+        reading = _decode_payload(source, payload, received_at, faults)
+        for reason in faults:
+            self._warn(reason)
+        return reading
 
     def _source(self, topic: str) -> Source:
         if _CONTROL_RE.search(topic):
@@ -106,7 +130,11 @@ class Decoder:
         except TopicError as e:
             raise Rejected(e.reason, str(e)) from None
         device = self._registry.get(where.site, where.device_id)
-        return where.site, where.device_id, where.channel, device
+        device_id = where.device_id
+        if device is None and device_id in self._registry.devices:
+            # A registered id under another site: never merged into the registered device.
+            device_id = f"{device_id}@{where.site}"
+        return where.site, device_id, where.channel, device
 
 
 def decode(
@@ -115,12 +143,15 @@ def decode(
     received_at: float,
     registry: Registry,
     prefix: str = "sitewatch",
+    on_warning: Warn = _ignore,
 ) -> Reading:
     """Validate one MQTT message and turn it into a Reading, or raise Rejected."""
-    return Decoder(registry, prefix)(topic, payload, received_at)
+    return Decoder(registry, prefix, on_warning)(topic, payload, received_at)
 
 
-def _decode_payload(source: Source, payload: bytes, received_at: float) -> Reading:
+def _decode_payload(
+    source: Source, payload: bytes, received_at: float, faults: list[str]
+) -> Reading:
     site, device_id, channel, device = source
     try:
         text = payload.decode("utf-8")
@@ -136,29 +167,41 @@ def _decode_payload(source: Source, payload: bytes, received_at: float) -> Readi
     if channel == "telemetry":
         fast = _fast_parse(text)
         if fast is not None:
+            before = len(faults)
             try:
-                return _reading(fast, source, received_at)
+                return _reading(fast, source, received_at, faults.append)
             except Rejected:
-                pass  # the strict parse below words every rejection exactly as it always has
-    return _reading(_parse_object(text), source, received_at)
+                del faults[before:]  # the strict parse below decides and words it again
+    return _reading(_parse_object(text), source, received_at, faults.append)
 
 
-def _reading(body: Any, source: Source, received_at: float) -> Reading:
+def _reading(body: Any, source: Source, received_at: float, warn: Warn) -> Reading:
     if not isinstance(body, dict):
         raise Rejected("not_object", f"payload is a JSON {type(body).__name__}, not an object")
     site, device_id, channel, device = source
     allowed = _TELEMETRY_KEYS if channel == "telemetry" else _EVENT_KEYS
     if not body.keys() <= allowed:
-        extra = sorted(set(body) - allowed)
-        raise Rejected("unknown_field", f"unexpected keys {extra[:5]}; allowed {sorted(allowed)}")
-    ts = _ts(body["ts"], received_at) if "ts" in body else received_at
+        warn("unknown_field")
     seq = _seq(body["seq"]) if "seq" in body else None
     kind, zone = (device.kind, device.zone) if device else (None, None)
     if channel == "telemetry":
-        metrics = _metrics(body.get("metrics"), device)
+        ts = _ts(body["ts"], received_at, warn) if "ts" in body else received_at
+        metrics = _metrics(body.get("metrics"), device, warn)
         return Reading(site, device_id, channel, ts, received_at, seq, kind, zone, metrics)
-    event, data = _event(body, device)
+    event, data = _event(body, device, warn)
+    ts = _event_ts(body, received_at, warn)
     return Reading(site, device_id, channel, ts, received_at, seq, kind, zone, {}, event, data)
+
+
+def _event_ts(body: dict[str, Any], received_at: float, warn: Warn) -> float:
+    """An event's ts; a malformed one is replaced by the receive time, not refused."""
+    if "ts" not in body:
+        return received_at
+    try:
+        return _ts(body["ts"], received_at, warn)
+    except Rejected:
+        warn("ts_replaced")
+        return received_at
 
 
 def _refuse_constant(name: str) -> Any:
@@ -212,7 +255,7 @@ def _is_number(v: object) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
 
-def _ts(raw: object, received_at: float) -> float:
+def _ts(raw: object, received_at: float, warn: Warn) -> float:
     if isinstance(raw, str):
         m = _RFC3339_RE.fullmatch(raw)
         if not m:
@@ -233,10 +276,11 @@ def _ts(raw: object, received_at: float) -> float:
             raise Rejected("bad_ts", "ts is not finite")
     else:
         raise Rejected("bad_ts", f"ts is a {type(raw).__name__}, not a string or a number")
-    if ts < MIN_TS:
-        raise Rejected("bad_ts", f"ts {ts} is before 2000-01-01 (unset clock?)")
-    if ts > received_at + MAX_FUTURE_S:
-        raise Rejected("bad_ts", f"ts {ts} is more than a day after the receive time")
+    if ts < MIN_TS or ts > received_at + MAX_FUTURE_S:
+        # An unset clock (1970), or milliseconds sent as seconds: the reading is good, its
+        # time is not. Before 2000 or more than a day ahead: the receive time stands in.
+        warn("ts_replaced")
+        return received_at
     return ts
 
 
@@ -248,13 +292,13 @@ def _seq(raw: object) -> int:
     return raw
 
 
-def _metrics(raw: object, device: Device | None) -> dict[str, MetricValue]:
+def _metrics(raw: object, device: Device | None, warn: Warn) -> dict[str, MetricValue]:
     if not isinstance(raw, dict):
         raise Rejected("bad_metrics", f"metrics is a {type(raw).__name__}, not an object")
     if not raw:
         raise Rejected("bad_metrics", "metrics is empty")
     out: dict[str, MetricValue] = {}
-    specs, kind = (device.spec.metrics, device.kind) if device is not None else (None, None)
+    specs = device.spec.metrics if device is not None else None
     for name, value in raw.items():
         if not _is_name(name):
             raise Rejected("bad_metric_name", f"metric name {name[:80]!r} is not [a-z][a-z0-9_]")
@@ -263,8 +307,9 @@ def _metrics(raw: object, device: Device | None) -> dict[str, MetricValue]:
         if specs is not None:
             spec = specs.get(name)
             if spec is None:
-                raise Rejected("unknown_metric", f"{kind} has no metric {name!r}")
-            _check_spec(spec, v)
+                warn("unknown_metric")  # stored all the same: SPEC §2 makes it no error
+            else:
+                _check_spec(spec, v, warn)
         out[name] = v
     return out
 
@@ -293,25 +338,25 @@ def _metric_value(name: str, value: object) -> MetricValue:
     raise Rejected("bad_metric_value", f"{name} is a {type(value).__name__}")
 
 
-def _check_spec(spec: MetricSpec, v: MetricValue) -> None:
+def _check_spec(spec: MetricSpec, v: MetricValue, warn: Warn) -> None:
     actual = "bool" if isinstance(v, bool) else "number" if isinstance(v, float) else "string"
     if actual != spec.type:
         raise Rejected("bad_metric_value", f"{spec.name} is a {actual}, expected {spec.type}")
     if isinstance(v, float) and (
         (spec.low is not None and v < spec.low) or (spec.high is not None and v > spec.high)
     ):
-        raise Rejected(
-            "out_of_range", f"{spec.name}={v} outside [{spec.low}, {spec.high}] {spec.unit}"
-        )
+        warn("out_of_range")  # implausible, yet what the device said: stored and evaluated
 
 
-def _event(body: dict[str, Any], device: Device | None) -> tuple[str, dict[str, Any]]:
+def _event(
+    body: dict[str, Any], device: Device | None, warn: Warn
+) -> tuple[str, dict[str, Any]]:
     event = body.get("event")
     if not isinstance(event, str) or not _is_name(event):
         shown = event[:80] if isinstance(event, str) else type(event).__name__
         raise Rejected("bad_event", f"event {shown!r} is not a name [a-z][a-z0-9_]")
     if device is not None and event not in device.spec.events:
-        raise Rejected("unknown_event", f"{device.kind} has no event {event!r}")
+        warn("unknown_event")
     data = body.get("data", {})
     if not isinstance(data, dict):
         raise Rejected("bad_data", f"data is a {type(data).__name__}, not an object")

@@ -55,7 +55,7 @@ class Ingest:
         clock: Callable[[], float] = time.time,
         batch_max: int = 1000,  # messages per log transaction at most
     ) -> None:
-        self._decode = Decoder(registry, prefix)
+        self._decode = Decoder(registry, prefix, counters.add_warning)
         self._log = log
         self.counters = counters
         self.deadletters = deadletters

@@ -96,10 +96,10 @@ def _malformed(prefix: str) -> list[tuple[str, bytes | str, str]]:
             "bad_ts",
         ),
         (f"{prefix}/hq/dev-005/telemetry", '{"seq": true, "metrics": {"t": 1}}', "bad_seq"),
-        (f"{prefix}/hq/dev-006/telemetry", '{"metrics": {"t": 1}, "extra": 1}', "unknown_field"),
-        (f"{prefix}/hq/zs-1/telemetry", '{"metrics": {"humidity_pct": 900}}', "out_of_range"),
+        (f"{prefix}/hq/dev-006/telemetry", '{"metrics": {}, "extra": 1}', "bad_metrics"),
+        (f"{prefix}/hq/zs-1/telemetry", '{"metrics": {"humidity_pct": "wet"}}', "bad_metric_value"),
         (f"{prefix}/hq/dev-007/status", "maybe", "bad_status"),
-        (f"{prefix}/hq/door-1/event", '{"event": "fire_alarm"}', "unknown_event"),
+        (f"{prefix}/hq/door-1/event", '{"event": 5}', "bad_event"),
     ]
 
 
