@@ -139,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     from pydantic import ValidationError
 
     from api.tokens import TokenError
+    from devices.broker_url import BrokerUrlError
     from devices.registry import RegistryError
     from rules.loader import RuleError
     from rules.notify import NotificationConfigError
@@ -153,8 +154,8 @@ def main(argv: list[str] | None = None) -> int:
             name = "SITEWATCH_" + "_".join(str(p) for p in err["loc"]).upper()
             print(f"sitewatch: {name}: {err['msg']}", file=sys.stderr)
         return 2
-    except (TokenError, RegistryError, RuleError, NotificationConfigError, ScheduleConfigError,
-            SlaConfigError) as e:
+    except (TokenError, BrokerUrlError, RegistryError, RuleError, NotificationConfigError,
+            ScheduleConfigError, SlaConfigError) as e:
         print(f"sitewatch: {e}", file=sys.stderr)
         return 2
 

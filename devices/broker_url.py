@@ -17,15 +17,19 @@ class BrokerAddress:
     password: str | None = None
 
 
+class BrokerUrlError(ValueError):
+    """The broker URL is not mqtt://[user[:pass]@]host[:port] or mqtts://..."""
+
+
 def parse_broker_url(url: str) -> BrokerAddress:
-    """Parse `mqtt[s]://[user[:pass]@]host[:port]`, or raise ValueError."""
+    """Parse `mqtt[s]://[user[:pass]@]host[:port]`, or raise BrokerUrlError."""
     u = urllib.parse.urlsplit(url)
     try:
         port = u.port
     except ValueError as e:
-        raise ValueError(f"broker URL {url!r}: {e}") from None
+        raise BrokerUrlError(f"broker URL {url!r}: {e}") from None
     if u.scheme not in ("mqtt", "mqtts") or not u.hostname:
-        raise ValueError(f"broker URL {url!r} is not mqtt://[user:pass@]host[:port] or mqtts://")
+        raise BrokerUrlError(f"broker URL {url!r} is not mqtt://[user:pass@]host[:port] or mqtts://")
     tls = u.scheme == "mqtts"
     return BrokerAddress(
         u.hostname,

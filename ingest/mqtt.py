@@ -15,23 +15,19 @@ import logging
 import ssl
 import threading
 import time
-import urllib.parse
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.matcher import MQTTMatcher
+
+from devices.broker_url import parse_broker_url
 
 log = logging.getLogger(__name__)
 
 KEEPALIVE_S = 30
 RECONNECT_MIN_S = 1  # paho's reconnect backoff doubles from here...
 RECONNECT_MAX_S = 30  # ...up to here
-
-
-class MqttUrlError(ValueError):
-    """The broker URL is not mqtt://[user[:pass]@]host[:port] or mqtts://..."""
 
 
 class Delivery(NamedTuple):
@@ -47,34 +43,6 @@ class Delivery(NamedTuple):
     qos: int
     generation: int  # connection it arrived on; acks from older connections are skipped
     received_at: float  # Unix seconds
-
-
-@dataclass(frozen=True, slots=True)
-class BrokerAddress:
-    """Where the broker is and how to log in."""
-
-    host: str
-    port: int
-    tls: bool
-    username: str | None
-    password: str | None
-
-
-def parse_mqtt_url(url: str) -> BrokerAddress:
-    """Parse `mqtt://user:pass@host:port` (default port 1883) or `mqtts://...` (8883)."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("mqtt", "mqtts"):
-        raise MqttUrlError(f"{url!r}: scheme must be mqtt or mqtts")
-    try:
-        port = parts.port
-    except ValueError as e:
-        raise MqttUrlError(f"{url!r}: {e}") from None
-    if not parts.hostname:
-        raise MqttUrlError(f"{url!r}: no host")
-    tls = parts.scheme == "mqtts"
-    user = urllib.parse.unquote(parts.username) if parts.username is not None else None
-    pw = urllib.parse.unquote(parts.password) if parts.password is not None else None
-    return BrokerAddress(parts.hostname, port or (8883 if tls else 1883), tls, user, pw)
 
 
 class _NoFilters(MQTTMatcher):
@@ -102,7 +70,7 @@ class MqttSession:
         on_message: Callable[[Delivery], None],
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.address = parse_mqtt_url(url)
+        self.address = parse_broker_url(url)
         self._subscription = subscription
         self._on_message_cb = on_message
         self._clock = clock

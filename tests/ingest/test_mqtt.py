@@ -6,12 +6,13 @@ import queue
 
 import pytest
 
-from ingest.mqtt import Delivery, MqttSession, MqttUrlError, parse_mqtt_url
+from devices.broker_url import BrokerUrlError, parse_broker_url
+from ingest.mqtt import Delivery, MqttSession
 from tests.ingest.helpers import Publisher
 
 
 def test_mqtt_url_with_credentials_and_port_is_parsed():
-    a = parse_mqtt_url("mqtt://ingest:s%40cret@broker.local:1884")
+    a = parse_broker_url("mqtt://ingest:s%40cret@broker.local:1884")
     assert (a.host, a.port, a.tls, a.username, a.password) == (
         "broker.local",
         1884,
@@ -22,14 +23,14 @@ def test_mqtt_url_with_credentials_and_port_is_parsed():
 
 
 def test_mqtts_url_defaults_to_port_8883_with_tls_and_no_login():
-    a = parse_mqtt_url("mqtts://broker.example")
+    a = parse_broker_url("mqtts://broker.example")
     assert (a.port, a.tls, a.username, a.password) == (8883, True, None, None)
 
 
 @pytest.mark.parametrize("url", ["http://x:1883", "mqtt://", "mqtt://host:notaport", "host:1883"])
 def test_malformed_mqtt_urls_are_refused(url):
-    with pytest.raises(MqttUrlError):
-        parse_mqtt_url(url)
+    with pytest.raises(BrokerUrlError):
+        parse_broker_url(url)
 
 
 def _session(port: int, client_id: str, sub: str) -> tuple[MqttSession, queue.Queue[Delivery]]:
