@@ -21,6 +21,7 @@ from api.routes import (
     status,
     stream,
     telemetry,
+    ui,
 )
 from api.routes import tickets as tickets_routes
 from api.runtime import Runtime
@@ -72,6 +73,7 @@ def create_app(
                    deadletters, reports):
         app.include_router(module.router)
     app.include_router(metrics.router)
+    app.include_router(ui.router)
     _install_error_handlers(app)
     return app
 

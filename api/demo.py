@@ -47,6 +47,8 @@ def demo_pack() -> RulePack:
 
 def _port_free(port: int) -> bool:
     with socket.socket() as s:
+        # As a listening server does: a closed connection's TIME_WAIT does not block the port.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
@@ -103,6 +105,7 @@ def run_demo(data_dir: Path, port: int = 8000, broker_port: int = 0) -> int:
     banner = f"""
 Sitewatch demo is running (data in {data_dir.resolve()}; Ctrl-C stops it).
 
+  dashboard  {base}/   (paste the token)
   API        {base}/api/v1/status      (interactive docs: {base}/docs)
   token      {token}
   try        curl -H 'Authorization: Bearer {token}' {base}/api/v1/incidents

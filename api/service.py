@@ -129,10 +129,11 @@ class Service:
         self.device_states = DeviceStateSaver(self.liveness, device_states)
         self.incidents = IncidentService(self.engine, self.pack, load_sla(settings.sla))
         self.evaluator = Evaluator(self.pack, SqlStateStore(self.engine), self._interval_of)
-        # A device never heard goes stale; one heard before a restart counts from then.
-        seen = self.liveness.last_seen()  # restored last seen, else the start time
-        for d in self.registry.devices.values():
-            self.evaluator.watch(d.site, d.id, d.kind, d.zone, seen.get(d.id, now))
+        # Stale rules count silence from this start: while Sitewatch was down nobody listened,
+        # and QoS 0 telemetry sent meanwhile is gone, so counting from the saved last seen
+        # would open (and soon auto-resolve) a P1 ticket for every device at each restart.
+        # The API still shows the saved last seen, and `stale` where it is old.
+        self.evaluator.watch_registry(self.registry, now)
         self.maintenance = PreventiveMaintenance(
             self.engine, self.incidents, load_schedules(settings.schedules), self.registry
         )
@@ -223,17 +224,32 @@ class Service:
         self.engine.dispose()
 
 
+class _StreamEndingServer(uvicorn.Server):
+    """uvicorn waits for open requests before the app's shutdown; SSE streams never finish
+    by themselves, so they are told to end as soon as the exit signal arrives."""
+
+    def __init__(self, config: uvicorn.Config, end_streams: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._end_streams = end_streams
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        """Shut down as uvicorn does, ending the event streams first."""
+        self._end_streams()
+        super().handle_exit(sig, frame)
+
+
 def serve_api(
     runtime: Runtime, host: str, port: int, on_ready: Callable[[], None] | None = None
 ) -> None:
     """Run the HTTP API in this thread until SIGINT/SIGTERM; `on_ready` once it listens."""
     from api.app import create_app
 
+    app = create_app(runtime)
     config = uvicorn.Config(
-        create_app(runtime), host=host, port=port, log_level="warning",
-        timeout_graceful_shutdown=5,  # open SSE streams would otherwise hold shutdown forever
+        app, host=host, port=port, log_level="warning",
+        timeout_graceful_shutdown=5,  # a stream that still will not end is cut after this
     )
-    server = uvicorn.Server(config)
+    server = _StreamEndingServer(config, app.state.broadcaster.end_streams)
     if on_ready is not None:
         ready = on_ready
 

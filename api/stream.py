@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from api.schemas import IncidentOut, StreamEvent, TimelineEntryOut
 from rules.incident import Incident, IncidentNotFound, TimelineEntry
@@ -93,11 +93,21 @@ class IncidentBroadcaster:
         self._inbox = asyncio.Queue(self._inbox_max)
         self._task = asyncio.create_task(self._fan_out(), name="sse-fan-out")
 
+    def end_streams(self) -> None:
+        """Tell every client to end its stream now; safe from any thread (server shutdown:
+        uvicorn waits for open streams before the app's own shutdown runs)."""
+        loop = self._loop
+        if loop is not None:
+            loop.call_soon_threadsafe(self._end_streams)
+
+    def _end_streams(self) -> None:
+        for client in list(self._clients):
+            client.closing.set()
+
     async def stop(self) -> None:
         """Stop fanning out and tell every client to end (app shutdown)."""
         self._loop = None
-        for client in list(self._clients):
-            client.closing.set()
+        self._end_streams()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -222,6 +232,7 @@ class IncidentBroadcaster:
         self, client: StreamClient, heartbeat_s: float
     ) -> AsyncIterator[tuple[str, int | None]]:
         closing = asyncio.ensure_future(client.closing.wait())
+        getter: asyncio.Future[Any] | None = None
         try:
             while True:
                 if client.dropped:
@@ -240,6 +251,8 @@ class IncidentBroadcaster:
                 if closing in done:
                     return
                 yield ": keepalive\n\n", None
-        finally:
+        finally:  # the client left or the server stops: leave no task pending
             closing.cancel()
+            if getter is not None:
+                getter.cancel()
 
