@@ -108,6 +108,16 @@ class RuntimeCollector(Collector):
             value=rules.get("backlog", 0),
         )
         yield GaugeMetricFamily(
+            "sitewatch_rules_pending_signals",
+            "Rule signals waiting for the incident database (it was unavailable).",
+            value=rules.get("pending_signals", 0),
+        )
+        yield CounterMetricFamily(
+            "sitewatch_rules_refused_signals",
+            "Rule signals refused because too many already waited for the database.",
+            value=rules.get("refused_signals", 0),
+        )
+        yield GaugeMetricFamily(
             "sitewatch_sse_clients", "Clients connected to the event stream.",
             value=self._sse.client_count,
         )

@@ -6,6 +6,7 @@ import contextlib
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,11 +27,13 @@ from ingest.stores.base import TelemetryStore
 from rules.db import open_database
 from rules.device_states import DeviceStateSaver, DeviceStateStore
 from rules.evaluator import Evaluator
+from rules.incident import IncidentStoreUnavailable
 from rules.incidents import IncidentService
 from rules.jobs import Job, Jobs, scheduled_work
 from rules.loader import RulePack, load_rules
 from rules.notify import Notifier, load_routes
 from rules.schedules import PreventiveMaintenance, load_schedules
+from rules.signals import Signal
 from rules.sla import load_sla
 from rules.state_sql import SqlStateStore
 from rules.windows import MaintenanceWindows
@@ -67,6 +70,9 @@ class RulesWorker:
     """Feeds every buffered reading to liveness and the evaluator, and signals to incidents.
 
     One lock serialises evaluation and the periodic tick, so rule state has a single writer.
+    A signal the incident database cannot take now (it is down) is kept, in order, and applied
+    again at the next reading or tick: the evaluator has moved on, so dropping it would lose
+    the incident for good (a threshold that fired does not fire twice).
     """
 
     def __init__(
@@ -76,6 +82,7 @@ class RulesWorker:
         liveness: DeviceLiveness,
         observers: Sequence[Callable[[Reading], None]] = (),
         clock: Callable[[], float] = time.time,
+        pending_max: int = 100_000,  # signals kept while the database is down
     ) -> None:
         self._evaluator = evaluator
         self._incidents = incidents
@@ -83,7 +90,15 @@ class RulesWorker:
         self._observers = list(observers)
         self._clock = clock
         self._lock = threading.Lock()
-        self.errors = 0  # readings whose evaluation raised; logged, counted, skipped
+        self._pending: deque[Signal] = deque()
+        self._pending_max = pending_max
+        self.errors = 0  # readings or signals whose handling raised; logged, counted, skipped
+        self.refused = 0  # signals refused because `pending_max` were already waiting
+
+    @property
+    def pending(self) -> int:
+        """Signals waiting for the incident database."""
+        return len(self._pending)
 
     def handle(self, batch: list[Reading]) -> None:
         """Evaluate a batch of readings in arrival order."""
@@ -91,20 +106,42 @@ class RulesWorker:
             for reading in batch:
                 self._liveness.observe(reading)
                 try:
-                    for sig in self._evaluator.evaluate(reading, self._clock()):
-                        self._incidents.apply(sig)
+                    self._keep(self._evaluator.evaluate(reading, self._clock()))
                     for observe in self._observers:
                         observe(reading)
                 except Exception:
                     self.errors += 1
                     log.exception("evaluating %s/%s failed", reading.site, reading.device_id)
+                self._apply_pending()
 
     def tick(self) -> None:
         """Expire hold timers and detect silent devices, without waiting for a reading."""
         with self._lock:
-            now = self._clock()
-            for sig in self._evaluator.tick(now, self._liveness.last_seen()):
+            self._keep(self._evaluator.tick(self._clock(), self._liveness.last_seen()))
+            self._apply_pending()
+
+    def _keep(self, signals: list[Signal]) -> None:
+        for sig in signals:
+            if len(self._pending) >= self._pending_max:
+                self.refused += 1
+                log.error("signal %s/%s refused: %d already wait for the database",
+                          sig.rule_id, sig.device_id, len(self._pending))
+            else:
+                self._pending.append(sig)
+
+    def _apply_pending(self) -> None:
+        while self._pending:
+            sig = self._pending[0]
+            try:
                 self._incidents.apply(sig)
+            except IncidentStoreUnavailable as e:
+                log.warning("incident database unavailable (%s); %d signals wait", e,
+                            len(self._pending))
+                return  # in order, at the next reading or tick
+            except Exception:
+                self.errors += 1
+                log.exception("applying %s/%s failed", sig.rule_id, sig.device_id)
+            self._pending.popleft()
 
 
 class Service:
@@ -177,7 +214,10 @@ class Service:
             incidents=self.incidents, liveness=self.liveness, counters=self.counters,
             deadletters=self.deadletters, pack=self.pack, engine=self.engine,
             health=self.health,
-            rules_stats=lambda: {"errors": self.rules.errors, "backlog": self.log.depth("rules")},
+            rules_stats=lambda: {
+                "errors": self.rules.errors, "backlog": self.log.depth("rules"),
+                "pending_signals": self.rules.pending, "refused_signals": self.rules.refused,
+            },
         )
 
     def _interval_of(self, device_id: str) -> float | None:
@@ -198,7 +238,12 @@ class Service:
             "store": {"ok": self.store.ping(), "kind": type(self.store).__name__},
             "database": {"ok": db_ok},
             "buffer": {"ok": True, "depth": self.log.depth("store")},
-            "rules": {"ok": True, "backlog": self.log.depth("rules"), "errors": self.rules.errors},
+            "rules": {
+                "ok": self.rules.pending == 0,
+                "backlog": self.log.depth("rules"),
+                "pending_signals": self.rules.pending,
+                "errors": self.rules.errors,
+            },
         }
 
     def start(self) -> None:
