@@ -142,8 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     from devices.broker_url import BrokerUrlError
     from devices.registry import RegistryError
     from rules.loader import RuleError
-    from rules.notify import NotificationConfigError
-    from rules.schedules import ScheduleConfigError
+    from rules.routes import NotificationConfigError
+    from rules.schedule_config import ScheduleConfigError
     from rules.sla import SlaConfigError
 
     args = build_parser().parse_args(argv)

@@ -7,9 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Department = Literal["property_management", "maintenance", "environment", "security"]
-Priority = Literal["P1", "P2", "P3", "P4"]
-Severity = Literal["critical", "major", "minor"]
+from rules.rule_parts import Department, Priority
+
 IncidentState = Literal[
     "active", "acknowledged", "open", "assigned", "in_progress", "resolved", "cancelled"
 ]

@@ -31,8 +31,10 @@ from rules.incident import IncidentStoreUnavailable
 from rules.incidents import IncidentService
 from rules.jobs import Job, Jobs, scheduled_work
 from rules.loader import RulePack, load_rules
-from rules.notify import Notifier, load_routes
-from rules.schedules import PreventiveMaintenance, load_schedules
+from rules.notify import Notifier
+from rules.routes import load_routes
+from rules.schedule_config import load_schedules
+from rules.schedules import PreventiveMaintenance
 from rules.signals import Signal
 from rules.sla import load_sla
 from rules.state_sql import SqlStateStore

@@ -32,27 +32,26 @@ errors and dropping the reading would lose good data (or a fire alarm):
   registered one as the unregistered device `{device_id}@{site}`.
 
 Telemetry JSON is parsed by orjson (compiled) when that provably gives what the strict
-standard-library parse gives (see `_fast_parse`); any other payload, and any payload refused
-after the fast parse, is parsed by the standard library, which decides and words every
+standard-library parse gives (see ingest/json_parse.py); any other payload, and any payload
+refused after the fast parse, is parsed by the standard library, which decides and words every
 rejection exactly as before.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import math
 import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-import orjson
-
 from devices.kinds import MetricSpec
 from devices.reading import Channel, MetricValue, Reading
 from devices.registry import Device, Registry
 from devices.topics import TopicError, parse_topic
+from ingest.json_parse import fast_parse, strict_parse
+from ingest.rejected import Rejected
 
 MAX_PAYLOAD_BYTES = 64 * 1024  # SPEC §2: larger payloads are rejected unparsed
 MAX_STRING_CHARS = 64  # longest string metric value (SPEC §2)
@@ -69,16 +68,7 @@ _RFC3339_RE = re.compile(
 _TELEMETRY_KEYS = frozenset({"ts", "seq", "metrics"})
 _EVENT_KEYS = frozenset({"ts", "seq", "event", "data"})
 _STATUSES = frozenset({"online", "offline"})
-
-
-class Rejected(Exception):
-    """A message Sitewatch refuses; `reason` is a short stable counter label."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
-
+_fast_parse = fast_parse  # looked up per call, so a test can switch the fast path off
 
 Source = tuple[str, str, Channel, Device | None]  # site, device id, channel, registered device
 Warn = Callable[[str], None]  # counts an accepted message's fault by reason
@@ -172,7 +162,7 @@ def _decode_payload(
                 return _reading(fast, source, received_at, faults.append)
             except Rejected:
                 del faults[before:]  # the strict parse below decides and words it again
-    return _reading(_parse_object(text), source, received_at, faults.append)
+    return _reading(strict_parse(text), source, received_at, faults.append)
 
 
 def _reading(body: Any, source: Source, received_at: float, warn: Warn) -> Reading:
@@ -202,53 +192,6 @@ def _event_ts(body: dict[str, Any], received_at: float, warn: Warn) -> float:
     except Rejected:
         warn("ts_replaced")
         return received_at
-
-
-def _refuse_constant(name: str) -> Any:
-    raise Rejected("bad_json", f"{name} is not valid JSON")
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out = dict(pairs)  # in C: this hook runs for every JSON object of every message
-    if len(out) != len(pairs):  # some key came twice: name the first one repeated
-        seen: set[str] = set()
-        for k, _ in pairs:
-            if k in seen:
-                raise Rejected("bad_json", f"duplicate key {k[:64]!r}")
-            seen.add(k)
-    return out
-
-
-def _fast_parse(text: str) -> Any:
-    """orjson's parse of a telemetry payload when it is the strict parse's value, else None.
-
-    orjson refuses NaN/Infinity and invalid JSON itself (None here: the strict parse then
-    gives the reason) but keeps the last of duplicate keys silently. Without a backslash in
-    the text every `"` opens or closes a string, and no string holds a `"`; so the text holds
-    count('"') / 2 strings (keys and values), and so does orjson's rewrite of the parsed value
-    unless a duplicate was dropped, which takes at least its key with it. orjson reads an
-    integer beyond 64 bits as the nearest float: a metric becomes that float either way, and
-    a `ts` or `seq` that large is refused, so the caller decodes a refused payload again
-    strictly. Events (whose `data` is stored as sent) always take the strict parse.
-    """
-    if "\\" in text:
-        return None
-    try:
-        body = orjson.loads(text)
-        quotes = orjson.dumps(body).count(b'"')
-    except (orjson.JSONDecodeError, orjson.JSONEncodeError):
-        return None
-    return body if quotes == text.count('"') else None
-
-
-def _parse_object(text: str) -> Any:
-    """The strict parse: refuses NaN/Infinity literals and duplicate keys (`bad_json`)."""
-    try:
-        return json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_no_duplicates)
-    except json.JSONDecodeError as e:
-        raise Rejected("bad_json", f"{e.msg} at line {e.lineno} column {e.colno}") from None
-    except RecursionError:
-        raise Rejected("bad_json", "nested too deeply") from None
 
 
 def _is_number(v: object) -> bool:

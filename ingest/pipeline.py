@@ -23,9 +23,10 @@ from devices.reading import Reading
 from devices.registry import Registry
 from ingest.counters import IngestCounters
 from ingest.deadletters import DeadLetters
-from ingest.decode import Decoder, Rejected
+from ingest.decode import Decoder
 from ingest.log import LogError, ReadingLog, encode_reading
 from ingest.mqtt import Delivery, MqttSession
+from ingest.rejected import Rejected
 
 log = logging.getLogger(__name__)
 

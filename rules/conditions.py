@@ -12,14 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from rules.models import (
-    CountRule,
-    MeterRule,
-    RateOfChangeRule,
-    Scalar,
-    ThresholdRule,
-    format_duration,
-)
+from rules.durations import format_duration
+from rules.models import CountRule, MeterRule, RateOfChangeRule, ThresholdRule
+from rules.rule_parts import Scalar
 from rules.signals import SignalAction
 from rules.state import RuleState
 

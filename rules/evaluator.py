@@ -29,6 +29,7 @@ from devices.kinds import KINDS
 from devices.reading import Reading
 from devices.registry import Registry
 from rules import conditions as c
+from rules.durations import format_duration
 from rules.loader import RulePack
 from rules.models import (
     CountRule,
@@ -38,7 +39,6 @@ from rules.models import (
     Rule,
     StaleRule,
     ThresholdRule,
-    format_duration,
 )
 from rules.signals import Signal, SignalAction
 from rules.state import RuleState, StateKey, StateStore

@@ -9,7 +9,8 @@ import sqlalchemy as sa
 
 from rules import incident_rows as rows
 from rules.incident import TimelineEntry
-from rules.models import AlertSpec, LinkedTicket, Rule
+from rules.models import Rule
+from rules.rule_parts import AlertSpec, LinkedTicket
 from rules.schema import incidents
 from rules.signals import Signal
 from rules.sla import SlaPolicy

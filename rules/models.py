@@ -1,26 +1,22 @@
-"""Rule kinds of SPEC §6 as pydantic models joined by a `kind` discriminator, and the RulePack."""
+"""Rule kinds of SPEC §6 as pydantic models joined by a `kind` discriminator, and the RulePack.
+
+The parts a rule is built from (selection, what it raises) are in rules/rule_parts.py."""
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from devices.kinds import KINDS
+from rules.durations import Duration
+from rules.rule_parts import AlertSpec, ClearWhen, EventNames, Frozen, Raises, Scalar, Select
 
 RULE_ID_RE = re.compile(r"^[a-z0-9_.-]{1,64}$")
 STATUS_EVENTS = frozenset({"online", "offline"})  # status readings are matched as these events
-_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
-_UNIT_S = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-
-Severity = Literal["critical", "major", "minor"]
-Priority = Literal["P1", "P2", "P3", "P4"]
-Department = Literal["property_management", "maintenance", "environment", "security"]
-Scalar = bool | float | str
 
 
 class RuleFieldError(ValueError):
@@ -39,105 +35,7 @@ class RuleProblems(ValueError):
         super().__init__("; ".join(f"{p.field}: {p}" for p in self.problems))
 
 
-def parse_duration(v: Any) -> float:
-    """Seconds from a number of seconds or a string like '30s', '15m', '4h', '2d'."""
-    if isinstance(v, bool):
-        raise ValueError("a duration is seconds or a string like '30s', '15m', '4h', '2d'")
-    if isinstance(v, int | float):
-        if not math.isfinite(v) or v < 0:
-            raise ValueError(f"duration {v!r} must be a finite number of seconds >= 0")
-        return float(v)
-    if isinstance(v, str):
-        m = _DURATION_RE.match(v)
-        if m:
-            return float(m.group(1)) * _UNIT_S[m.group(2)]
-    raise ValueError(f"duration {v!r} is not seconds or a string like '30s', '15m', '4h', '2d'")
-
-
-def format_duration(seconds: float) -> str:
-    """'15m' for 900.0: the largest whole unit, for messages."""
-    for unit in ("d", "h", "m"):
-        if seconds >= _UNIT_S[unit] and seconds % _UNIT_S[unit] == 0:
-            return f"{int(seconds // _UNIT_S[unit])}{unit}"
-    return f"{seconds:g}s"
-
-
-Duration = Annotated[float, BeforeValidator(parse_duration)]  # seconds
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Select(_Frozen):
-    """Which devices a rule watches: every list given must match; nothing given selects all."""
-
-    kinds: tuple[str, ...] = ()
-    sites: tuple[str, ...] = ()
-    zones: tuple[str, ...] = ()
-    devices: tuple[str, ...] = ()  # device ids
-    unregistered: bool = False  # only devices missing from the registry (their kind is unknown)
-
-    @field_validator("kinds")
-    @classmethod
-    def _known_kinds(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        unknown = [k for k in v if k not in KINDS]
-        if unknown:
-            raise ValueError(f"unknown kind {unknown[0]!r}; known: {', '.join(sorted(KINDS))}")
-        return v
-
-    @model_validator(mode="after")
-    def _unregistered_has_no_kind(self) -> Select:
-        if self.unregistered and (self.kinds or self.devices):
-            raise ValueError("'unregistered' selects devices of unknown kind and id; drop "
-                             "'kinds' and 'devices'")
-        return self
-
-    def admits(self, kind: str | None, site: str, zone: str | None, device_id: str) -> bool:
-        """True when a device with these facts is selected."""
-        return (
-            (not self.kinds or kind in self.kinds)
-            and (not self.sites or site in self.sites)
-            and (not self.zones or zone in self.zones)
-            and (not self.devices or device_id in self.devices)
-            and (not self.unregistered or kind is None)
-        )
-
-
-class LinkedTicket(_Frozen):
-    """A ticket opened alongside an alert (a detector in trouble needs a technician)."""
-
-    priority: Priority
-    department: Department = "maintenance"
-    title: str = ""  # empty: the rule's title
-
-
-class AlertSpec(_Frozen):
-    """The rule raises an emergency alert for security staff."""
-
-    type: Literal["alert"]
-    severity: Severity
-    latching: bool  # True: stays active until a person resolves it, whatever the data does
-    runbook: str = ""  # what the guard does; required for critical alerts
-    department: Department = "security"
-    linked_ticket: LinkedTicket | None = None
-    # A critical alert needs a runbook: checked by the rule (_Rule._problems), alongside its
-    # other cross-field checks, so every problem of a rule is reported in one run.
-
-
-class TicketSpec(_Frozen):
-    """The rule raises a work order for maintenance (or another department)."""
-
-    type: Literal["ticket"]
-    priority: Priority
-    department: Department = "maintenance"
-    auto_resolve: bool = False  # True: resolves itself when the condition clears on fresh data
-
-
-Raises = Annotated[AlertSpec | TicketSpec, Field(discriminator="type")]
-
-
-class _Rule(_Frozen):
+class _Rule(Frozen):
     id: str
     title: str = Field(min_length=1)
     description: str = Field(min_length=1)
@@ -229,13 +127,6 @@ class _Rule(_Frozen):
         ]
 
 
-def _names(v: Any) -> Any:
-    return (v,) if isinstance(v, str) else v
-
-
-EventNames = Annotated[tuple[str, ...], BeforeValidator(_names), Field(min_length=1)]
-
-
 class ThresholdRule(_Rule):
     """A metric past a level for `hold`; clears past the `clear` level (hysteresis)."""
 
@@ -300,22 +191,6 @@ class RateOfChangeRule(_Rule):
             ))
         problems.extend(self._metric_problems(self.metric, "metric", ["number"]))
         return problems
-
-
-class ClearWhen(_Frozen):
-    """What clears an event rule: a metric reaching a value, or another event."""
-
-    metric: str | None = None
-    equals: Scalar | None = None
-    event: str | None = None
-
-    @model_validator(mode="after")
-    def _one(self) -> ClearWhen:
-        if (self.event is None) == (self.metric is None) or (self.metric is None) != (
-            self.equals is None
-        ):
-            raise ValueError("give either 'event', or 'metric' with 'equals'")
-        return self
 
 
 class EventRule(_Rule):

@@ -1,5 +1,5 @@
-"""Notifications: routes chosen by incident kind, department, grade and action, and the
-dispatcher that turns timeline entries into logged, retried webhook and e-mail deliveries."""
+"""Notifications: the dispatcher that turns timeline entries into logged, retried webhook and
+e-mail deliveries, sent along the routes (rules/routes.py) each change matches."""
 
 from __future__ import annotations
 
@@ -10,19 +10,18 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import datetime
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sqlalchemy.exc import IntegrityError
 
 from rules.db import WRITE
+from rules.delivery_log import deliveries
 from rules.incident import Incident, TimelineEntry
 from rules.mailer import mail_text, send_mail
+from rules.routes import Route
 from rules.schema import metadata
 from rules.webhook import DeliveryFailed, post_webhook
 
@@ -32,163 +31,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("sitewatch.notify")
 
-# The changes worth telling people about unless a route lists its own actions.
-NOTABLE_ACTIONS = ("opened", "escalated", "sla_breached", "resolved", "auto_resolved", "cancelled")
-
 _meta = metadata  # one schema, one Alembic chain
-deliveries = sa.Table(
-    "notification_deliveries",
-    _meta,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("idempotency_key", sa.String(200), nullable=False, unique=True),
-    sa.Column("route", sa.String(100), nullable=False),
-    sa.Column("channel", sa.String(20), nullable=False),
-    sa.Column("timeline_id", sa.Integer, nullable=False),
-    sa.Column("incident_id", sa.Integer, nullable=False),
-    sa.Column("action", sa.String(40), nullable=False),
-    sa.Column("status", sa.String(20), nullable=False),  # pending | delivered | failed | muted
-    sa.Column("attempts", sa.Integer, nullable=False),
-    sa.Column("last_error", sa.Text, nullable=True),
-    sa.Column("payload", sa.Text, nullable=False),  # the exact JSON body, resent unchanged
-    sa.Column("created_at", sa.Float, nullable=False),  # Unix seconds
-    sa.Column("next_attempt_at", sa.Float, nullable=True),  # Unix seconds; None once settled
-    sa.Column("delivered_at", sa.Float, nullable=True),  # Unix seconds
-    sa.Index("ix_notification_deliveries_status_next", "status", "next_attempt_at"),
-    sa.Index("ix_notification_deliveries_incident_id", "incident_id"),
-)
 cursor = sa.Table(
     "notification_cursor",
     _meta,
     sa.Column("name", sa.String(50), primary_key=True),
     sa.Column("last_timeline_id", sa.Integer, nullable=False),  # every entry up to it is logged
 )
-
-
-class NotificationConfigError(ValueError):
-    """The routes file is unreadable or invalid; the message names the file and field."""
-
-
-class Route(BaseModel):
-    """Where to send which incident changes; an empty filter list matches everything."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-    channel: Literal["webhook", "email"]
-    kinds: list[Literal["alert", "ticket"]] = []
-    departments: list[str] = []
-    grades: list[str] = []  # severities (critical...) and/or priorities (P1...)
-    actions: list[str] = list(NOTABLE_ACTIONS)  # timeline actions: opened, escalated...
-    url: str | None = None  # webhook
-    secret: str | None = None  # webhook: HMAC-SHA256 key
-    smtp_host: str | None = None  # email
-    smtp_port: int = 25
-    smtp_starttls: bool = False
-    smtp_username: str | None = None
-    smtp_password: str | None = None
-    mail_from: str | None = None
-    mail_to: list[str] = []
-    timeout_s: float = Field(default=5.0, gt=0)  # per attempt, seconds
-    max_attempts: int = Field(default=8, ge=1)
-    backoff_s: float = Field(default=2.0, ge=0)  # wait before the 2nd attempt; doubles after
-    backoff_max_s: float = Field(default=600.0, ge=0)  # longest wait between attempts
-
-    @model_validator(mode="after")
-    def _channel_settings(self) -> Route:
-        if self.channel == "webhook" and not (self.url and self.secret):
-            raise ValueError("a webhook route needs url and secret")
-        if self.channel == "email" and not (self.smtp_host and self.mail_from and self.mail_to):
-            raise ValueError("an email route needs smtp_host, mail_from and mail_to")
-        return self
-
-    def matches(self, incident: Incident, action: str) -> bool:
-        """Whether this change of this incident goes to this route."""
-        grade = incident.severity or incident.priority
-        return (
-            action in self.actions
-            and (not self.kinds or incident.kind in self.kinds)
-            and (not self.departments or incident.department in self.departments)
-            and (not self.grades or grade in self.grades)
-        )
-
-    def backoff(self, attempts: int) -> float:
-        """Seconds to wait after `attempts` failed attempts (exponential, capped)."""
-        return float(min(self.backoff_s * 2 ** max(attempts - 1, 0), self.backoff_max_s))
-
-
-class _RoutesFile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    routes: list[Route] = []
-
-
-def parse_routes(text: str, source: str = "<notifications>") -> list[Route]:
-    """Parse the routes YAML (`routes: [...]`); errors name the source and field."""
-    try:
-        raw = yaml.safe_load(text) or {}
-        routes = _RoutesFile.model_validate(raw).routes
-    except yaml.YAMLError as e:
-        raise NotificationConfigError(f"{source}: not valid YAML: {e}") from e
-    except ValidationError as e:
-        first = e.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise NotificationConfigError(f"{source}: {where}: {first['msg']}") from e
-    names = [r.name for r in routes]
-    if len(names) != len(set(names)):
-        raise NotificationConfigError(f"{source}: route names must be unique")
-    return routes
-
-
-def load_routes(path: str | Path | None) -> list[Route]:
-    """Routes from a YAML file; no file means no notifications."""
-    if path is None:
-        return []
-    p = Path(path)
-    try:
-        return parse_routes(p.read_text("utf-8"), str(p))
-    except OSError as e:
-        raise NotificationConfigError(f"{p}: cannot read: {e}") from e
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """One (incident change, route) notification and how its delivery went."""
-
-    id: int
-    idempotency_key: str
-    route: str
-    channel: str
-    timeline_id: int
-    incident_id: int
-    action: str
-    status: str
-    attempts: int
-    last_error: str | None
-    created_at: float
-    next_attempt_at: float | None
-    delivered_at: float | None
-
-
-def list_deliveries(
-    engine: sa.Engine,
-    *,
-    status: str | None = None,
-    incident_id: int | None = None,
-    limit: int = 100,
-    offset: int = 0,
-) -> tuple[list[Delivery], int]:
-    """The delivery log, newest first, and the total matching."""
-    where = []
-    if status is not None:
-        where.append(deliveries.c.status == status)
-    if incident_id is not None:
-        where.append(deliveries.c.incident_id == incident_id)
-    cols = [c for c in deliveries.c if c.name != "payload"]
-    with engine.connect() as conn:
-        total = conn.scalar(sa.select(sa.func.count()).select_from(deliveries).where(*where))
-        rows = conn.execute(
-            sa.select(*cols).where(*where).order_by(deliveries.c.id.desc()).limit(limit).offset(offset)
-        ).all()
-    return [Delivery(**r._asdict()) for r in rows], int(total or 0)
 
 
 def _jsonable(value: Any) -> Any:

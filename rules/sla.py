@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from rules.models import parse_duration
+from rules.durations import parse_duration
 
 PRIORITIES = ("P1", "P2", "P3", "P4")
 SEVERITIES = ("critical", "major", "minor")

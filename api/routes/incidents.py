@@ -14,18 +14,16 @@ from api.schemas import (
     AssignIn,
     CommentIn,
     ConflictOut,
-    Department,
     ErrorOut,
     IncidentDetail,
     IncidentOut,
     IncidentPage,
     IncidentState,
-    Priority,
-    Severity,
     TimelineEntryOut,
     TransitionIn,
 )
 from rules.incident import Action, Incident
+from rules.rule_parts import Department, Priority, Severity
 
 router = APIRouter(prefix=API_PREFIX, tags=["incidents"])
 IncidentId = Annotated[int, Path(ge=1, le=ID_MAX, description="The incident id")]

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.auth import AUTH_ERRORS, Reader
 from api.routes import API_PREFIX, OFFSET_MAX, RuntimeDep, utc
 from api.schemas import ErrorOut
-from rules.notify import list_deliveries
+from rules.delivery_log import list_deliveries
 from rules.reports import build_report, report_csv
 
 router = APIRouter(prefix=API_PREFIX, tags=["reports"])

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from api.service import Service
-from rules.models import AlertSpec
+from rules.rule_parts import AlertSpec
 from rules.state_sql import SqlStateStore
 from tests.e2e.conftest import Services
 from tests.e2e.helpers import Site, evaluated, incidents_of, one_incident, poll, short_hold_pack

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from ingest.decode import Rejected, decode
+from ingest.decode import decode
+from ingest.rejected import Rejected
 from tests.ingest.helpers import small_registry
 
 NOW = 1_800_000_000.0  # receive time of every message here (2027-01-15), Unix seconds

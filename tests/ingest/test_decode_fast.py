@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 import ingest.decode as decoding
-from ingest.decode import Rejected, decode
+from ingest.decode import decode
+from ingest.rejected import Rejected
 from tests.ingest.helpers import small_registry
 
 NOW = 1_800_000_000.0  # receive time of every message here, Unix seconds

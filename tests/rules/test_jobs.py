@@ -12,7 +12,8 @@ from devices.registry import Device, Registry
 from rules.incidents import IncidentService
 from rules.jobs import Job, Jobs, scheduled_work
 from rules.loader import parse_rules
-from rules.schedules import PreventiveMaintenance, parse_schedules
+from rules.schedule_config import parse_schedules
+from rules.schedules import PreventiveMaintenance
 from rules.signals import Signal
 from tests.rules.packs import FIRE_ALARM
 

@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 
 from devices.kinds import KINDS
+from rules.durations import parse_duration
 from rules.loader import RuleError, check_rules_file, load_rules, parse_rules
-from rules.models import AlertSpec, CountRule, EventRule, ThresholdRule, parse_duration
+from rules.models import CountRule, EventRule, ThresholdRule
+from rules.rule_parts import AlertSpec
 
 BROKEN = Path(__file__).parent / "broken"
 BROKEN_FILES = sorted(BROKEN.glob("*.yaml"))

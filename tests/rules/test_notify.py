@@ -18,15 +18,11 @@ import pytest
 import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 
+from rules.delivery_log import list_deliveries
 from rules.incidents import IncidentService
 from rules.loader import parse_rules
-from rules.notify import (
-    NotificationConfigError,
-    Notifier,
-    Route,
-    list_deliveries,
-    parse_routes,
-)
+from rules.notify import Notifier
+from rules.routes import NotificationConfigError, Route, parse_routes
 from rules.signals import Signal
 from rules.windows import MaintenanceWindows
 from tests.servers import free_port

@@ -13,7 +13,7 @@ from devices.reading import Reading
 from devices.registry import Registry, load_registry
 from rules.evaluator import Evaluator
 from rules.loader import RulePack, check_rules_file, load_rules
-from rules.models import AlertSpec, TicketSpec
+from rules.rule_parts import AlertSpec, TicketSpec
 from rules.signals import Signal
 from rules.state import MemoryStateStore
 
