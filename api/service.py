@@ -262,7 +262,7 @@ class Service:
         self.jobs.shutdown()
         self.rules_consumer.stop()
         try:
-            self.device_states.save_changed()  # what the rules consumer observed last
+            self.device_states.save_all()  # exactly what the rules consumer observed last
         except Exception:
             log.exception("saving device states at stop failed")
         self.store_consumer.stop()

@@ -13,6 +13,7 @@ from devices.registry import Registry
 from devices.snapshot import DeviceSnapshot
 
 LiveState = Literal["online", "stale", "offline"]
+SNAPSHOT_CHUNK = 100  # devices copied per hold of the lock by snapshot()
 DEFAULT_STALE_S = 180.0  # an unregistered device of unknown kind: three one-minute intervals
 
 
@@ -147,14 +148,20 @@ class DeviceLiveness:
         """
         registered = self._registry.devices
         with self._lock:
-            return [
-                DeviceSnapshot(
-                    i, s.site, s.zone, s.kind, i in registered, s.last_seen, s.online_since,
-                    s.offline_since, dict(s.latest), s.change,
-                )
-                for i, s in self._seen.items()
-                if changed_since is None or s.change > changed_since
-            ]
+            ids = list(self._seen)
+        out: list[DeviceSnapshot] = []
+        # A few devices per hold of the lock: observe() runs on the alert path and must not
+        # wait while a whole site is copied.
+        for start in range(0, len(ids), SNAPSHOT_CHUNK):
+            with self._lock:
+                for i in ids[start : start + SNAPSHOT_CHUNK]:
+                    s = self._seen[i]
+                    if changed_since is None or s.change > changed_since:
+                        out.append(DeviceSnapshot(
+                            i, s.site, s.zone, s.kind, i in registered, s.last_seen,
+                            s.online_since, s.offline_since, dict(s.latest), s.change,
+                        ))
+        return out
 
     def restore(self, snapshots: Iterable[DeviceSnapshot]) -> None:
         """Take back states saved before a restart; a device observed since keeps its own."""
