@@ -106,3 +106,24 @@ def test_a_failed_save_is_retried_by_the_next_scheduled_one(engine: sa.Engine) -
         conn.execute(sa.text("ALTER TABLE device_states_away RENAME TO device_states"))
     assert jobs.run_once(job) is True
     assert [s.device_id for s in DeviceStateStore(engine).load()] == ["sd-1"]
+
+
+def test_the_periodic_save_writes_last_seen_news_once_a_minute_and_state_changes_at_once(
+    engine: sa.Engine,
+) -> None:
+    live = DeviceLiveness(REGISTRY, started_at=T0)
+    store = DeviceStateStore(engine)
+    saver = DeviceStateSaver(live, store)
+    live.observe(reading("sd-1", T0 + 1, battery_pct=90.0))
+    assert saver.save_changed(throttle_s=60) == 1  # first sight: saved
+    live.observe(reading("sd-1", T0 + 30, battery_pct=89.0))
+    assert saver.save_changed(throttle_s=60) == 0  # only a later last seen: not yet
+    live.observe(reading("sd-1", T0 + 62, battery_pct=88.0))
+    assert saver.save_changed(throttle_s=60) == 1  # a minute on: saved
+    live.observe(Reading("hq", "sd-1", "status", T0 + 63, T0 + 63, kind="smoke_detector",
+                         zone="lobby", status="offline"))
+    assert saver.save_changed(throttle_s=60) == 1  # a change of state: saved at once
+    live.observe(reading("sd-1", T0 + 70, battery_pct=87.0))
+    assert saver.save_all() >= 1  # at stop: everything, exactly
+    saved = {s.device_id: s for s in store.load()}["sd-1"]
+    assert (saved.last_seen, saved.latest["battery_pct"]) == (T0 + 70, (T0 + 70, 87.0))
