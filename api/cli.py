@@ -141,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     from api.tokens import TokenError
     from devices.broker_url import BrokerUrlError
     from devices.registry import RegistryError
+    from rules.db import DatabaseUrlError
     from rules.loader import RuleError
     from rules.routes import NotificationConfigError
     from rules.schedule_config import ScheduleConfigError
@@ -154,8 +155,8 @@ def main(argv: list[str] | None = None) -> int:
             name = "SITEWATCH_" + "_".join(str(p) for p in err["loc"]).upper()
             print(f"sitewatch: {name}: {err['msg']}", file=sys.stderr)
         return 2
-    except (TokenError, BrokerUrlError, RegistryError, RuleError, NotificationConfigError,
-            ScheduleConfigError, SlaConfigError) as e:
+    except (TokenError, BrokerUrlError, DatabaseUrlError, RegistryError, RuleError,
+            NotificationConfigError, ScheduleConfigError, SlaConfigError) as e:
         print(f"sitewatch: {e}", file=sys.stderr)
         return 2
 

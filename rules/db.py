@@ -27,9 +27,23 @@ def open_database(url: str) -> sa.Engine:
     return engine
 
 
+class DatabaseUrlError(ValueError):
+    """SITEWATCH_DATABASE_URL names a database Sitewatch does not support or cannot parse."""
+
+
+SUPPORTED_BACKENDS = ("sqlite", "postgresql")  # upserts and locking are written for these
+
+
 def create_engine(url: str) -> sa.Engine:
     """An engine on `url` without touching the schema (SQLite: folder made, WAL, busy timeout)."""
-    parsed = sa.make_url(url)
+    try:
+        parsed = sa.make_url(url)
+    except sa.exc.ArgumentError as e:
+        raise DatabaseUrlError(f"database URL {url!r}: {e}") from None
+    if parsed.get_backend_name() not in SUPPORTED_BACKENDS:
+        raise DatabaseUrlError(
+            f"database URL {url!r}: use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB"
+        )
     if parsed.get_backend_name() != "sqlite":
         return sa.create_engine(parsed, pool_pre_ping=True)
     database = parsed.database or ""

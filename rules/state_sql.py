@@ -75,4 +75,5 @@ class SqlStateStore:
             lite = sqlite.insert(rule_state).values(**values)
             update = {name: lite.excluded[name] for name in _VALUE_COLUMNS}
             return lite.on_conflict_do_update(index_elements=keys, set_=update)
-        raise NotImplementedError(f"rule state upsert on {dialect}: use SQLite or PostgreSQL")
+        # rules.db.create_engine admits no other backend.
+        raise AssertionError(f"rule state upsert on {dialect}: not SQLite or PostgreSQL")

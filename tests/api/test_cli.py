@@ -68,3 +68,11 @@ def test_a_bad_setting_is_one_line_naming_the_variable(
     monkeypatch.setenv("SITEWATCH_INFLUX_API", "v3")
     assert main(["serve"]) == 2
     assert capsys.readouterr().err.startswith("sitewatch: SITEWATCH_INFLUX_API:")
+
+
+def test_an_unsupported_database_is_one_line_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SITEWATCH_DATABASE_URL", "mysql://root@localhost/sitewatch")
+    assert main(["token", "list"]) == 2
+    assert "use sqlite:///PATH or postgresql+psycopg://" in capsys.readouterr().err
