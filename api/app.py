@@ -22,6 +22,7 @@ from api.routes import (
     stream,
     telemetry,
     ui,
+    whoami,
 )
 from api.routes import tickets as tickets_routes
 from api.runtime import Runtime
@@ -70,7 +71,7 @@ def create_app(
     app.add_middleware(RequestMetrics, metrics=app.state.metrics)
 
     for module in (health, status, devices, telemetry, incidents, tickets_routes, stream,
-                   deadletters, reports):
+                   deadletters, reports, whoami):
         app.include_router(module.router)
     app.include_router(metrics.router)
     app.include_router(ui.router)

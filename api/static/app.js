@@ -7,7 +7,6 @@ const API = "/api/v1";
 // sessionStorage, not localStorage: the token is a bearer secret (often admin). It should die
 // with the tab instead of staying on a shared guard-room PC's disk for the next person.
 const TOKEN_KEY = "sitewatch.token";
-const ME_KEY = "sitewatch.me";
 const SEVERITY_ORDER = { critical: 0, major: 1, minor: 2 };
 const FEED_MAX = 100; // events kept in the live feed
 const POLL_MS = 10000; // device liveness is not on the stream: re-read this often
@@ -227,10 +226,12 @@ function actionButton(label, incident, action) {
 async function act(incident, action) {
   const body = {};
   if (action === "assign") {
-    const me = prompt("Assign to (your name):", sessionStorage.getItem(ME_KEY) || "");
-    if (!me || !me.trim()) return;
-    sessionStorage.setItem(ME_KEY, me.trim());
-    body.assignee = me.trim();
+    try {
+      body.assignee = (await api("/whoami")).name; // the token's name: the actor everywhere
+    } catch (e) {
+      say(`who am I? ${e.message}`, true);
+      return;
+    }
   }
   const note = prompt(`${action} #${incident.id} “${incident.title}”. Note (optional):`, "");
   if (note === null) return; // cancelled

@@ -162,3 +162,12 @@ def test_role_matrix_decides_who_may_do_what(matrix_app, role: str, action: str)
     if expected == 403 and incident_id is not None:
         before = runtime.incidents.timeline(incident_id)
         assert len(before) == 1  # nothing happened to the incident
+
+
+@pytest.mark.parametrize("role", ["viewer", "security", "maintenance", "admin"])
+def test_whoami_names_the_token_and_its_role(
+    client: TestClient, tokens: dict[str, str], role: str
+) -> None:
+    r = client.get("/api/v1/whoami", headers=bearer(tokens[role]))
+    assert r.status_code == 200 and r.json() == {"name": f"{role}-user", "role": role}
+    assert client.get("/api/v1/whoami").status_code == 401
