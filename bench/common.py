@@ -18,7 +18,7 @@ from typing import Any
 
 import psutil
 
-from tests.servers import Server, free_port, influxdb, mosquitto
+from tests.servers import Server, free_port, influxdb, mosquitto, stop_process
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "sw_bench_" + "x" * 40  # the bootstrap admin token of every benchmark service
@@ -144,13 +144,7 @@ class Serve:
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL after 20 s."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc, grace_s=20)
 
 
 class PeakRss:

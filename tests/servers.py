@@ -29,6 +29,18 @@ def missing(what: str) -> None:
     pytest.skip(msg)
 
 
+def stop_process(proc: subprocess.Popen[bytes] | None, grace_s: float = 10.0) -> None:
+    """End a child process: SIGTERM, then SIGKILL if it is still there after `grace_s`."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
 def wait_for_port(port: int, timeout: float = 20.0) -> None:
     """Block until something accepts TCP connections on 127.0.0.1:port."""
     deadline = time.monotonic() + timeout
@@ -71,13 +83,7 @@ class Server:
 
     def stop(self) -> None:
         """Stop the process (SIGTERM, then SIGKILL)."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)
         self.proc = None
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.ingest.helpers import Publisher, wait_until
-from tests.servers import Server, free_port
+from tests.servers import Server, free_port, stop_process
 
 DEVICES = 100
 PER_DEVICE = 100
@@ -84,13 +84,7 @@ class Serve:
         self.proc.wait(10)
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc, grace_s=20)
 
 
 def _publish(port: int, prefix: str, seqs: range, name: str) -> None:
