@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rules.incident import Incident
+from rules.yaml_config import parse_yaml_model
 
 # The changes worth telling people about unless a route lists its own actions.
 NOTABLE_ACTIONS = ("opened", "escalated", "sla_breached", "resolved", "auto_resolved", "cancelled")
@@ -73,15 +73,7 @@ class _RoutesFile(BaseModel):
 
 def parse_routes(text: str, source: str = "<notifications>") -> list[Route]:
     """Parse the routes YAML (`routes: [...]`); errors name the source and field."""
-    try:
-        raw = yaml.safe_load(text) or {}
-        routes = _RoutesFile.model_validate(raw).routes
-    except yaml.YAMLError as e:
-        raise NotificationConfigError(f"{source}: not valid YAML: {e}") from e
-    except ValidationError as e:
-        first = e.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise NotificationConfigError(f"{source}: {where}: {first['msg']}") from e
+    routes = parse_yaml_model(text, source, _RoutesFile, NotificationConfigError).routes
     names = [r.name for r in routes]
     if len(names) != len(set(names)):
         raise NotificationConfigError(f"{source}: route names must be unique")

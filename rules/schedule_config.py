@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-import yaml
 from apscheduler.triggers.cron import CronTrigger
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from devices.kinds import KINDS
 from rules.rule_parts import Department, Priority
+from rules.yaml_config import parse_yaml_model
 
 
 class ScheduleConfigError(ValueError):
@@ -74,20 +74,9 @@ class _SchedulesFile(BaseModel):
 
 def parse_schedules(text: str, source: str = "<schedules>") -> list[Schedule]:
     """Parse schedules YAML (`schedules: [...]`); errors name the source and field."""
-    try:
-        raw = yaml.safe_load(text) or {}
-        items = _SchedulesFile.model_validate(raw).schedules
-    except yaml.YAMLError as e:
-        raise ScheduleConfigError(f"{source}: not valid YAML: {e}") from e
-    except ValidationError as e:
-        first = e.errors()[0]
-        loc = [str(p) for p in first["loc"]]
-        where = ".".join(loc)
-        if len(loc) > 1 and loc[1].isdigit():  # name the schedule by its id when it has one
-            entry = raw["schedules"][int(loc[1])]
-            name = entry.get("id") if isinstance(entry, dict) else None
-            where = ".".join([f"schedule {name!r}" if name else f"schedule #{loc[1]}", *loc[2:]])
-        raise ScheduleConfigError(f"{source}: {where}: {first['msg']}") from e
+    items = parse_yaml_model(
+        text, source, _SchedulesFile, ScheduleConfigError, entries=("schedules", "schedule")
+    ).schedules
     ids = [s.id for s in items]
     if len(ids) != len(set(ids)):
         raise ScheduleConfigError(f"{source}: schedule ids must be unique")
