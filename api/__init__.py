@@ -1,1 +1,5 @@
-"""The HTTP API, the CLI and the composition root that wires ingest, rules and devices."""
+"""The HTTP API, the console, the CLI and the composition root that wires ingest, rules
+and devices.
+
+Imports: everything; nothing imports api.
+"""

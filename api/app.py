@@ -10,8 +10,8 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
 from api.auth import TokenAuth
-from api.metrics import ApiMetrics, RequestMetrics
-from api.routes import (
+from api.broadcast import IncidentBroadcaster
+from api.endpoints import (
     deadletters,
     devices,
     health,
@@ -24,12 +24,12 @@ from api.routes import (
     ui,
     whoami,
 )
-from api.routes import tickets as tickets_routes
+from api.endpoints import tickets as tickets_endpoints
+from api.metrics import ApiMetrics, RequestMetrics
 from api.runtime import Runtime
 from api.schemas import ConflictOut
-from api.stream import IncidentBroadcaster
 from ingest.stores.base import StoreUnavailable
-from rules.incident import (
+from rules.incidents.record import (
     AssigneeRequired,
     IllegalTransition,
     IncidentNotFound,
@@ -70,7 +70,7 @@ def create_app(
     app.state.metrics = ApiMetrics(runtime, broadcaster)
     app.add_middleware(RequestMetrics, metrics=app.state.metrics)
 
-    for module in (health, status, devices, telemetry, incidents, tickets_routes, stream,
+    for module in (health, status, devices, telemetry, incidents, tickets_endpoints, stream,
                    deadletters, reports, whoami):
         app.include_router(module.router)
     app.include_router(metrics.router)

@@ -15,8 +15,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.schemas import ErrorOut
 from api.tokens import hash_token
-from rules.incident import IncidentStoreUnavailable
-from rules.schema import api_tokens
+from rules.db.schema import api_tokens
+from rules.incidents.record import IncidentStoreUnavailable
 
 TOUCH_EVERY_S = 60.0  # write last_used_at at most once a minute per token, not per request
 ACTS_ON: dict[str, frozenset[str]] = {  # incident kind -> roles that may change it

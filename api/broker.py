@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import threading
 from concurrent.futures import Future
 
@@ -53,3 +54,10 @@ class EmbeddedBroker:
     def url(self) -> str:
         """The broker's URL for Sitewatch settings and the simulator."""
         return f"mqtt://{self.host}:{self.port}"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

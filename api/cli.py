@@ -23,14 +23,14 @@ def _demo(args: argparse.Namespace) -> int:
 def _simulate(args: argparse.Namespace) -> int:
     import logging
 
-    from devices.simulator import run_from_args
+    from devices.sim.cli import run_from_args
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     return run_from_args(args)
 
 
 def _rules_check(args: argparse.Namespace) -> int:
-    from rules.loader import check_rules_file
+    from rules.engine.loader import check_rules_file
 
     status = 0
     for f in args.files:
@@ -47,7 +47,7 @@ def _rules_check(args: argparse.Namespace) -> int:
 def _token_create(args: argparse.Namespace) -> int:
     from api.settings import Settings
     from api.tokens import TokenError, create_token
-    from rules.db import open_database
+    from rules.db.database import open_database
 
     engine = open_database(Settings().database_url)
     try:
@@ -63,7 +63,7 @@ def _token_create(args: argparse.Namespace) -> int:
 def _token_revoke(args: argparse.Namespace) -> int:
     from api.settings import Settings
     from api.tokens import revoke_token
-    from rules.db import open_database
+    from rules.db.database import open_database
 
     engine = open_database(Settings().database_url)
     try:
@@ -79,7 +79,7 @@ def _token_revoke(args: argparse.Namespace) -> int:
 def _token_list(args: argparse.Namespace) -> int:
     from api.settings import Settings
     from api.tokens import list_tokens
-    from rules.db import open_database
+    from rules.db.database import open_database
 
     engine = open_database(Settings().database_url)
     try:
@@ -106,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=_serve)
 
     sim = sub.add_parser("simulate", help="publish a simulated site to a broker")
-    from devices.simulator import add_arguments
+    from devices.sim.cli import add_arguments
 
     add_arguments(sim)
     sim.set_defaults(func=_simulate)
@@ -141,11 +141,11 @@ def main(argv: list[str] | None = None) -> int:
     from api.tokens import TokenError
     from devices.broker_url import BrokerUrlError
     from devices.registry import RegistryError
-    from rules.db import DatabaseUrlError
-    from rules.loader import RuleError
-    from rules.routes import NotificationConfigError
-    from rules.schedule_config import ScheduleConfigError
-    from rules.sla import SlaConfigError
+    from rules.db.database import DatabaseUrlError
+    from rules.engine.loader import RuleError
+    from rules.incidents.sla import SlaConfigError
+    from rules.maintenance.config import ScheduleConfigError
+    from rules.notify.routes import NotificationConfigError
 
     args = build_parser().parse_args(argv)
     try:

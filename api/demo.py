@@ -7,15 +7,16 @@ import socket
 import threading
 from pathlib import Path
 
-from api.broker import EmbeddedBroker
-from api.service import Service, serve_api
+from api.broker import EmbeddedBroker, free_port
+from api.server import serve_api
+from api.service import Service
 from api.settings import Settings
 from api.tokens import ensure_bootstrap_token, new_token_secret
 from devices.registry import Registry, load_registry
-from devices.scenario import demo_scenario
-from devices.simulator import Simulator
-from rules.loader import RulePack, load_rules
-from rules.models import ThresholdRule
+from devices.sim.scenario import demo_scenario
+from devices.sim.simulator import Simulator
+from rules.engine.loader import RulePack, load_rules
+from rules.engine.models import ThresholdRule
 
 log = logging.getLogger("sitewatch.demo")
 
@@ -56,12 +57,6 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _admin_token(data_dir: Path) -> str:
     """The demo's admin token: made once, kept in the data folder so a restart reuses it."""
     path = data_dir / "admin-token"
@@ -76,13 +71,13 @@ def _admin_token(data_dir: Path) -> str:
 def run_demo(data_dir: Path, port: int = 8000, broker_port: int = 0) -> int:
     """Run the demo until Ctrl-C; incidents and the token persist in `data_dir`."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    for noisy in ("httpx", "apscheduler", "alembic", "ingest.mqtt", "devices.simulator"):
+    for noisy in ("httpx", "apscheduler", "alembic", "ingest.mqtt", "devices.sim.simulator"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     if not _port_free(port):
         log.error("port %d is in use; choose another with --port", port)
         return 2
     if broker_port == 0:
-        broker_port = DEFAULT_BROKER_PORT if _port_free(DEFAULT_BROKER_PORT) else _free_port()
+        broker_port = DEFAULT_BROKER_PORT if _port_free(DEFAULT_BROKER_PORT) else free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     broker = EmbeddedBroker(broker_port)
     broker.start()

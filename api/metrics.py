@@ -13,12 +13,12 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from rules.incident import IncidentStoreUnavailable
-from rules.schema import incidents as incidents_table
+from rules.db.schema import incidents as incidents_table
+from rules.incidents.record import IncidentStoreUnavailable
 
 if TYPE_CHECKING:
+    from api.broadcast import IncidentBroadcaster
     from api.runtime import Runtime
-    from api.stream import IncidentBroadcaster
 
 LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 GAUGE_KEYS = frozenset({"log_depth"})  # ingest snapshot keys that go up and down

@@ -16,8 +16,8 @@ if TYPE_CHECKING:
     from ingest.counters import IngestCounters
     from ingest.deadletters import DeadLetters
     from ingest.stores.base import TelemetryStore
-    from rules.incidents import IncidentService
-    from rules.loader import RulePack
+    from rules.engine.loader import RulePack
+    from rules.incidents.service import IncidentService
 
 
 @dataclass
@@ -36,4 +36,4 @@ class Runtime:
     health: Callable[[], dict[str, Any]]  # each dependency's state, for /api/v1/health
     clock: Callable[[], float] = field(default=time.time)
     # The rules worker's figures for /metrics: `errors` (evaluations that raised), `backlog`.
-    rules_stats: Callable[[], dict[str, int]] = field(default=dict)
+    rules_stats: Callable[[], dict[str, Any]] = field(default=dict)

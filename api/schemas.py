@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from rules.rule_parts import Department, Priority
+from rules.engine.parts import Department, Priority
 
 IncidentState = Literal[
     "active", "acknowledged", "open", "assigned", "in_progress", "resolved", "cancelled"

@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from rules.db import WRITE
-from rules.schema import api_tokens
+from rules.db.database import WRITE
+from rules.db.schema import api_tokens
 
 ROLES = ("viewer", "security", "maintenance", "admin")
 BOOTSTRAP_NAME = "bootstrap"  # the name of the admin token from SITEWATCH_BOOTSTRAP_TOKEN

@@ -1,7 +1,7 @@
 """Benchmarks 4 and 5: API latency with 10,000 devices and 100,000 incidents, and memory.
 
 The relational database is seeded before the service starts (bulk inserts through the
-rules.schema tables: 100,000 incidents, each with its timeline, 5 % of them still open).
+rules.db.schema tables: 100,000 incidents, each with its timeline, 5 % of them still open).
 Every registered device then reports a few readings, so liveness knows all of them; the RSS
 is taken once they are all in InfluxDB (benchmark 5). Then a load tool (wrk, else a Python
 httpx client pool) hits /api/v1/status and /api/v1/incidents at a few concurrency levels.
@@ -23,8 +23,8 @@ import httpx
 
 from bench.common import TOKEN, PeakRss, Serve, Servers, influx_count, percentile, wait_until
 from bench.loadgen import KIND_CYCLE, Load, device_id, registry_yaml, split
-from rules.db import open_database
-from rules.schema import incident_timeline, incidents
+from rules.db.database import open_database
+from rules.db.schema import incident_timeline, incidents
 
 SITE = "hq"
 OPEN_SHARE = 0.05  # of seeded incidents still open (the rest resolved over the past year)

@@ -20,9 +20,9 @@ from typing import Any
 
 from devices.reading import Reading
 from devices.registry import Device, load_registry
-from rules.evaluator import Evaluator
-from rules.loader import load_rules
-from rules.state import MemoryStateStore
+from rules.engine.evaluator import Evaluator
+from rules.engine.loader import load_rules
+from rules.engine.state import MemoryStateStore
 
 T0 = 1_800_000_000.0  # Unix seconds
 

@@ -1,1 +1,4 @@
-"""MQTT session, payload decoding, bounded queues, the durable buffer and telemetry stores."""
+"""MQTT session, payload decoding, bounded queues, the durable log and its consumers.
+
+Imports: devices (never rules or api).
+"""

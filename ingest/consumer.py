@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from devices.reading import Reading
 from ingest.counters import IngestCounters
@@ -70,6 +71,10 @@ class LogConsumer:
     def running(self) -> bool:
         """True while the thread is alive."""
         return self._thread is not None and self._thread.is_alive()
+
+    def health(self) -> dict[str, Any]:
+        """Thread alive and how far behind the log this consumer is."""
+        return {"ok": self.running, "running": self.running, "depth": self._log.depth(self.name)}
 
     def _run(self) -> None:
         while not self._stop.is_set():

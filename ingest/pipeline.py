@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 LOG_RETRY_S = 1.0  # wait before retrying a failed append to the log
 
 
-class Ingest:
+class IngestPipeline:
     """Owns the MQTT session, the bounded queue and the writer thread that fills the log.
 
     When the queue is full a message is neither dropped nor acked: it is counted in
@@ -97,12 +97,15 @@ class Ingest:
         self._queue.clear()
 
     def health(self) -> dict[str, Any]:
-        """Broker connection, queue depth and log depth per consumer."""
+        """Broker connection, writer thread, queue depth and log depth per consumer; ok when
+        connected with the writer alive."""
+        writer_running = self._writer is not None and self._writer.is_alive()
         return {
+            "ok": self.session.connected and writer_running,
             "connected": self.session.connected,
             "queue_depth": len(self._queue),
             "queue_max": self._queue_max,
-            "writer_running": self._writer is not None and self._writer.is_alive(),
+            "writer_running": writer_running,
             "log_depth": {c: self._log.depth(c) for c in self._log.consumers()},
         }
 

@@ -59,3 +59,11 @@ class TelemetryStore(Protocol):
     def close(self) -> None:
         """Release connections."""
         ...
+
+
+def every_us(every_s: float) -> int:
+    """An aggregation window in whole microseconds (the stores' time unit); at least one."""
+    every = round(every_s * 1_000_000)
+    if every < 1:
+        raise ValueError(f"every_s must be at least one microsecond, got {every_s}")
+    return every

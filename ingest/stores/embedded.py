@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from devices.reading import MetricValue, Reading
-from ingest.stores.base import BadData, Sample, StoreUnavailable
+from ingest.stores.base import BadData, Sample, StoreUnavailable, every_us
 from ingest.stores.lineprotocol import event_json
 
 _SCHEMA = """
@@ -172,7 +172,7 @@ class EmbeddedStore:
             return [Sample(t / 1_000_000, _untyped(vt, v)) for t, vt, v in rows]
         if self._types.get(metric, "number") != "number":
             raise BadData(f"metric {metric!r} is {self._types[metric]}: it cannot be averaged")
-        args["w"] = _every_us(every_s)
+        args["w"] = every_us(every_s)
         # Floor division that also holds before 1970 (SQLite's `/` truncates toward zero).
         bucket = "(ts_us - ((ts_us % :w) + :w) % :w)"
         sql = (
@@ -209,8 +209,3 @@ class EmbeddedStore:
             self._conn.close()
 
 
-def _every_us(every_s: float) -> int:
-    every = round(every_s * 1_000_000)
-    if every < 1:
-        raise ValueError(f"every_s must be at least one microsecond, got {every_s}")
-    return every

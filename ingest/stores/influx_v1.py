@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from devices.reading import MetricValue, Reading
-from ingest.stores.base import BadData, Sample, StoreUnavailable
+from ingest.stores.base import BadData, Sample, StoreUnavailable, every_us
 from ingest.stores.lineprotocol import TELEMETRY, to_lines, ts_us
 
 
@@ -82,10 +82,10 @@ class InfluxV1Store:
         if every_s is None:
             q = f"SELECT {field} FROM {measurement} WHERE {where} ORDER BY time ASC"
         else:
-            every_us = _every_us(every_s)
+            window_us = every_us(every_s)
             q = (
                 f"SELECT mean({field}) FROM {measurement} WHERE {where}"
-                f" GROUP BY time({every_us}u) fill(none) ORDER BY time ASC"
+                f" GROUP BY time({window_us}u) fill(none) ORDER BY time ASC"
             )
         q += f" LIMIT {int(limit)}"
         (result,) = self._select(q)
@@ -165,13 +165,6 @@ class InfluxV1Store:
         if code in (400, 413, 422):
             raise BadData(f"InfluxDB {what} refused ({code}): {msg}")
         raise StoreUnavailable(f"InfluxDB {what} failed ({code}): {msg}")
-
-
-def _every_us(every_s: float) -> int:
-    every = round(every_s * 1_000_000)
-    if every < 1:
-        raise ValueError(f"every_s must be at least one microsecond, got {every_s}")
-    return every
 
 
 def _error_text(resp: httpx.Response) -> str:

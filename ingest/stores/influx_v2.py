@@ -15,7 +15,7 @@ from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.rest import ApiException
 
 from devices.reading import MetricValue, Reading
-from ingest.stores.base import BadData, Sample, StoreUnavailable
+from ingest.stores.base import BadData, Sample, StoreUnavailable, every_us
 from ingest.stores.lineprotocol import TELEMETRY, to_lines, ts_us
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -79,9 +79,7 @@ class InfluxV2Store:
             '  |> sort(columns: ["_time"])\n'
         )
         if every_s is not None:
-            every = round(every_s * 1_000_000)
-            if every < 1:
-                raise ValueError(f"every_s must be at least one microsecond, got {every_s}")
+            every = every_us(every_s)
             # timeSrc _start: a window is named by its start, as InfluxQL's GROUP BY time.
             flux += (
                 f"  |> aggregateWindow(every: {every}us, fn: mean,"

@@ -21,10 +21,10 @@ from ingest.counters import IngestCounters
 from ingest.deadletters import DeadLetters
 from ingest.stores.base import TelemetryStore
 from ingest.stores.embedded import EmbeddedStore
-from rules.db import open_database
-from rules.incidents import IncidentService
-from rules.loader import parse_rules
-from rules.signals import Signal
+from rules.db.database import open_database
+from rules.engine.loader import parse_rules
+from rules.engine.signals import Signal
+from rules.incidents.service import IncidentService
 
 RULES = """
 - id: fire_alarm

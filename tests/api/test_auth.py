@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.runtime import Runtime
 from api.tokens import TokenError, create_token, ensure_bootstrap_token, revoke_token
-from rules.schema import api_tokens
+from rules.db.schema import api_tokens
 from tests.api.conftest import bearer, open_ticket, raise_alert
 
 

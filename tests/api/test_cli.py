@@ -8,7 +8,7 @@ import pytest
 
 from api.cli import main
 from api.tokens import hash_token, list_tokens
-from rules.db import open_database
+from rules.db.database import open_database
 
 
 @pytest.fixture
@@ -55,7 +55,7 @@ def test_token_revoke_and_list(data_dir: Path, capsys: pytest.CaptureFixture[str
 def test_rules_check_accepts_the_pack_and_names_what_is_wrong_in_a_broken_file(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    pack = Path(__file__).parents[2] / "rules" / "pack.yaml"
+    pack = Path(__file__).parents[2] / "rules" / "engine" / "pack.yaml"
     broken = Path(__file__).parents[1] / "rules" / "broken" / "bad_kind.yaml"
     assert main(["rules", "check", str(pack)]) == 0
     assert main(["rules", "check", str(broken)]) == 1

@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.runtime import Runtime
-from rules.notify import Notifier
-from rules.routes import Route
+from rules.notify.dispatcher import Notifier
+from rules.notify.routes import Route
 from tests.api.conftest import bearer, open_ticket, raise_alert
 from tests.servers import free_port
 

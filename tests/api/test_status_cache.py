@@ -6,7 +6,7 @@ import time
 
 from fastapi.testclient import TestClient
 
-from api.routes.status import REFRESH_S, _OverviewCache
+from api.endpoints.status import REFRESH_S, _OverviewCache
 from api.runtime import Runtime
 from devices.reading import Reading
 from tests.api.conftest import bearer, raise_alert

@@ -16,8 +16,8 @@ import uvicorn
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from api.broadcast import IncidentBroadcaster
 from api.runtime import Runtime
-from api.stream import IncidentBroadcaster
 from tests.api.conftest import bearer, raise_alert
 from tests.servers import free_port
 

@@ -6,7 +6,7 @@ import re
 
 from fastapi.testclient import TestClient
 
-from api.routes.ui import ASSETS, STATIC_DIR
+from api.endpoints.ui import ASSETS, STATIC_DIR
 
 
 def test_the_dashboard_page_is_served_without_a_token(client: TestClient) -> None:

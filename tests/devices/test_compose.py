@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 from devices.registry import Device, Registry
-from devices.simulator import Simulator
+from devices.sim.simulator import Simulator
 from tests.servers import Server, free_port, wait_for_port
 
 REPO = Path(__file__).resolve().parents[2]

@@ -18,7 +18,7 @@ import pytest
 
 from devices.kinds import KINDS
 from devices.registry import NAME_RE, Device, Registry, load_registry
-from devices.scenario import (
+from devices.sim.scenario import (
     FAULT_TARGETS,
     Fault,
     FaultError,
@@ -27,8 +27,8 @@ from devices.scenario import (
     parse_fault,
     plan,
 )
-from devices.signals import DeviceModel, occupancy
-from devices.simulator import Simulator, SimulatorError, parse_broker_url, rfc3339
+from devices.sim.signals import DeviceModel, occupancy
+from devices.sim.simulator import Simulator, SimulatorError, parse_broker_url, rfc3339
 from ingest.decode import decode
 from tests.servers import Server, free_port
 
@@ -329,7 +329,7 @@ def test_killing_the_simulator_makes_the_broker_publish_each_device_last_will_re
         "  - {id: door-1, kind: door, site: hq, zone: z}\n"
     )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "devices.simulator", "--broker",
+        [sys.executable, "-m", "devices.sim.cli", "--broker",
          f"mqtt://127.0.0.1:{mosquitto.port}", "--prefix", topic_prefix, "--devices",
          str(devices), "--rate", "5"],
         cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -357,7 +357,7 @@ def test_sigterm_stops_the_cli_cleanly_and_publishes_offline(
     mosquitto: Server, topic_prefix: str, listen: Listener
 ) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "devices.simulator", "--broker",
+        [sys.executable, "-m", "devices.sim.cli", "--broker",
          f"mqtt://127.0.0.1:{mosquitto.port}", "--prefix", topic_prefix, "--rate", "10"],
         cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import yaml
 
 from api.service import Service
-from rules.incident import Incident
+from rules.incidents.record import Incident
 from tests.ingest.helpers import Publisher
 
 T = TypeVar("T")
@@ -54,7 +54,7 @@ def short_hold_pack(path: Path, **holds: str) -> Path:
 
     Everything else (grades, departments, runbooks) stays what the pack says.
     """
-    pack = yaml.safe_load(resources.files("rules").joinpath("pack.yaml").read_text("utf-8"))
+    pack = yaml.safe_load(resources.files("rules.engine").joinpath("pack.yaml").read_text("utf-8"))
     found = set()
     for rule in pack["rules"]:
         if rule["id"] in holds:

@@ -16,8 +16,8 @@ import pytest
 
 from api.service import Service
 from devices.snapshot import DeviceSnapshot
-from rules.db import open_database
-from rules.device_states import DeviceStateStore
+from rules.db.database import open_database
+from rules.db.device_states import DeviceStateStore
 from tests.api.conftest import bearer
 from tests.e2e.conftest import ApiServer, Services
 from tests.e2e.helpers import Site, incidents_of, one_incident, poll

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from rules.state_sql import SqlStateStore
+from rules.db.rule_state import SqlStateStore
 from tests.e2e.conftest import Services
 from tests.e2e.helpers import Site, evaluated, incidents_of, one_incident, poll, short_hold_pack
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from api.service import Service
-from rules.rule_parts import AlertSpec
-from rules.state_sql import SqlStateStore
+from rules.db.rule_state import SqlStateStore
+from rules.engine.parts import AlertSpec
 from tests.e2e.conftest import Services
 from tests.e2e.helpers import Site, evaluated, incidents_of, one_incident, poll, short_hold_pack
 

@@ -16,7 +16,7 @@ from ingest.counters import IngestCounters
 from ingest.deadletters import DeadLetters
 from ingest.log import ReadingLog
 from ingest.mqtt import Delivery, MqttSession
-from ingest.pipeline import Ingest
+from ingest.pipeline import IngestPipeline
 from tests.ingest.helpers import Publisher, small_registry, wait_until
 from tests.ingest.memstore import MemoryStore
 
@@ -27,7 +27,7 @@ T0 = time.time() - 3600  # payload timestamps start an hour ago, one per second 
 class Chain:
     """Ingest -> log -> store consumer, as the service wires them."""
 
-    ingest: Ingest
+    ingest: IngestPipeline
     consumer: LogConsumer
     log: ReadingLog
     counters: IngestCounters
@@ -44,7 +44,7 @@ def _chain(port: int, prefix: str, path: Path, store, queue_max: int = 10_000) -
     log = ReadingLog(path)
     counters, dead = IngestCounters(), DeadLetters(1000)
     consumer = LogConsumer(log, "store", store.write, 500, counters, dead)
-    ingest = Ingest(
+    ingest = IngestPipeline(
         f"mqtt://127.0.0.1:{port}",
         f"{prefix}-ingest",
         prefix,

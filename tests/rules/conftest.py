@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from rules.db import open_database
+from rules.db.database import open_database
 
 
 @pytest.fixture(params=["sqlite"])

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from api.jobs import Jobs, device_states_job
 from devices.liveness import DeviceLiveness
 from devices.reading import Reading
 from devices.registry import parse_registry
 from devices.snapshot import DeviceSnapshot
-from rules.db import open_database
-from rules.device_states import DeviceStateSaver, DeviceStateStore
-from rules.jobs import Jobs
+from rules.db.database import open_database
+from rules.db.device_states import DeviceStateSaver, DeviceStateStore
 
 T0 = 1_795_773_600.125  # Unix seconds, with a fraction that must survive the round trip
 REGISTRY = parse_registry(
@@ -95,7 +95,7 @@ def test_the_saver_writes_only_what_changed_since_its_last_save(engine: sa.Engin
 def test_a_failed_save_is_retried_by_the_next_scheduled_one(engine: sa.Engine) -> None:
     live = DeviceLiveness(REGISTRY, started_at=T0)
     saver = DeviceStateSaver(live, DeviceStateStore(engine))
-    job = saver.job()
+    job = device_states_job(saver)
     jobs = Jobs([job], clock=lambda: T0)
     assert (job.name, job.every_s) == ("device-states", 5.0)
     live.observe(reading("sd-1", T0 + 1, battery_pct=90.0))

@@ -6,10 +6,10 @@ import copy
 from typing import Any
 
 from devices.reading import Reading
-from rules.evaluator import Evaluator
-from rules.loader import parse_rules
-from rules.signals import Signal
-from rules.state import MemoryStateStore, RuleState, StateKey
+from rules.engine.evaluator import Evaluator
+from rules.engine.loader import parse_rules
+from rules.engine.signals import Signal
+from rules.engine.state import MemoryStateStore, RuleState, StateKey
 
 T0 = 1_800_000_000.0  # Unix seconds; the fake clock starts here
 

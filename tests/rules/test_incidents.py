@@ -7,10 +7,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from rules.incident import AssigneeRequired, IllegalTransition, IncidentNotFound, TimelineEntry
-from rules.incidents import IncidentService
-from rules.loader import parse_rules
-from rules.signals import Signal
+from rules.engine.loader import parse_rules
+from rules.engine.signals import Signal
+from rules.incidents.record import (
+    AssigneeRequired,
+    IllegalTransition,
+    IncidentNotFound,
+    TimelineEntry,
+)
+from rules.incidents.service import IncidentService
 
 T0 = 1_795_773_600.0  # 2026-11-27 10:00:00 UTC: the fake clock starts here
 MIN = 60.0

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from rules.db import open_database
-from rules.incidents import IncidentService
-from rules.loader import parse_rules
-from rules.schema import incident_timeline
+from rules.db.database import open_database
+from rules.db.schema import incident_timeline
+from rules.engine.loader import parse_rules
+from rules.incidents.service import IncidentService
 from tests.rules.test_incidents import PACK_YAML, T0, fire
 
 THREADS = 16

@@ -8,13 +8,13 @@ import time
 import pytest
 import sqlalchemy as sa
 
+from api.jobs import Job, Jobs, scheduled_work
 from devices.registry import Device, Registry
-from rules.incidents import IncidentService
-from rules.jobs import Job, Jobs, scheduled_work
-from rules.loader import parse_rules
-from rules.schedule_config import parse_schedules
-from rules.schedules import PreventiveMaintenance
-from rules.signals import Signal
+from rules.engine.loader import parse_rules
+from rules.engine.signals import Signal
+from rules.incidents.service import IncidentService
+from rules.maintenance.config import parse_schedules
+from rules.maintenance.schedules import PreventiveMaintenance
 from tests.rules.packs import FIRE_ALARM
 
 T0 = 1_795_773_600.0  # 2026-11-27 10:00:00 UTC

@@ -10,8 +10,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from rules.db import alembic_config, create_engine, open_database, upgrade
-from rules.schema import metadata
+from rules.db.database import alembic_config, create_engine, open_database, upgrade
+from rules.db.schema import metadata
 from tests.rules.test_incidents import PACK_YAML, T0, fire
 
 TABLES = {"incidents", "incident_timeline", "rule_state", "api_tokens"}
@@ -44,8 +44,8 @@ def _ours(name: str | None, type_: str, parent_names: object) -> bool:
 
 
 def test_opening_the_database_twice_keeps_its_data(db_url: str) -> None:
-    from rules.incidents import IncidentService
-    from rules.loader import parse_rules
+    from rules.engine.loader import parse_rules
+    from rules.incidents.service import IncidentService
 
     engine = open_database(db_url)
     IncidentService(engine, parse_rules(PACK_YAML)).apply(fire("fire-alarm"))

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from devices.kinds import KINDS
-from rules.durations import parse_duration
-from rules.loader import RuleError, check_rules_file, load_rules, parse_rules
-from rules.models import CountRule, EventRule, ThresholdRule
-from rules.rule_parts import AlertSpec
+from rules.engine.durations import parse_duration
+from rules.engine.loader import RuleError, check_rules_file, load_rules, parse_rules
+from rules.engine.models import CountRule, EventRule, ThresholdRule
+from rules.engine.parts import AlertSpec
 
 BROKEN = Path(__file__).parent / "broken"
 BROKEN_FILES = sorted(BROKEN.glob("*.yaml"))

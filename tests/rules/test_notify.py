@@ -18,13 +18,13 @@ import pytest
 import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 
-from rules.delivery_log import list_deliveries
-from rules.incidents import IncidentService
-from rules.loader import parse_rules
-from rules.notify import Notifier
-from rules.routes import NotificationConfigError, Route, parse_routes
-from rules.signals import Signal
-from rules.windows import MaintenanceWindows
+from rules.engine.loader import parse_rules
+from rules.engine.signals import Signal
+from rules.incidents.service import IncidentService
+from rules.notify.delivery_log import list_deliveries
+from rules.notify.dispatcher import Notifier
+from rules.notify.routes import NotificationConfigError, Route, parse_routes
+from rules.notify.windows import MaintenanceWindows
 from tests.servers import free_port
 
 T0 = 1_795_773_600.0  # 2026-11-27 10:00:00 UTC

@@ -11,11 +11,11 @@ import pytest
 from devices.kinds import KINDS
 from devices.reading import Reading
 from devices.registry import Registry, load_registry
-from rules.evaluator import Evaluator
-from rules.loader import RulePack, check_rules_file, load_rules
-from rules.rule_parts import AlertSpec, TicketSpec
-from rules.signals import Signal
-from rules.state import MemoryStateStore
+from rules.engine.evaluator import Evaluator
+from rules.engine.loader import RulePack, check_rules_file, load_rules
+from rules.engine.parts import AlertSpec, TicketSpec
+from rules.engine.signals import Signal
+from rules.engine.state import MemoryStateStore
 
 T0 = 1_800_000_000.0  # Unix seconds; the fake clock starts here
 
@@ -84,7 +84,7 @@ def raised(pack: RulePack, signals: list[Signal]) -> list[tuple[str, str, str]]:
 
 
 def test_the_built_in_pack_loads_and_passes_rules_check(pack: RulePack) -> None:
-    path = Path(str(resources.files("rules").joinpath("pack.yaml")))
+    path = Path(str(resources.files("rules.engine").joinpath("pack.yaml")))
     assert check_rules_file(path) == []
     assert len(pack) >= 15 and pack.source == "built-in pack.yaml"
 

@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 import pytest
 import sqlalchemy as sa
 
-from rules.incidents import IncidentService
-from rules.loader import parse_rules
-from rules.reports import build_report, report_csv
-from rules.signals import Signal
+from rules.engine.loader import parse_rules
+from rules.engine.signals import Signal
+from rules.incidents.reports import build_report, report_csv
+from rules.incidents.service import IncidentService
 from tests.rules.packs import FIRE_ALARM
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC).timestamp()

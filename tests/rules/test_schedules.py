@@ -13,11 +13,11 @@ import sqlalchemy as sa
 
 from devices.reading import Reading
 from devices.registry import Device, Registry, load_registry
-from rules.db import open_database
-from rules.incidents import IncidentService
-from rules.loader import parse_rules
-from rules.schedule_config import ScheduleConfigError, load_schedules, parse_schedules
-from rules.schedules import PreventiveMaintenance, latest_slot, runs, targets
+from rules.db.database import open_database
+from rules.engine.loader import parse_rules
+from rules.incidents.service import IncidentService
+from rules.maintenance.config import ScheduleConfigError, load_schedules, parse_schedules
+from rules.maintenance.schedules import PreventiveMaintenance, latest_slot, runs, targets
 
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC).timestamp()
 DEC_1_0800 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC).timestamp()

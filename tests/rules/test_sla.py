@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rules.sla import SlaConfigError, SlaPolicy, load_sla
+from rules.incidents.sla import SlaConfigError, SlaPolicy, load_sla
 
 
 def test_no_file_gives_the_spec_defaults() -> None:

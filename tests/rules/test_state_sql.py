@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from rules.db import open_database
-from rules.state import RuleState
-from rules.state_sql import SqlStateStore
+from rules.db.database import open_database
+from rules.db.rule_state import SqlStateStore
+from rules.engine.state import RuleState
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

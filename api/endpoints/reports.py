@@ -1,0 +1,152 @@
+"""GET /api/v1/reports (period figures, JSON or CSV) and /api/v1/notifications/deliveries."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.auth import AUTH_ERRORS, Reader
+from api.endpoints import API_PREFIX, OFFSET_MAX, RuntimeDep, utc
+from api.schemas import ErrorOut
+from rules.incidents.reports import build_report, report_csv
+from rules.notify.delivery_log import list_deliveries
+
+router = APIRouter(prefix=API_PREFIX, tags=["reports"])
+DEFAULT_PERIOD = timedelta(days=30)  # the period when `from` is not given
+
+
+class FiguresOut(BaseModel):
+    """Measures of a group of incidents; means in seconds, compliance in percent (None: no data)."""
+
+    incidents: int
+    alerts: int
+    tickets: int
+    by_grade: dict[str, int]
+    acknowledged: int
+    mtta_s: float | None  # mean time to acknowledge (tickets: first response)
+    resolved: int
+    mttr_s: float | None  # mean time to resolve
+    respond_due: int
+    respond_met: int
+    respond_compliance_pct: float | None
+    resolve_due: int
+    resolve_met: int
+    resolve_compliance_pct: float | None
+    sla_due: int
+    sla_met: int
+    sla_compliance_pct: float | None
+
+
+class ReportOut(BaseModel):
+    """Incidents opened in [from, to): counts, MTTA, MTTR and SLA compliance per department."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: datetime = Field(alias="from")  # inclusive
+    to: datetime
+    generated_at: datetime
+    by_department: dict[str, int]
+    by_kind: dict[str, int]
+    by_grade: dict[str, int]
+    overall: FiguresOut
+    departments: dict[str, FiguresOut]
+
+
+class DeliveryOut(BaseModel):
+    """One notification delivery: which change, which route, how it went."""
+
+    id: int
+    idempotency_key: str
+    route: str
+    channel: str
+    timeline_id: int
+    incident_id: int
+    action: str
+    status: Literal["pending", "delivered", "failed", "muted"]
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    next_attempt_at: datetime | None
+    delivered_at: datetime | None
+
+
+class DeliveryPage(BaseModel):
+    """A page of the delivery log, newest first, and how many match in total."""
+
+    items: list[DeliveryOut]
+    total: int
+
+
+def _aware(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+@router.get(
+    "/reports",
+    response_model=ReportOut,
+    responses={
+        **AUTH_ERRORS,
+        200: {"content": {"text/csv": {}}, "description": "The report (JSON, or CSV)"},
+        400: {"model": ErrorOut, "description": "`from` is not before `to`"},
+    },
+)
+def report(
+    rt: RuntimeDep,
+    _: Reader,
+    from_: Annotated[
+        datetime | None, Query(alias="from", description="RFC 3339; default: to - 30 days")
+    ] = None,
+    to: Annotated[datetime | None, Query(description="RFC 3339, exclusive; default: now")] = None,
+    format: Literal["json", "csv"] = "json",
+) -> Any:
+    """Incidents opened in [from, to) by department, kind and grade, with MTTA, MTTR and
+    SLA compliance per department; `format=csv` gives one row per department."""
+    now = utc(rt.clock())
+    end = _aware(to) if to is not None else now
+    try:
+        start = _aware(from_) if from_ is not None else end - DEFAULT_PERIOD
+    except OverflowError as e:
+        raise HTTPException(400, "`to` is too early for a default period; give `from`") from e
+    if start >= end:
+        raise HTTPException(400, "`from` must be before `to`")
+    figures = build_report(rt.engine, start, end, now)
+    if format == "csv":
+        name = f"sitewatch-report-{start:%Y%m%d}-{end:%Y%m%d}.csv"
+        return Response(
+            report_csv(figures),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
+    return ReportOut.model_validate(figures)
+
+
+@router.get("/notifications/deliveries", response_model=DeliveryPage, responses=AUTH_ERRORS)
+def deliveries(
+    rt: RuntimeDep,
+    _: Reader,
+    status: Literal["pending", "delivered", "failed", "muted"] | None = None,
+    incident_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=OFFSET_MAX)] = 0,
+) -> DeliveryPage:
+    """The notification delivery log, newest first: status, attempts and the last error."""
+    items, total = list_deliveries(
+        rt.engine, status=status, incident_id=incident_id, limit=limit, offset=offset
+    )
+    out = [
+        DeliveryOut(
+            **{
+                **vars(d),
+                "created_at": utc(d.created_at),
+                "next_attempt_at": None if d.next_attempt_at is None else utc(d.next_attempt_at),
+                "delivered_at": None if d.delivered_at is None else utc(d.delivered_at),
+            }
+        )
+        for d in items
+    ]
+    return DeliveryPage(items=out, total=total)
+

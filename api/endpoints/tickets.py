@@ -1,0 +1,42 @@
+"""POST /api/v1/tickets: a ticket opened by hand (a complaint, a request, a fault seen)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Response
+
+from api.auth import AUTH_ERRORS, BAD_BODY, TICKET_OPENERS, Principal, require
+from api.endpoints import API_PREFIX, RuntimeDep
+from api.endpoints.incidents import detail
+from api.schemas import IncidentDetail, TicketIn
+
+router = APIRouter(prefix=API_PREFIX, tags=["incidents"])
+
+
+@router.post(
+    "/tickets",
+    status_code=201,
+    response_model=IncidentDetail,
+    responses={**BAD_BODY, **AUTH_ERRORS},
+)
+def open_ticket(
+    rt: RuntimeDep,
+    principal: Annotated[Principal, Depends(require(TICKET_OPENERS))],
+    body: TicketIn,
+    response: Response,
+) -> IncidentDetail:
+    """Open a ticket on the same SLA clocks as a rule's (maintenance, security, admin)."""
+    ticket = rt.incidents.open_ticket(
+        title=body.title,
+        description=body.description,
+        department=body.department,
+        priority=body.priority,
+        actor=principal.name,
+        site=body.site,
+        zone=body.zone,
+        device_id=body.device_id,
+        location=body.location,
+    )
+    response.headers["Location"] = f"/api/v1/incidents/{ticket.id}"
+    return detail(rt, ticket)

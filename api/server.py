@@ -1,0 +1,53 @@
+"""The HTTP server: uvicorn running the app until SIGINT/SIGTERM, ending event streams first."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import uvicorn
+
+from api.runtime import Runtime
+
+
+class _StreamEndingServer(uvicorn.Server):
+    """uvicorn waits for open requests before the app's shutdown; SSE streams never finish
+    by themselves, so they are told to end as soon as the exit signal arrives."""
+
+    def __init__(self, config: uvicorn.Config, end_streams: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._end_streams = end_streams
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        """Shut down as uvicorn does, ending the event streams first."""
+        self._end_streams()
+        super().handle_exit(sig, frame)
+
+
+def serve_api(
+    runtime: Runtime, host: str, port: int, on_ready: Callable[[], None] | None = None
+) -> None:
+    """Run the HTTP API in this thread until SIGINT/SIGTERM; `on_ready` once it listens."""
+    from api.app import create_app
+
+    app = create_app(runtime)
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="warning",
+        timeout_graceful_shutdown=5,  # a stream that still will not end is cut after this
+    )
+    server = _StreamEndingServer(config, app.state.broadcaster.end_streams)
+    if on_ready is not None:
+        ready = on_ready
+
+        def _announce() -> None:
+            while not server.started and not server.should_exit:
+                time.sleep(0.05)
+            if server.started:
+                ready()
+
+        threading.Thread(target=_announce, name="api-ready", daemon=True).start()
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the SIGINT it handled
+        server.run()

@@ -1,0 +1,4 @@
+"""The simulator: simulated devices, the demo scenario, signal shapes and the broker link.
+
+Imports: devices.
+"""

@@ -1,0 +1,314 @@
+"""Runs a RulePack over readings and time and emits Signals; state per (rule, device).
+
+Use:
+    ev = Evaluator(pack, state_store, interval_of=lambda device_id: seconds or None)
+    for d in registry: ev.watch(d.site, d.id, d.kind, d.zone, last_seen_at)  # at start
+    signals = ev.evaluate(reading, now)   # for every decoded reading (hot path)
+    signals = ev.tick(now, last_seen)     # about once a second: holds that ran out, stale devices
+
+Clocks: hold timers and staleness run on the `now` handed in (never the wall clock); data
+windows (rate of change, count) use `reading.ts`, so a backlog delivered in one burst does not
+look like a fast change. A status reading is matched as an event named `online` or `offline`;
+it is not data, so it neither keeps a device fresh nor clears a stale rule. Telemetry and
+events are data: they mark the device seen and clear its stale rules.
+
+State (RuleState) lives in memory and is saved to the StateStore on every phase change (and
+meter baselines), so a restart resumes a pending hold at its original due time and does not
+re-fire what is firing. Window samples are saved with those changes only, not per reading.
+evaluate() and tick() may be called from different threads: one lock guards the state.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from devices.kinds import KINDS
+from devices.reading import Reading
+from devices.registry import Registry
+from rules.engine import conditions as c
+from rules.engine.durations import format_duration
+from rules.engine.index import Handlers, Matcher, build_index
+from rules.engine.loader import RulePack
+from rules.engine.models import (
+    CountRule,
+    EventRule,
+    MeterRule,
+    RateOfChangeRule,
+    Rule,
+    StaleRule,
+    ThresholdRule,
+)
+from rules.engine.signals import Signal, SignalAction
+from rules.engine.state import RuleState, StateKey, StateStore
+
+IntervalOf = Callable[[str], float | None]  # device id -> expected reporting interval, seconds
+
+
+@dataclass(slots=True)
+class _Watched:
+    """A device the evaluator expects data from, and the stale rules that watch it."""
+
+    site: str
+    zone: str | None
+    kind: str | None
+    at: float  # Unix seconds of the last telemetry or event (evaluator clock)
+    stale: list[tuple[StaleRule, float]] = field(default_factory=list)  # (rule, after s)
+
+
+def _no_interval(_device_id: str) -> float | None:
+    return None
+
+
+class Evaluator:
+    """Evaluates rules on readings (`evaluate`) and on the passage of time (`tick`)."""
+
+    def __init__(
+        self, pack: RulePack, states: StateStore, interval_of: IntervalOf = _no_interval
+    ) -> None:
+        self._pack = pack
+        self._store = states
+        self._interval_of = interval_of
+        self._lock = threading.Lock()
+        # States of rules no longer in the pack are ignored (not deleted: the file may return).
+        self._states: dict[StateKey, RuleState] = {
+            k: s for k, s in states.load_all().items() if k[0] in pack.by_id
+        }
+        self._pending = {k for k, s in self._states.items() if s.phase == "pending"}
+        self._stale_rules = tuple(r for r in pack.rules if isinstance(r, StaleRule))
+        self._stale_firing: dict[str, set[str]] = {}  # device id -> ids of stale rules firing
+        for (rid, dev), s in self._states.items():
+            if isinstance(pack.by_id[rid], StaleRule) and s.phase == "firing":
+                self._stale_firing.setdefault(dev, set()).add(rid)
+        self._seen: dict[str, _Watched] = {}
+        # kind (None = unregistered) -> metric or event name -> matchers that can apply
+        self._metric_matchers: dict[str | None, dict[str, list[Matcher]]] = {}
+        self._event_matchers: dict[str | None, dict[str, list[Matcher]]] = {}
+        handlers: Handlers = {
+            ThresholdRule: self._on_threshold, RateOfChangeRule: self._on_rate,
+            MeterRule: self._on_meter, CountRule: self._on_count, EventRule: self._on_event,
+            "clear": self._on_event_clear,
+        }
+        for kind in (None, *KINDS):
+            self._metric_matchers[kind], self._event_matchers[kind] = build_index(
+                pack, kind, handlers
+            )
+
+    @property
+    def pack(self) -> RulePack:
+        """The rules being evaluated."""
+        return self._pack
+
+    # -- public API ----------------------------------------------------------------------------
+
+    def evaluate(self, reading: Reading, now: float) -> list[Signal]:
+        """Signals this reading causes at `now` (Unix seconds); usually none."""
+        out: list[Signal] = []
+        kind = reading.kind if reading.kind in self._metric_matchers else None
+        with self._lock:
+            if reading.channel == "telemetry":
+                self._saw(reading, now, out)
+                routes = self._metric_matchers[kind]
+                for metric, value in reading.metrics.items():
+                    for route in routes.get(metric, ()):
+                        if route.admits(reading):
+                            route.handler(route, reading, value, now, out)
+                return out
+            if reading.channel == "event":
+                self._saw(reading, now, out)
+                name = reading.event
+            else:
+                name = reading.status
+            for route in self._event_matchers[kind].get(name or "", ()):
+                if route.admits(reading):
+                    route.handler(route, reading, name, now, out)
+        return out
+
+    def tick(self, now: float, last_seen: Mapping[str, float] | None = None) -> list[Signal]:
+        """Signals due at `now` without new data: threshold holds that ran out, stale devices.
+
+        `last_seen` (device id -> Unix seconds, e.g. DeviceLiveness.last_seen()) may add signs
+        of life the evaluator did not see itself; only devices it knows (watched or heard) are
+        checked for staleness, since a stale rule needs the device's site, zone and kind.
+        """
+        out: list[Signal] = []
+        with self._lock:
+            for dev, at in (last_seen or {}).items():
+                seen = self._seen.get(dev)
+                if seen is not None and at > seen.at:
+                    seen.at = at
+            for key in list(self._pending):
+                st = self._states[key]
+                rule = self._pack.by_id[key[0]]
+                assert isinstance(rule, ThresholdRule)
+                self._commit(rule, key, st, c.fire_pending(rule, st, now), now, out)
+            for dev, seen in self._seen.items():
+                for rule, after in seen.stale:
+                    silent = now - seen.at
+                    if silent < after or rule.id in self._stale_firing.get(dev, ()):
+                        continue
+                    key = (rule.id, dev)
+                    st = self._new(key, seen.site, seen.zone, seen.kind)
+                    st.phase, st.since = "firing", now
+                    self._stale_firing.setdefault(dev, set()).add(rule.id)
+                    text = f"no data for {format_duration(round(silent))}"
+                    step = c.Step("fire", f"{text} (stale after {format_duration(after)})", silent)
+                    self._commit(rule, key, st, step, now, out)
+        return out
+
+    def watch(
+        self, site: str, device_id: str, kind: str | None, zone: str | None, last_seen: float
+    ) -> None:
+        """Expect data from a device (e.g. every registry device at start, last seen = now)."""
+        with self._lock:
+            seen = self._seen.get(device_id)
+            if seen is None or (seen.kind, seen.zone, seen.site) != (kind, zone, site):
+                self._seen[device_id] = self._seen_entry(site, device_id, kind, zone, last_seen)
+            elif last_seen > seen.at:
+                seen.at = last_seen
+
+    def watch_registry(self, registry: Registry, last_seen: float) -> None:
+        """watch() every registered device, as last seen at `last_seen` (e.g. the start time)."""
+        for d in registry.devices.values():
+            self.watch(d.site, d.id, d.kind, d.zone, last_seen)
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _seen_entry(
+        self, site: str, device_id: str, kind: str | None, zone: str | None, at: float
+    ) -> _Watched:
+        seen = _Watched(site, zone, kind, at)
+        for rule in self._stale_rules:
+            if not rule.select.admits(kind, site, zone, device_id):
+                continue
+            after = rule.after
+            if after is None and rule.intervals is not None:
+                interval = self._interval_of(device_id)
+                if interval is None and kind in KINDS:
+                    interval = KINDS[kind].interval_s
+                after = rule.intervals * interval if interval else None
+            if after:
+                seen.stale.append((rule, after))
+        return seen
+
+    def _saw(self, r: Reading, now: float, out: list[Signal]) -> None:
+        """Fresh data from a device: mark it seen; data returning clears its stale rules."""
+        seen = self._seen.get(r.device_id)
+        if seen is None:
+            self._seen[r.device_id] = self._seen_entry(r.site, r.device_id, r.kind, r.zone, now)
+        elif now > seen.at:
+            seen.at = now
+        firing = self._stale_firing.pop(r.device_id, None)
+        for rid in firing or ():
+            key = (rid, r.device_id)
+            st = self._states[key]
+            silent = now - st.since
+            st.phase, st.since = "inactive", now
+            step = c.Step("clear", f"data again after stale for {format_duration(round(silent))}")
+            self._commit(self._pack.by_id[rid], key, st, step, now, out)
+
+    def _new(self, key: StateKey, site: str, zone: str | None, kind: str | None) -> RuleState:
+        st = self._states.get(key)
+        if st is None:
+            st = self._states[key] = RuleState(site=site, zone=zone, device_kind=kind)
+        return st
+
+    def _state(self, key: StateKey, r: Reading) -> RuleState:
+        return self._new(key, r.site, r.zone, r.kind)
+
+    def _commit(
+        self, rule: Rule, key: StateKey, st: RuleState, step: c.Step | None, now: float,
+        out: list[Signal],
+    ) -> None:
+        """Persist what a step changed and emit its signal."""
+        if step is None:
+            return
+        if st.phase == "inactive" and not st.memo:
+            self._states.pop(key, None)
+            self._store.delete(key)
+        elif step.persist:
+            self._store.save(key, st)
+        if st.phase == "pending":
+            self._pending.add(key)
+        else:
+            self._pending.discard(key)
+        if step.action is not None:
+            out.append(self._signal(rule.id, step.action, key[1], st, now, step))
+
+    @staticmethod
+    def _signal(
+        rule_id: str, action: SignalAction, device_id: str, st: RuleState, now: float, step: c.Step
+    ) -> Signal:
+        return Signal(
+            rule_id, action, st.site, device_id, now, st.zone, st.device_kind, step.value,
+            step.message,
+        )
+
+    def _on_threshold(self, route: Matcher, r: Reading, value: Any, now: float,
+                      out: list[Signal]) -> None:
+        rule: ThresholdRule = route.rule
+        key = (rule.id, r.device_id)
+        st = self._states.get(key)
+        if st is None:
+            if not c.threshold_triggered(rule, value):
+                return  # the common case: nothing to remember, nothing to allocate
+            st = self._state(key, r)
+        self._commit(rule, key, st, c.step_threshold(rule, st, value, now), now, out)
+
+    def _on_rate(self, route: Matcher, r: Reading, value: Any, now: float,
+                 out: list[Signal]) -> None:
+        if c.is_number(value):
+            key = (route.rule.id, r.device_id)
+            st = self._state(key, r)
+            self._commit(route.rule, key, st, c.step_rate(route.rule, st, value, r.ts, now),
+                         now, out)
+
+    def _on_meter(self, route: Matcher, r: Reading, value: Any, now: float,
+                  out: list[Signal]) -> None:
+        if c.is_number(value):
+            key = (route.rule.id, r.device_id)
+            st = self._state(key, r)
+            self._commit(route.rule, key, st, c.step_meter(route.rule, st, value), now, out)
+
+    def _on_count(self, route: Matcher, r: Reading, name: Any, now: float,
+                  out: list[Signal]) -> None:
+        rule: CountRule = route.rule
+        if rule.data and not c.data_matches(rule.data, r.data):
+            return
+        key = (rule.id, r.device_id)
+        st = self._state(key, r)
+        self._commit(rule, key, st, c.step_count(rule, st, r.ts, now), now, out)
+
+    def _on_event(self, route: Matcher, r: Reading, name: Any, now: float,
+                  out: list[Signal]) -> None:
+        rule: EventRule = route.rule
+        if rule.data and not c.data_matches(rule.data, r.data):
+            return
+        value = {"event": name, "data": dict(r.data)}
+        text = f"event {name}" + "".join(f" {k}={v}" for k, v in r.data.items())
+        if rule.clear_when is None:  # fires on every match and never clears: no state at all
+            out.append(Signal(rule.id, "fire", r.site, r.device_id, now, r.zone, r.kind, value,
+                              text))
+            return
+        key = (rule.id, r.device_id)
+        st = self._state(key, r)
+        changed = st.phase != "firing"
+        if changed:
+            st.phase, st.since = "firing", now
+        self._commit(rule, key, st, c.Step("fire", text, value, persist=changed), now, out)
+
+    def _on_event_clear(self, route: Matcher, r: Reading, value: Any, now: float,
+                        out: list[Signal]) -> None:
+        rule: EventRule = route.rule
+        cw = rule.clear_when
+        key = (rule.id, r.device_id)
+        st = self._states.get(key)
+        if st is None or st.phase != "firing" or cw is None:
+            return
+        if cw.metric is not None and not c.same_value(value, cw.equals):  # type: ignore[arg-type]
+            return
+        st.phase, st.since = "inactive", now
+        what = f"{cw.metric} is {value!r}" if cw.metric is not None else f"event {cw.event}"
+        self._commit(rule, key, st, c.Step("clear", what, value), now, out)

@@ -1,0 +1,268 @@
+"""What a rule signal does to the database: open, bump, link or auto-resolve an incident."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from rules.db.schema import incidents
+from rules.engine.models import Rule
+from rules.engine.parts import AlertSpec, LinkedTicket
+from rules.engine.signals import Signal
+from rules.incidents import rows
+from rules.incidents.record import TimelineEntry
+from rules.incidents.sla import SlaPolicy
+
+
+@dataclass(frozen=True)
+class TicketDraft:
+    """What a new ticket says, whoever opens it."""
+
+    title: str
+    description: str
+    department: str
+    priority: str
+    site: str | None = None
+    zone: str | None = None
+    device_id: str | None = None
+    location: str | None = None
+    rule_id: str | None = None
+    auto_resolve: bool = False
+    open_key: str | None = None  # None: opened by hand, no (rule, device) to be unique for
+    linked_incident_id: int | None = None
+
+
+def fire(
+    conn: sa.Connection, signal: Signal, rule: Rule, sla: SlaPolicy, at: datetime
+) -> list[TimelineEntry]:
+    """Bump the open incident of (rule, device), or open one (and its linked ticket)."""
+    actor = f"rule:{signal.rule_id}"
+    key = rows.open_key(signal.rule_id, signal.device_id)
+    bumped = conn.execute(
+        sa.update(incidents)
+        .where(incidents.c.open_key == key)
+        .values(occurrences=incidents.c.occurrences + 1, last_seen_at=at)
+        .returning(incidents.c.id, incidents.c.state, incidents.c.occurrences)
+    ).first()
+    if bumped is not None:
+        note = f"occurrence {bumped.occurrences}" + (
+            f": {signal.message}" if signal.message else ""
+        )
+        entry = rows.add_entry(
+            conn,
+            bumped.id,
+            at=at,
+            actor=actor,
+            action="repeated",
+            from_state=bumped.state,
+            to_state=bumped.state,
+            note=note,
+        )
+        return [entry]
+    raises = rule.raises
+    if isinstance(raises, AlertSpec):
+        return _open_alert(conn, signal, rule, raises, sla, at, key)
+    ticket = TicketDraft(
+        title=rule.title,
+        description=rule.description,
+        department=raises.department,
+        priority=raises.priority,
+        site=signal.site,
+        zone=signal.zone,
+        device_id=signal.device_id,
+        rule_id=signal.rule_id,
+        auto_resolve=raises.auto_resolve,
+        open_key=key,
+    )
+    _, entries = open_ticket(conn, ticket, sla, at, actor=actor, note=signal.message)
+    return entries
+
+
+def clear(conn: sa.Connection, signal: Signal, at: datetime) -> list[TimelineEntry]:
+    """Resolve the open incident of (rule, device) if it resolves itself; else do nothing."""
+    current = rows.find_open(conn, rows.open_key(signal.rule_id, signal.device_id))
+    if current is None or not current.auto_resolve:
+        return []  # nothing open, or it latches until a person resolves it
+    rows.update_incident(
+        conn,
+        current.id,
+        state="resolved",
+        resolved_at=at,
+        open_key=None,
+        next_escalation_at=None,
+    )
+    entry = rows.add_entry(
+        conn,
+        current.id,
+        at=at,
+        actor=f"rule:{signal.rule_id}",
+        action="auto_resolved",
+        from_state=current.state,
+        to_state="resolved",
+        note=signal.message or "condition cleared",
+    )
+    return [entry]
+
+
+def open_ticket(
+    conn: sa.Connection,
+    ticket: TicketDraft,
+    sla: SlaPolicy,
+    at: datetime,
+    *,
+    actor: str,
+    note: str,
+) -> tuple[int, list[TimelineEntry]]:
+    """Insert a ticket with its SLA deadlines and its `opened` entry."""
+    incident_id = rows.insert_incident(
+        conn,
+        {
+            "kind": "ticket",
+            "rule_id": ticket.rule_id,
+            "title": ticket.title,
+            "description": ticket.description,
+            "department": ticket.department,
+            "priority": ticket.priority,
+            "state": "open",
+            "site": ticket.site,
+            "zone": ticket.zone,
+            "device_id": ticket.device_id,
+            "location": ticket.location,
+            "latching": False,
+            "auto_resolve": ticket.auto_resolve,
+            "occurrences": 1,
+            "opened_at": at,
+            "last_seen_at": at,
+            "respond_by": at + sla.respond_within(ticket.priority),
+            "resolve_by": at + sla.resolve_within(ticket.priority),
+            "linked_incident_id": ticket.linked_incident_id,
+            "opened_by": actor,
+            "open_key": ticket.open_key,
+        },
+    )
+    entry = rows.add_entry(
+        conn,
+        incident_id,
+        at=at,
+        actor=actor,
+        action="opened",
+        from_state=None,
+        to_state="open",
+        note=note,
+    )
+    return incident_id, [entry]
+
+
+def _open_alert(
+    conn: sa.Connection,
+    signal: Signal,
+    rule: Rule,
+    raises: AlertSpec,
+    sla: SlaPolicy,
+    at: datetime,
+    key: str,
+) -> list[TimelineEntry]:
+    actor = f"rule:{signal.rule_id}"
+    latching = raises.latching
+    after = sla.escalate_after(raises.severity)
+    alert_id = rows.insert_incident(
+        conn,
+        {
+            "kind": "alert",
+            "rule_id": signal.rule_id,
+            "title": rule.title,
+            "description": rule.description,
+            "department": raises.department,
+            "severity": raises.severity,
+            "state": "active",
+            "site": signal.site,
+            "zone": signal.zone,
+            "device_id": signal.device_id,
+            "runbook": raises.runbook or None,
+            "latching": latching,
+            "auto_resolve": not latching,  # a non-latching alert resolves when it clears
+            "occurrences": 1,
+            "opened_at": at,
+            "last_seen_at": at,
+            "next_escalation_at": None if after is None else at + after,
+            "opened_by": actor,
+            "open_key": key,
+        },
+    )
+    entries = [
+        rows.add_entry(
+            conn,
+            alert_id,
+            at=at,
+            actor=actor,
+            action="opened",
+            from_state=None,
+            to_state="active",
+            note=signal.message,
+        )
+    ]
+    if raises.linked_ticket is not None:
+        entries += _link_ticket(conn, signal, rule, raises.linked_ticket, sla, at, alert_id)
+    return entries
+
+
+def _link_ticket(
+    conn: sa.Connection,
+    signal: Signal,
+    rule: Rule,
+    linked: LinkedTicket,
+    sla: SlaPolicy,
+    at: datetime,
+    alert_id: int,
+) -> list[TimelineEntry]:
+    """Open the alert's ticket, or link to the one still open from an earlier alert."""
+    actor = f"rule:{signal.rule_id}"
+    key = rows.linked_ticket_key(signal.rule_id, signal.device_id)
+    entries: list[TimelineEntry] = []
+    ticket = rows.find_open(conn, key)
+    if ticket is not None:
+        ticket_id, ticket_state = ticket.id, ticket.state
+        rows.update_incident(conn, ticket_id, linked_incident_id=alert_id)
+    else:
+        draft = TicketDraft(
+            title=linked.title or rule.title,
+            description=f"Opened with alert #{alert_id}: {rule.title}. {rule.description}".strip(),
+            department=linked.department,
+            priority=linked.priority,
+            site=signal.site,
+            zone=signal.zone,
+            device_id=signal.device_id,
+            rule_id=signal.rule_id,
+            open_key=key,
+            linked_incident_id=alert_id,
+        )
+        ticket_id, entries = open_ticket(conn, draft, sla, at, actor=actor, note=signal.message)
+        ticket_state = "open"
+    rows.update_incident(conn, alert_id, linked_incident_id=ticket_id)
+    entries.append(
+        rows.add_entry(
+            conn,
+            alert_id,
+            at=at,
+            actor=actor,
+            action="linked",
+            from_state="active",
+            to_state="active",
+            note=f"linked ticket #{ticket_id}",
+        )
+    )
+    entries.append(
+        rows.add_entry(
+            conn,
+            ticket_id,
+            at=at,
+            actor=actor,
+            action="linked",
+            from_state=ticket_state,
+            to_state=ticket_state,
+            note=f"linked alert #{alert_id}",
+        )
+    )
+    return entries

@@ -1,0 +1,5 @@
+"""Notifications: routes, the dispatcher, webhook and e-mail delivery, the delivery log,
+maintenance windows.
+
+Imports: rules.incidents, rules.db.
+"""
