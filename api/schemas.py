@@ -15,6 +15,9 @@ IncidentState = Literal[
 LiveState = Literal["online", "stale", "offline"]
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"  # site and device ids (SPEC §2)
 METRIC_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
+# A device as the API names it: an id, or `ID@SITE` for a registered id heard under another
+# site's topic (kept apart as an unregistered device, ingest/decode.py).
+DEVICE_REF_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}(@[A-Za-z0-9][A-Za-z0-9_.-]{0,63})?$"
 MetricValue = bool | float | str
 
 
@@ -210,9 +213,9 @@ class TransitionIn(BaseModel):
 
 
 class AssignIn(TransitionIn):
-    """Body of assign: who takes the ticket."""
+    """Body of assign: who takes the ticket (none given: the caller)."""
 
-    assignee: str = Field(min_length=1, max_length=200)
+    assignee: str | None = Field(default=None, min_length=1, max_length=200)
 
 
 class CommentIn(TransitionIn):

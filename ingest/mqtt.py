@@ -169,7 +169,10 @@ class MqttSession:
     ) -> None:
         self._connected.clear()
         self._bump_generation()
-        log.warning("disconnected from broker: %s", reason)
+        if getattr(reason, "is_failure", True):
+            log.warning("disconnected from broker: %s", reason)
+        else:  # our own clean disconnect (stop, reconnect): news, not a problem
+            log.info("disconnected from broker: %s", reason)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         try:

@@ -8,13 +8,20 @@ from fastapi import APIRouter, HTTPException, Path, Query
 
 from api.auth import AUTH_ERRORS, Reader
 from api.endpoints import API_PREFIX, OFFSET_MAX, RuntimeDep, utc
-from api.schemas import NAME_PATTERN, DeviceOut, DevicePage, ErrorOut, LatestValue, LiveState
+from api.schemas import (
+    DEVICE_REF_PATTERN,
+    DeviceOut,
+    DevicePage,
+    ErrorOut,
+    LatestValue,
+    LiveState,
+)
 from devices.liveness import DeviceState
 from devices.registry import Registry
 from ingest.stores.base import StoreUnavailable
 
 router = APIRouter(prefix=API_PREFIX, tags=["devices"])
-DeviceId = Annotated[str, Path(pattern=NAME_PATTERN, description="The device id")]
+DeviceId = Annotated[str, Path(pattern=DEVICE_REF_PATTERN, description="The device id")]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorOut, "description": "No such device"}
 }

@@ -10,6 +10,7 @@ from api.auth import AUTH_ERRORS, BAD_BODY, Actor, Principal, Reader, check_may_
 from api.endpoints import API_PREFIX, ID_MAX, OFFSET_MAX, RuntimeDep
 from api.runtime import Runtime
 from api.schemas import (
+    DEVICE_REF_PATTERN,
     NAME_PATTERN,
     AssignIn,
     CommentIn,
@@ -56,18 +57,25 @@ def list_incidents(
     priority: Priority | None = None,
     department: Department | None = None,
     site: str | None = Query(None, pattern=NAME_PATTERN),
-    device_id: str | None = Query(None, pattern=NAME_PATTERN),
+    device_id: str | None = Query(None, pattern=DEVICE_REF_PATTERN),
     open_only: bool = Query(False, alias="open", description="Only unresolved, uncancelled"),
-    order: Literal["newest", "deadline"] = Query(
-        "newest", description="newest: opened last first; deadline: soonest resolve-by first"
+    order: Literal["newest", "deadline"] | None = Query(
+        None, description="older name of `sort` (newest or deadline)"
+    ),
+    sort: Literal["newest", "deadline", "severity", "priority"] | None = Query(
+        None,
+        description="newest: opened last first; deadline: soonest resolve-by first; severity / "
+        "priority: worst grade first, newest first within it. Default: severity for "
+        "kind=alert, else newest",
     ),
     limit: int = Query(50, ge=1, le=500),
     offset: int = Query(0, ge=0, le=OFFSET_MAX),
 ) -> IncidentPage:
     """Alerts and tickets, filtered and paginated, with the total matching."""
+    chosen = sort or order or ("severity" if kind == "alert" else "newest")
     items, total = rt.incidents.list(
         kind=kind, state=state, severity=severity, priority=priority, department=department,
-        site=site, device_id=device_id, open_only=open_only, order=order, limit=limit,
+        site=site, device_id=device_id, open_only=open_only, order=chosen, limit=limit,
         offset=offset,
     )
     return IncidentPage(
@@ -127,10 +135,13 @@ def assign(
     principal: Actor,
     rt: RuntimeDep,
     incident_id: IncidentId,
-    body: AssignIn,
+    body: AssignIn | None = None,
 ) -> IncidentDetail:
-    """A ticket: give it to `assignee` (maintenance, admin)."""
-    return _transition(rt, principal, incident_id, "assign", body)
+    """A ticket: give it to `assignee`, or to the caller without one (maintenance, admin)."""
+    given = body or AssignIn()
+    if given.assignee is None:
+        given = given.model_copy(update={"assignee": principal.name})
+    return _transition(rt, principal, incident_id, "assign", given)
 
 
 @router.post(

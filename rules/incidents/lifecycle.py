@@ -34,11 +34,24 @@ PAST_TENSE = {
 }
 
 
+# Why an action does not apply to a kind at all, for the 409's message.
+HINTS = {
+    ("ticket", "acknowledge"): (
+        "tickets are not acknowledged; assign it (POST .../assign, no body assigns you) or "
+        "start work (POST .../start): either is the ticket's first response and stops its "
+        "respond-by clock"
+    ),
+    ("alert", "assign"): "alerts are acknowledged (POST .../acknowledge), not assigned",
+    ("alert", "start"): "alerts are acknowledged (POST .../acknowledge), not started",
+    ("alert", "cancel"): "alerts are resolved with a note (POST .../resolve), not cancelled",
+}
+
+
 def next_state(incident_id: int, kind: str, action: str, state: str) -> str:
     """The state after `action`, or IllegalTransition carrying the current state."""
     if action == "comment":
         return state
     to_state = TRANSITIONS.get((kind, action), {}).get(state)
     if to_state is None:
-        raise IllegalTransition(incident_id, action, state)
+        raise IllegalTransition(incident_id, action, state, HINTS.get((kind, action), ""))
     return to_state

@@ -51,7 +51,7 @@ class Filters:
 def page(
     conn: sa.Connection, filters: Filters, order: str, *, limit: int, offset: int
 ) -> tuple[list[Incident], int]:
-    """Incidents newest first (or by resolve-by deadline, soonest first) and the total count."""
+    """Incidents in `order` (newest, deadline, severity, priority) and the total count."""
     clauses = filters.clauses()
     total = conn.execute(sa.select(sa.func.count()).select_from(incidents).where(*clauses))
     c = incidents.c
@@ -60,8 +60,13 @@ def page(
         ordering: list[Any] = [c.resolve_by.is_(None), c.resolve_by.asc(), c.id.asc()]
     elif order == "newest":
         ordering = [c.opened_at.desc(), c.id.desc()]
+    elif order in ("severity", "priority"):
+        # Worst grade first (critical, P1), ungraded last; newest first within a grade.
+        grades = SEVERITIES if order == "severity" else PRIORITIES
+        rank = sa.case({g: i for i, g in enumerate(grades)}, value=c[order], else_=len(grades))
+        ordering = [rank, c.opened_at.desc(), c.id.desc()]
     else:
-        raise ValueError(f"unknown order {order!r}: newest or deadline")
+        raise ValueError(f"unknown order {order!r}: newest, deadline, severity or priority")
     limit = max(0, min(limit, MAX_PAGE))
     query = rows.select_incidents().where(*clauses).order_by(*ordering)
     found = conn.execute(query.limit(limit).offset(max(0, offset))).all()

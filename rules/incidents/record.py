@@ -83,8 +83,9 @@ class IncidentNotFound(LookupError):
 class IllegalTransition(ValueError):
     """The action is not allowed from the incident's current state (the API answers 409)."""
 
-    def __init__(self, incident_id: int, action: str, current_state: str) -> None:
-        super().__init__(f"cannot {action} incident {incident_id} in state {current_state}")
+    def __init__(self, incident_id: int, action: str, current_state: str, hint: str = "") -> None:
+        text = f"cannot {action} incident {incident_id} in state {current_state}"
+        super().__init__(f"{text}: {hint}" if hint else text)
         self.incident_id = incident_id
         self.action = action
         self.current_state = current_state

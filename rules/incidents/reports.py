@@ -148,7 +148,8 @@ def build_report(
     return summarise(rows, start, end, now)
 
 
-CSV_COLUMNS = ["department", "incidents", "alerts", "tickets", *SEVERITIES, *PRIORITIES,
+CSV_COLUMNS = ["from", "to", "department", "incidents", "alerts", "tickets",
+               *SEVERITIES, *PRIORITIES,
                "acknowledged", "mtta_s",
                "resolved", "mttr_s", "respond_due", "respond_met", "respond_compliance_pct",
                "resolve_due", "resolve_met", "resolve_compliance_pct", "sla_due", "sla_met",
@@ -156,13 +157,16 @@ CSV_COLUMNS = ["department", "incidents", "alerts", "tickets", *SEVERITIES, *PRI
 
 
 def report_csv(report: dict[str, Any]) -> str:
-    """The report as CSV: one row per department, then an `all` row; empty cells for None."""
+    """The report as CSV: one row per department, then an `all` row; empty cells for None.
+
+    Every row names the period (`from`, `to`, RFC 3339), so a file read alone says what it covers.
+    """
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     rows = [*report["departments"].items(), ("all", report["overall"])]
     for department, figures in rows:
-        values = {"department": department, **figures}
+        values = {"from": report["from"], "to": report["to"], "department": department, **figures}
         values.update({g: figures["by_grade"].get(g, 0) for g in (*SEVERITIES, *PRIORITIES)})
         writer.writerow(["" if values[k] is None else values[k] for k in CSV_COLUMNS])
     return out.getvalue()

@@ -201,7 +201,7 @@ class IncidentService:
         site: str | None = None,
         device_id: str | None = None,
         open_only: bool = False,
-        order: Literal["newest", "deadline"] = "newest",
+        order: Literal["newest", "deadline", "severity", "priority"] = "newest",
         limit: int = 50,
         offset: int = 0,
     ) -> tuple[Incidents, int]:

@@ -217,10 +217,6 @@ def test_maintenance_signals_from_panel_and_air_handlers(site: Site, pack: RuleP
     assert raised(pack, site.event("ahu-01", T0, "fault", code="E12")) == [
         ("ahu_fault", "fire", "P2")
     ]
-    assert site.telemetry("ahu-01", T0, runtime_hours=3999.2) == []
-    assert raised(pack, site.telemetry("ahu-01", T0 + 3600, runtime_hours=4000.2)) == [
-        ("ahu_service_due", "fire", "P3")
-    ]
     site.telemetry("sd-07", T0, battery_pct=15.0)
     assert site.telemetry("sd-07", T0 + 590, battery_pct=14.5) == []  # reporting, still low
     assert raised(pack, site.tick(T0 + 600, "sd-07")) == [("detector_low_battery", "fire", "P2")]
@@ -255,3 +251,17 @@ def test_a_fire_device_reporting_offline_is_a_p1_ticket_that_clears_when_it_is_b
 
     assert raised(pack, status("offline", T0 + 1)) == [("life_safety_offline", "fire", "P1")]
     assert raised(pack, status("online", T0 + 60)) == [("life_safety_offline", "clear", "P1")]
+
+
+def test_runtime_hours_service_has_one_source_of_truth_the_schedule(
+    site: Site, pack: RulePack
+) -> None:
+    # Issue 17.1: the pack's meter rule and the schedule both opened a P3 ticket at each
+    # 2000 h. The schedule (rules/maintenance/schedules.yaml) is the one source of truth.
+    from rules.maintenance.config import load_schedules
+
+    assert site.telemetry("ahu-01", T0, runtime_hours=3999.2) == []
+    assert site.telemetry("ahu-01", T0 + 3600, runtime_hours=4000.2) == []
+    metered = {(s.meter.metric, k) for s in load_schedules() if s.meter for k in s.device_kinds}
+    assert ("runtime_hours", "air_handler") in metered
+    assert not [r for r in pack.rules if r.kind == "meter"]
