@@ -196,5 +196,14 @@ def comment(
     incident_id: IncidentId,
     body: CommentIn,
 ) -> IncidentDetail:
-    """Add a note to the timeline without changing the state."""
+    """Add a note to the timeline without changing the state.
+
+    A technician assigned an open ticket linked to an alert may comment on that alert too
+    (what they found at the device), though they may not move it."""
+    current = rt.incidents.get(incident_id)
+    if current.kind == "alert" and rt.incidents.works_linked_ticket(incident_id, principal.name):
+        check_may_act(principal, "ticket")
+        updated = rt.incidents.transition(incident_id, "comment", actor=principal.name,
+                                          note=body.note)
+        return detail(rt, updated)
     return _transition(rt, principal, incident_id, "comment", body)

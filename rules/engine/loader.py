@@ -92,9 +92,30 @@ def _parse(text: str, source: str) -> tuple[RulePack | None, list[str]]:
             continue
         if not duplicate:
             rules.append(rule)
+    errors.extend(_join_problems(rules, source, first_index))
     if errors:
         return None, errors
     return RulePack.of(rules, source), []
+
+
+def _join_problems(rules: list[Rule], source: str, index: dict[str, int]) -> list[str]:
+    """A rule's `joins` must name another rule of the file that raises the same type."""
+    by_id = {r.id: r for r in rules}
+    problems = []
+    for rule in rules:
+        if rule.joins is None:
+            continue
+        target = by_id.get(rule.joins)
+        where = f"{source}: rule {rule.id!r} (#{index.get(rule.id, 0)}): field 'joins'"
+        if target is None or target.id == rule.id:
+            problems.append(f"{where}: no other rule {rule.joins!r} in this file")
+        elif target.joins is not None:
+            problems.append(f"{where}: {target.id!r} itself joins {target.joins!r}; "
+                            f"join {target.joins!r} directly")
+        elif target.raises.type != rule.raises.type:
+            problems.append(f"{where}: {target.id!r} raises a {target.raises.type}, this rule "
+                            f"a {rule.raises.type}")
+    return problems
 
 
 def parse_rules(text: str, source: str = "<rules>") -> RulePack:

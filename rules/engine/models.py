@@ -41,6 +41,10 @@ class _Rule(Frozen):
     description: str = Field(min_length=1)
     select: Select = Select()
     raises: Raises
+    # Another rule's id: this rule is a backup signal for it (door_open held 30 s beside the
+    # controller's door_held_open event): its signals open or bump that rule's incident, so
+    # when both arrive there is one incident, not two. Checked by the loader.
+    joins: str | None = None
 
     @model_validator(mode="before")
     @classmethod

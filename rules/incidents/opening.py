@@ -37,9 +37,11 @@ class TicketDraft:
 def fire(
     conn: sa.Connection, signal: Signal, rule: Rule, sla: SlaPolicy, at: datetime
 ) -> list[TimelineEntry]:
-    """Bump the open incident of (rule, device), or open one (and its linked ticket)."""
+    """Bump the open incident of (rule, device), or open one (and its linked ticket).
+
+    `rule` is the incident's rule: the signal's own, or the one it joins (a backup signal)."""
     actor = f"rule:{signal.rule_id}"
-    key = rows.open_key(signal.rule_id, signal.device_id)
+    key = rows.open_key(rule.id, signal.device_id)
     bumped = conn.execute(
         sa.update(incidents)
         .where(incidents.c.open_key == key)
@@ -72,7 +74,7 @@ def fire(
         site=signal.site,
         zone=signal.zone,
         device_id=signal.device_id,
-        rule_id=signal.rule_id,
+        rule_id=rule.id,
         auto_resolve=raises.auto_resolve,
         open_key=key,
     )
@@ -80,9 +82,13 @@ def fire(
     return entries
 
 
-def clear(conn: sa.Connection, signal: Signal, at: datetime) -> list[TimelineEntry]:
-    """Resolve the open incident of (rule, device) if it resolves itself; else do nothing."""
-    current = rows.find_open(conn, rows.open_key(signal.rule_id, signal.device_id))
+def clear(
+    conn: sa.Connection, signal: Signal, at: datetime, rule_id: str | None = None
+) -> list[TimelineEntry]:
+    """Resolve the open incident of (rule, device) if it resolves itself; else do nothing.
+
+    `rule_id`: the incident's rule when the signal's rule joins another (default: its own)."""
+    current = rows.find_open(conn, rows.open_key(rule_id or signal.rule_id, signal.device_id))
     if current is None or not current.auto_resolve:
         return []  # nothing open, or it latches until a person resolves it
     rows.update_incident(
@@ -171,7 +177,7 @@ def _open_alert(
         conn,
         {
             "kind": "alert",
-            "rule_id": signal.rule_id,
+            "rule_id": rule.id,
             "title": rule.title,
             "description": rule.description,
             "department": raises.department,
@@ -219,7 +225,7 @@ def _link_ticket(
 ) -> list[TimelineEntry]:
     """Open the alert's ticket, or link to the one still open from an earlier alert."""
     actor = f"rule:{signal.rule_id}"
-    key = rows.linked_ticket_key(signal.rule_id, signal.device_id)
+    key = rows.linked_ticket_key(rule.id, signal.device_id)
     entries: list[TimelineEntry] = []
     ticket = rows.find_open(conn, key)
     if ticket is not None:
@@ -234,7 +240,7 @@ def _link_ticket(
             site=signal.site,
             zone=signal.zone,
             device_id=signal.device_id,
-            rule_id=signal.rule_id,
+            rule_id=rule.id,
             open_key=key,
             linked_incident_id=alert_id,
         )

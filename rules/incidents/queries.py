@@ -133,3 +133,26 @@ def summary(conn: sa.Connection, at: datetime) -> dict[str, Any]:
         "open_tickets": tickets,
         "sla_breaches": int(breaches),
     }
+
+
+def works_linked_ticket(conn: sa.Connection, alert_id: int, person: str) -> bool:
+    """True when `person` holds an open ticket linked to this alert (either direction)."""
+    c = incidents.c
+    alert_link = sa.select(c.linked_incident_id).where(c.id == alert_id).scalar_subquery()
+    query = sa.select(c.id).where(
+        c.kind == "ticket",
+        c.state.in_(OPEN_TICKET_STATES),
+        c.assignee == person,
+        sa.or_(c.linked_incident_id == alert_id, c.id == alert_link),
+    )
+    return conn.execute(query.limit(1)).first() is not None
+
+
+def open_alerts(conn: sa.Connection, site: str, rule_ids: tuple[str, ...]) -> list[Incident]:
+    """Open alerts of these rules at one site, oldest first."""
+    c = incidents.c
+    query = rows.select_incidents().where(
+        c.kind == "alert", c.site == site, c.rule_id.in_(rule_ids),
+        c.state.in_(sorted(OPEN_STATES)),
+    ).order_by(c.id)
+    return [rows.to_incident(r) for r in conn.execute(query).all()]

@@ -73,9 +73,12 @@ class IncidentService:
         `now` defaults to `signal.at`, the evaluator's clock when it decided.
         """
         at = to_datetime(signal.at if now is None else now)
+        own = self._pack.get(signal.rule_id)
+        # A backup signal (the rule `joins` another) acts on the joined rule's incident.
+        rule = self._pack.get(own.joins) if own is not None and own.joins else own
         if signal.action == "clear":
-            return self._write(lambda conn: incident_opening.clear(conn, signal, at))
-        rule = self._pack.get(signal.rule_id)
+            rule_id = rule.id if rule is not None else None
+            return self._write(lambda conn: incident_opening.clear(conn, signal, at, rule_id))
         if rule is None:
             log.warning("signal for unknown rule %s ignored", signal.rule_id)
             return []
@@ -170,6 +173,29 @@ class IncidentService:
         self._write_returning(work)
         return self.get(incident_id)
 
+    def note_open_alerts(
+        self,
+        *,
+        site: str,
+        rule_ids: tuple[str, ...],
+        actor: str,
+        action: str,
+        note: str,
+        now: float | None = None,
+    ) -> Entries:
+        """A timeline entry (no state change) on every open alert of these rules at `site`."""
+        at = self._at(now)
+
+        def work(conn: sa.Connection) -> Entries:
+            found = incident_queries.open_alerts(conn, site, rule_ids)
+            return [
+                rows.add_entry(conn, i.id, at=at, actor=actor, action=action,
+                               from_state=i.state, to_state=i.state, note=note)
+                for i in found
+            ]
+
+        return self._write(work)
+
     def escalate_due(self, now: float | None = None) -> Entries:
         """Escalate every unacknowledged active alert whose escalation time has come."""
         at = self._at(now)
@@ -218,6 +244,12 @@ class IncidentService:
         )
         return self._read(
             lambda conn: incident_queries.page(conn, filters, order, limit=limit, offset=offset)
+        )
+
+    def works_linked_ticket(self, alert_id: int, person: str) -> bool:
+        """True when `person` is assigned an open ticket linked to this alert."""
+        return self._read(
+            lambda conn: incident_queries.works_linked_ticket(conn, alert_id, person)
         )
 
     def changes_since(self, after_id: int, limit: int = 500) -> Entries:
