@@ -25,6 +25,7 @@ from rules.db.rule_state import SqlStateStore
 from rules.engine.evaluator import Evaluator
 from rules.engine.loader import RulePack, load_rules
 from rules.engine.worker import RulesWorker
+from rules.incidents.panel_reset import PanelResets
 from rules.incidents.service import IncidentService
 from rules.incidents.sla import load_sla
 from rules.maintenance.config import load_schedules
@@ -67,7 +68,8 @@ class Service:
             self.engine, self.incidents, load_schedules(settings.schedules), self.registry
         )
         self.rules = RulesWorker(
-            self.evaluator, self.incidents, self.liveness, observers=[self.maintenance.observe]
+            self.evaluator, self.incidents, self.liveness,
+            observers=[self.maintenance.observe, PanelResets(self.incidents, self.pack).observe],
         )
         self.notifier = Notifier(
             self.engine, self.incidents, load_routes(settings.notifications),
