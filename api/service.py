@@ -57,7 +57,9 @@ class Service:
         device_states = DeviceStateStore(self.engine)
         self.liveness.restore(device_states.load())  # last seen, since, latest: before a restart
         self.device_states = DeviceStateSaver(self.liveness, device_states)
-        self.incidents = IncidentService(self.engine, self.pack, load_sla(settings.sla))
+        self.incidents = IncidentService(
+            self.engine, self.pack, load_sla(settings.sla), registry=self.registry
+        )
         self.evaluator = Evaluator(self.pack, SqlStateStore(self.engine), self._interval_of)
         # Stale rules count silence from this start: while Sitewatch was down nobody listened,
         # and QoS 0 telemetry sent meanwhile is gone, so counting from the saved last seen

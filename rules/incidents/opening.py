@@ -35,7 +35,8 @@ class TicketDraft:
 
 
 def fire(
-    conn: sa.Connection, signal: Signal, rule: Rule, sla: SlaPolicy, at: datetime
+    conn: sa.Connection, signal: Signal, rule: Rule, sla: SlaPolicy, at: datetime,
+    location: str | None = None,
 ) -> list[TimelineEntry]:
     """Bump the open incident of (rule, device), or open one (and its linked ticket).
 
@@ -65,7 +66,7 @@ def fire(
         return [entry]
     raises = rule.raises
     if isinstance(raises, AlertSpec):
-        return _open_alert(conn, signal, rule, raises, sla, at, key)
+        return _open_alert(conn, signal, rule, raises, sla, at, key, location)
     ticket = TicketDraft(
         title=rule.title,
         description=rule.description,
@@ -74,6 +75,7 @@ def fire(
         site=signal.site,
         zone=signal.zone,
         device_id=signal.device_id,
+        location=location,
         rule_id=rule.id,
         auto_resolve=raises.auto_resolve,
         open_key=key,
@@ -169,6 +171,7 @@ def _open_alert(
     sla: SlaPolicy,
     at: datetime,
     key: str,
+    location: str | None = None,
 ) -> list[TimelineEntry]:
     actor = f"rule:{signal.rule_id}"
     latching = raises.latching
@@ -186,6 +189,7 @@ def _open_alert(
             "site": signal.site,
             "zone": signal.zone,
             "device_id": signal.device_id,
+            "location": location,
             "runbook": raises.runbook or None,
             "latching": latching,
             "auto_resolve": not latching,  # a non-latching alert resolves when it clears
@@ -210,7 +214,9 @@ def _open_alert(
         )
     ]
     if raises.linked_ticket is not None:
-        entries += _link_ticket(conn, signal, rule, raises.linked_ticket, sla, at, alert_id)
+        entries += _link_ticket(
+            conn, signal, rule, raises.linked_ticket, sla, at, alert_id, location
+        )
     return entries
 
 
@@ -222,6 +228,7 @@ def _link_ticket(
     sla: SlaPolicy,
     at: datetime,
     alert_id: int,
+    location: str | None = None,
 ) -> list[TimelineEntry]:
     """Open the alert's ticket, or link to the one still open from an earlier alert."""
     actor = f"rule:{signal.rule_id}"
@@ -240,6 +247,7 @@ def _link_ticket(
             site=signal.site,
             zone=signal.zone,
             device_id=signal.device_id,
+            location=location,
             rule_id=rule.id,
             open_key=key,
             linked_incident_id=alert_id,

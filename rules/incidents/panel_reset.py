@@ -33,7 +33,11 @@ class PanelResets:
         self._incidents = incidents
         self._fire_rules = tuple(sorted(r.id for r in pack.rules if is_fire_alert_rule(r)))
 
-    def observe(self, reading: Reading) -> list[TimelineEntry]:
+    def observe(self, reading: Reading) -> None:
+        """The reading hook (RulesWorker observers): see `record`."""
+        self.record(reading)
+
+    def record(self, reading: Reading) -> list[TimelineEntry]:
         """Record a panel reset; any other reading is ignored. The entries written."""
         if reading.channel != "event" or reading.event != "reset":
             return []

@@ -19,6 +19,7 @@ from rules.incidents import opening as incident_opening
 from rules.incidents import queries as incident_queries
 from rules.incidents import rows
 from rules.incidents.lifecycle import PAST_TENSE, next_state
+from rules.incidents.places import located
 from rules.incidents.record import (
     OPEN_STATES,
     Action,
@@ -31,6 +32,7 @@ from rules.incidents.record import (
 from rules.incidents.sla import SlaPolicy
 
 if TYPE_CHECKING:
+    from devices.registry import Registry
     from rules.engine.models import RulePack
 
 log = logging.getLogger(__name__)
@@ -57,9 +59,11 @@ class IncidentService:
         pack: RulePack,
         sla: SlaPolicy | None = None,
         clock: Callable[[], float] = time.time,
+        registry: Registry | None = None,  # zone and device names for an incident's location
     ) -> None:
         self._engine = engine
         self._pack = pack
+        self._registry = registry
         self._sla = sla or SlaPolicy()
         self._clock = clock
         self._subscribers: list[Subscriber] = []
@@ -82,7 +86,10 @@ class IncidentService:
         if rule is None:
             log.warning("signal for unknown rule %s ignored", signal.rule_id)
             return []
-        return self._write(lambda conn: incident_opening.fire(conn, signal, rule, self._sla, at))
+        signal, location = located(signal, self._registry)
+        return self._write(
+            lambda conn: incident_opening.fire(conn, signal, rule, self._sla, at, location)
+        )
 
     def open_ticket(
         self,

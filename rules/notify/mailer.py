@@ -50,7 +50,7 @@ def mail_text(payload: dict[str, Any]) -> tuple[str, str]:
     inc, change = payload["incident"], payload["change"]
     grade = inc.get("severity") or inc.get("priority")
     subject = f"[Sitewatch] {change['action']}: {inc['title']} ({grade}, #{inc['id']})"
-    fields = ("kind", "state", "department", "site", "zone", "device_id", "respond_by",
+    fields = ("kind", "state", "department", "site", "zone", "location", "device_id", "respond_by",
               "resolve_by")
     lines = [f"{k}: {inc[k]}" for k in fields if inc.get(k)]
     lines += [f"change: {change['action']} by {change['actor']} at {change['at']}", change["note"]]
