@@ -81,8 +81,33 @@ def flag_breaches(conn: sa.Connection, at: datetime) -> list[TimelineEntry]:
             and ticket.resolve_by is not None
             and ticket.resolve_by <= at
         )
-        entries += _breach(conn, ticket, at, respond=respond, resolve=resolve)
+        breached = _breach(conn, ticket, at, respond=respond, resolve=resolve)
+        entries += breached
+        for n, entry in enumerate(breached, start=1):
+            entries.append(_escalate_ticket(conn, ticket, at, ticket.escalation_level + n, entry))
     return entries
+
+
+def _escalate_ticket(
+    conn: sa.Connection, ticket: Incident, at: datetime, level: int, breach: TimelineEntry
+) -> TimelineEntry:
+    """A breach while the ticket is still open goes to the next level (SPEC §1).
+
+    The next level is the on-call chain once one exists; until then the notification routes,
+    which receive every `escalated` entry (rules/notify/routes.py NOTABLE_ACTIONS)."""
+    rows.update_incident(conn, ticket.id, escalation_level=level)
+    clock = breach.note.split(" ", 1)[0]  # "respond" or "resolve"
+    return rows.add_entry(
+        conn,
+        ticket.id,
+        at=at,
+        actor="system",
+        action="escalated",
+        from_state=ticket.state,
+        to_state=ticket.state,
+        note=f"escalation level {level}: {clock} deadline missed ({ticket.priority}); "
+        "next level notified",
+    )
 
 
 def late_breaches(

@@ -380,11 +380,11 @@ def test_sla_breaches_are_flagged_once_per_clock(svc: IncidentService) -> None:
         now=T0,
     )
     assert svc.flag_sla_breaches(now=T0 + 14 * MIN) == []
-    (respond,) = svc.flag_sla_breaches(now=T0 + 15 * MIN)
+    (respond, _escalated) = svc.flag_sla_breaches(now=T0 + 15 * MIN)
     assert (respond.action, respond.actor) == ("sla_breached", "system")
     assert respond.note.startswith("respond")
     assert svc.flag_sla_breaches(now=T0 + 60 * MIN) == []
-    (resolve,) = svc.flag_sla_breaches(now=T0 + 4 * 60 * MIN)
+    (resolve, _escalated) = svc.flag_sla_breaches(now=T0 + 4 * 60 * MIN)
     assert resolve.note.startswith("resolve")
     assert svc.flag_sla_breaches(now=T0 + 5 * 60 * MIN) == []
     flagged = svc.get(ticket.id)
