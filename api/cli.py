@@ -17,7 +17,12 @@ def _serve(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from api.demo import run_demo
 
-    return run_demo(data_dir=Path(args.data_dir), port=args.port, broker_port=args.broker_port)
+    from api.settings import Settings
+
+    # The demo keeps its data where the CLI looks by default (SITEWATCH_DATA_DIR, ./var), so
+    # `sitewatch token create` and `token list` work with the running demo.
+    data_dir = Path(args.data_dir) if args.data_dir else Settings().data_dir
+    return run_demo(data_dir=data_dir, port=args.port, broker_port=args.broker_port)
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -97,7 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="verb", required=True)
 
     demo = sub.add_parser("demo", help="everything on this machine, no server installed")
-    demo.add_argument("--data-dir", default="./var/demo", help="where the demo keeps its data")
+    demo.add_argument(
+        "--data-dir", default=None,
+        help="where the demo keeps its data (default: SITEWATCH_DATA_DIR, ./var, as the CLI)",
+    )
     demo.add_argument("--port", type=int, default=8000, help="API port")
     demo.add_argument("--broker-port", type=int, default=0, help="embedded MQTT port (0: free)")
     demo.set_defaults(func=_demo)

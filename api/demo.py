@@ -13,7 +13,7 @@ from api.service import Service
 from api.settings import Settings
 from api.tokens import ensure_bootstrap_token, new_token_secret
 from devices.registry import Registry, load_registry
-from devices.sim.scenario import demo_scenario
+from devices.sim.scenario import Fault, demo_scenario
 from devices.sim.simulator import Simulator
 from rules.engine.loader import RulePack, load_rules
 from rules.engine.models import ThresholdRule
@@ -68,6 +68,22 @@ def _admin_token(data_dir: Path) -> str:
     return token
 
 
+SCENARIO_MARK = "scenario-played"  # in the data folder once the scripted scenario has run
+
+
+def demo_faults(data_dir: Path) -> tuple[Fault, ...]:
+    """The scripted scenario on the first start in `data_dir`; none on a restart.
+
+    A restart keeps the incidents of the first run; playing the scenario again would open the
+    same faults as new incidents (or bump the latched ones) as if they had happened twice.
+    Delete the mark file to play it again."""
+    mark = data_dir / SCENARIO_MARK
+    if mark.exists():
+        return ()
+    mark.write_text("the demo's scripted scenario has run here; delete this file to replay it\n")
+    return tuple(demo_scenario())
+
+
 def run_demo(data_dir: Path, port: int = 8000, broker_port: int = 0) -> int:
     """Run the demo until Ctrl-C; incidents and the token persist in `data_dir`."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -93,10 +109,19 @@ def run_demo(data_dir: Path, port: int = 8000, broker_port: int = 0) -> int:
     token = _admin_token(data_dir)
     ensure_bootstrap_token(service.engine, token)
     service.start()
-    simulator = Simulator(registry, broker.url, faults=demo_scenario(), seed=7)
+    faults = demo_faults(data_dir)
+    simulator = Simulator(registry, broker.url, faults=faults, seed=7)
     sim_thread = threading.Thread(target=simulator.run, name="simulator", daemon=True)
     sim_thread.start()
     base = f"http://127.0.0.1:{port}"
+    story = (
+        "In the first two minutes the simulated site clogs a filter, forces a door, holds "
+        "another open,\nraises a smoke alarm, bursts access denials, overheats a zone and "
+        "silences a detector."
+        if faults else
+        f"The scripted scenario ran on the first start; the site now reports normally (delete "
+        f"{data_dir / SCENARIO_MARK} to replay it)."
+    )
     banner = f"""
 Sitewatch demo is running (data in {data_dir.resolve()}; Ctrl-C stops it).
 
@@ -108,14 +133,15 @@ Sitewatch demo is running (data in {data_dir.resolve()}; Ctrl-C stops it).
   your own   mosquitto_pub -h 127.0.0.1 -p {broker_port} -q 1 -t sitewatch/hq/zs-01/telemetry \\
                -m '{{"metrics": {{"temperature_c": 31.5, "humidity_pct": 40, "co2_ppm": 650}}}}'
 
-In the first two minutes the simulated site clogs a filter, forces a door, holds another open,
-raises a smoke alarm, bursts access denials, overheats a zone and silences a detector.
+{story}
 """
     try:
         serve_api(service.runtime, settings.api_host, port, lambda: print(banner, flush=True))
     finally:
+        # Ingest and rules stop before the simulated devices go: their `offline` goodbyes are
+        # the demo ending, not ten life-safety devices failing (no false P1 tickets).
+        service.stop()
         simulator.stop()
         sim_thread.join(10)
-        service.stop()
         broker.stop()
     return 0
