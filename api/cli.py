@@ -16,7 +16,6 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     from api.demo import run_demo
-
     from api.settings import Settings
 
     # The demo keeps its data where the CLI looks by default (SITEWATCH_DATA_DIR, ./var), so
