@@ -34,10 +34,24 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _rules_check(args: argparse.Namespace) -> int:
-    from rules.engine.loader import check_rules_file
+    from rules.engine.loader import BUILTIN, RuleError, check_rules_file, load_rules
 
+    files = list(args.files)
+    if not files:  # the rules `serve` would load: SITEWATCH_RULES, else the built-in pack
+        from api.settings import Settings
+
+        configured = Settings().rules
+        if configured is None:
+            try:
+                load_rules()
+            except RuleError as e:
+                print(e, file=sys.stderr)
+                return 1
+            print(f"{BUILTIN}: ok")
+            return 0
+        files = [str(configured)]
     status = 0
-    for f in args.files:
+    for f in files:
         errors = check_rules_file(Path(f))
         for e in errors:
             print(e, file=sys.stderr)
@@ -120,8 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     rules = sub.add_parser("rules", help="rules files")
     rsub = rules.add_subparsers(dest="rules_verb", required=True)
-    check = rsub.add_parser("check", help="validate rules files")
-    check.add_argument("files", nargs="+", metavar="FILE")
+    check = rsub.add_parser(
+        "check", help="validate rules files (none given: the configured rules, SITEWATCH_RULES)"
+    )
+    check.add_argument("files", nargs="*", metavar="FILE")
     check.set_defaults(func=_rules_check)
 
     token = sub.add_parser("token", help="API tokens")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,30 @@ def _problems(err: Any) -> list[tuple[str, str]]:
         return [(".".join([*loc, c.field]), str(c)) for c in cause.problems]
     if err["type"].startswith("union_tag"):
         loc.append(str(ctx.get("discriminator", "kind")).strip("'"))
-    return [(".".join(loc) or "(rule)", str(err["msg"]).removeprefix("Value error, "))]
+    message = str(err["msg"]).removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden" and loc:
+        message = "unknown field" + _did_you_mean(loc[-1])
+    return [(".".join(loc) or "(rule)", message)]
+
+
+def _field_names() -> frozenset[str]:
+    """Every field name a rule file may use, at any depth (for "did you mean")."""
+    from rules.engine import models, parts
+
+    found: set[str] = set()
+    for module in (models, parts):
+        for obj in vars(module).values():
+            if isinstance(obj, type) and issubclass(obj, parts.Frozen):
+                found.update(obj.model_fields)
+    return frozenset(found)
+
+
+def _did_you_mean(name: str) -> str:
+    close = difflib.get_close_matches(name, _field_names(), n=1, cutoff=0.6)
+    if not close and "_" in name:  # hold_time -> hold, clear_level -> clear
+        head = name.split("_", 1)[0]
+        close = [head] if head in _field_names() else []
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def _raw_rules(text: str, source: str) -> tuple[list[Any], list[str]]:
