@@ -44,8 +44,8 @@ def _rules_check(args: argparse.Namespace) -> int:
         if configured is None:
             try:
                 load_rules()
-            except RuleError as e:
-                print(e, file=sys.stderr)
+            except RuleError as broken:
+                print(broken, file=sys.stderr)
                 return 1
             print(f"{BUILTIN}: ok")
             return 0
