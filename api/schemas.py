@@ -244,3 +244,4 @@ class DeadLetterPage(BaseModel):
 
     items: list[dict[str, Any]]
     total: int
+    dropped: int = 0  # oldest records pushed out by newer ones (the record is bounded)

@@ -50,7 +50,9 @@ class Service:
         self.engine = open_database(settings.database_url)
         self.store = open_store(settings)
         self.counters = IngestCounters()
-        self.deadletters = DeadLetters(settings.deadletter_max)
+        self.deadletters = DeadLetters(
+            settings.deadletter_max, Path(settings.data_dir) / "deadletters.sqlite3"
+        )
         self.log = ReadingLog(Path(settings.data_dir) / "buffer.sqlite3")
         now = time.time()
         self.liveness = DeviceLiveness(self.registry, started_at=now)
@@ -150,6 +152,7 @@ class Service:
             log.exception("saving device states at stop failed")
         self.store_consumer.stop()
         self.notifier.stop()
+        self.deadletters.close()
         self.store.close()
         self.engine.dispose()
 

@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import UTC, datetime
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 
-from api.auth import AUTH_ERRORS, Principal, require
+from api.auth import AUTH_ERRORS, Reader
 from api.endpoints import API_PREFIX, RuntimeDep
 from api.schemas import DeadLetterPage
 
 router = APIRouter(prefix=API_PREFIX, tags=["ingest"])
-DEADLETTER_READERS = frozenset({"viewer", "admin"})  # payload heads may hold site details
 
 
 @router.get("/deadletters", response_model=DeadLetterPage, responses=AUTH_ERRORS)
 def deadletters(
     rt: RuntimeDep,
-    _: Annotated[Principal, Depends(require(DEADLETTER_READERS))],
+    _: Reader,
     limit: int = Query(100, ge=1, le=1000),
 ) -> DeadLetterPage:
-    """Rejected messages, newest first: topic, reason, detail and the payload's first bytes."""
+    """Rejected messages, newest first: topic, reason, detail and the payload's first bytes.
+
+    Every role reads them: whoever is on shift must be able to see why a device's messages
+    are refused. `at` is RFC 3339 like every other time; `dropped` counts the oldest records
+    pushed out by newer ones (the record is bounded)."""
     items = rt.deadletters.items()
-    return DeadLetterPage(items=items[:limit], total=len(items))
+    page = [
+        {**i, "at": datetime.fromtimestamp(i["at"], UTC)} for i in items[:limit]
+    ]
+    return DeadLetterPage(items=page, total=len(items), dropped=rt.deadletters.dropped)

@@ -110,7 +110,7 @@ ALLOWED = {
     "list devices": EVERYONE,
     "list incidents": EVERYONE,
     "read an alert": EVERYONE,
-    "read dead letters": {"viewer", "admin"},
+    "read dead letters": EVERYONE,
     "acknowledge an alert": {"security", "admin"},
     "resolve an alert": {"security", "admin"},
     "comment an alert": {"security", "admin"},
