@@ -218,6 +218,13 @@ class AssignIn(TransitionIn):
     assignee: str | None = Field(default=None, min_length=1, max_length=200)
 
 
+class ResolveIn(TransitionIn):
+    """Body of resolve: `force` resolves a ticket whose condition is still present (a note
+    saying why is then required; a new ticket opens if it is still present after a grace)."""
+
+    force: bool = False
+
+
 class CommentIn(TransitionIn):
     """Body of comment: the note is what it is for."""
 

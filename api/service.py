@@ -60,7 +60,8 @@ class Service:
         self.liveness.restore(device_states.load())  # last seen, since, latest: before a restart
         self.device_states = DeviceStateSaver(self.liveness, device_states)
         self.incidents = IncidentService(
-            self.engine, self.pack, load_sla(settings.sla), registry=self.registry
+            self.engine, self.pack, load_sla(settings.sla), registry=self.registry,
+            resolve_grace_s=settings.resolve_grace_s,
         )
         self.evaluator = Evaluator(self.pack, SqlStateStore(self.engine), self._interval_of)
         # Stale rules count silence from this start: while Sitewatch was down nobody listened,
@@ -85,6 +86,7 @@ class Service:
                 maintenance=self.maintenance,
                 extra=[
                     Job("rules-tick", lambda now: self.rules.tick(), 1.0),
+                    Job("resolve-rechecks", self.incidents.recheck_forced, 30.0),
                     device_states_job(self.device_states),
                 ],
             )

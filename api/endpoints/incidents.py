@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, HTTPException, Path, Query
 
 from api.auth import AUTH_ERRORS, BAD_BODY, Actor, Principal, Reader, check_may_act
 from api.endpoints import API_PREFIX, ID_MAX, OFFSET_MAX, RuntimeDep
@@ -20,11 +20,12 @@ from api.schemas import (
     IncidentOut,
     IncidentPage,
     IncidentState,
+    ResolveIn,
     TimelineEntryOut,
     TransitionIn,
 )
 from rules.engine.parts import Department, Priority, Severity
-from rules.incidents.record import Action, Incident
+from rules.incidents.record import Action, Incident, NoteRequired
 
 router = APIRouter(prefix=API_PREFIX, tags=["incidents"])
 IncidentId = Annotated[int, Path(ge=1, le=ID_MAX, description="The incident id")]
@@ -166,10 +167,22 @@ def resolve(
     principal: Actor,
     rt: RuntimeDep,
     incident_id: IncidentId,
-    body: TransitionIn | None = None,
+    body: ResolveIn | None = None,
 ) -> IncidentDetail:
-    """An alert (security, admin) or a ticket (maintenance, admin) is done."""
-    return _transition(rt, principal, incident_id, "resolve", body or TransitionIn())
+    """An alert (security, admin) or a ticket (maintenance, admin) is done.
+
+    A ticket whose condition is still present: 409, unless `force` with a note (422 without)."""
+    given = body or ResolveIn()
+    current = rt.incidents.get(incident_id)
+    check_may_act(principal, current.kind)
+    try:
+        updated = rt.incidents.transition(
+            incident_id, "resolve", actor=principal.name, note=given.note, force=given.force
+        )
+    except NoteRequired as e:
+        error = {"type": "missing", "loc": ["body", "note"], "msg": str(e), "input": None}
+        raise HTTPException(422, [error]) from e
+    return detail(rt, updated)
 
 
 @router.post(

@@ -206,3 +206,16 @@ schedule_runs = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),  # Unix seconds
     sa.UniqueConstraint("schedule_id", "target", "slot", name="uq_schedule_runs_slot"),
 )
+
+
+resolve_rechecks = sa.Table(
+    "resolve_rechecks",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("incident_id", sa.Integer, nullable=False),  # the ticket resolved by force
+    sa.Column("rule_id", sa.String(128), nullable=False),
+    sa.Column("device_id", sa.String(200), nullable=False),
+    sa.Column("due_at", sa.Float, nullable=False),  # Unix seconds: resolve time + grace
+    sa.Column("done_at", sa.Float, nullable=True),  # Unix seconds the check ran; None: pending
+    sa.Index("ix_resolve_rechecks_due", "done_at", "due_at"),
+)

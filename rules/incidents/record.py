@@ -91,6 +91,27 @@ class IllegalTransition(ValueError):
         self.current_state = current_state
 
 
+class ConditionStillPresent(IllegalTransition):
+    """Resolving a ticket whose rule still sees its condition (the API answers 409)."""
+
+    def __init__(self, incident_id: int, state: str, condition: str) -> None:
+        super().__init__(
+            incident_id, "resolve", state,
+            f"its condition is still present ({condition}); fix it first, or resolve with "
+            '"force": true and a note saying why (a new ticket opens if it is still present '
+            "after the grace period)",
+        )
+        self.condition = condition
+
+
+class NoteRequired(ValueError):
+    """A forced resolve came without a note saying why (the API answers 422)."""
+
+    def __init__(self, incident_id: int) -> None:
+        super().__init__(f"a forced resolve of incident {incident_id} needs a note saying why")
+        self.incident_id = incident_id
+
+
 class AssigneeRequired(ValueError):
     """An assign action came without an assignee (the API answers 422)."""
 

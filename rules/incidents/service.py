@@ -17,6 +17,7 @@ from rules.engine.signals import Signal
 from rules.incidents import clocks as incident_clocks
 from rules.incidents import opening as incident_opening
 from rules.incidents import queries as incident_queries
+from rules.incidents import rechecks as incident_rechecks
 from rules.incidents import rows
 from rules.incidents.lifecycle import PAST_TENSE, next_state
 from rules.incidents.places import located
@@ -24,9 +25,11 @@ from rules.incidents.record import (
     OPEN_STATES,
     Action,
     AssigneeRequired,
+    ConditionStillPresent,
     Incident,
     IncidentKind,
     IncidentStoreUnavailable,
+    NoteRequired,
     TimelineEntry,
 )
 from rules.incidents.sla import SlaPolicy
@@ -60,7 +63,9 @@ class IncidentService:
         sla: SlaPolicy | None = None,
         clock: Callable[[], float] = time.time,
         registry: Registry | None = None,  # zone and device names for an incident's location
+        resolve_grace_s: float = 600.0,  # after a forced resolve, seconds before a recheck
     ) -> None:
+        self._resolve_grace_s = resolve_grace_s
         self._engine = engine
         self._pack = pack
         self._registry = registry
@@ -133,9 +138,14 @@ class IncidentService:
         actor: str,
         note: str = "",
         assignee: str | None = None,
+        force: bool = False,
         now: float | None = None,
     ) -> Incident:
-        """Move an incident through its lifecycle (IllegalTransition, IncidentNotFound)."""
+        """Move an incident through its lifecycle (IllegalTransition, IncidentNotFound).
+
+        Resolving a ticket whose condition is still present raises ConditionStillPresent
+        unless `force` (with a note, else NoteRequired); a forced one is checked again after
+        the grace period (recheck_forced)."""
         at = self._at(now)
 
         def work(conn: sa.Connection) -> tuple[int, Entries]:
@@ -145,6 +155,15 @@ class IncidentService:
                 raise AssigneeRequired(incident_id)
             values: dict[str, Any] = {"state": to_state}
             text = note
+            if action == "resolve" and current.kind == "ticket":
+                present = incident_rechecks.condition(conn, self._pack, current)
+                if present is not None and not force:
+                    raise ConditionStillPresent(incident_id, current.state, present)
+                if present is not None:
+                    if not note.strip():
+                        raise NoteRequired(incident_id)
+                    incident_rechecks.plan(conn, current, at, self._resolve_grace_s)
+                    text = f"{note} (forced: condition still present, {present})"
             if to_state not in OPEN_STATES and current.state in OPEN_STATES:
                 values.update(resolved_at=at, open_key=None, next_escalation_at=None)
             if action == "acknowledge":
@@ -202,6 +221,13 @@ class IncidentService:
             ]
 
         return self._write(work)
+
+    def recheck_forced(self, now: float | None = None) -> Entries:
+        """A new ticket for each forced resolve whose condition is still present when due."""
+        at = self._at(now)
+        return self._write(
+            lambda conn: incident_rechecks.run_due(conn, self._pack, self._sla, at)
+        )
 
     def escalate_due(self, now: float | None = None) -> Entries:
         """Escalate every unacknowledged active alert whose escalation time has come."""
