@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -12,7 +11,6 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import sqlalchemy as sa
 
-from rules.db.database import WRITE
 from rules.engine.signals import Signal
 from rules.incidents import clocks as incident_clocks
 from rules.incidents import opening as incident_opening
@@ -28,11 +26,11 @@ from rules.incidents.record import (
     ConditionStillPresent,
     Incident,
     IncidentKind,
-    IncidentStoreUnavailable,
     NoteRequired,
     TimelineEntry,
 )
 from rules.incidents.sla import SlaPolicy
+from rules.incidents.transactions import Transactions
 
 if TYPE_CHECKING:
     from devices.registry import Registry
@@ -42,10 +40,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 Entries = list[TimelineEntry]
 Incidents = list[Incident]
-Subscriber = Callable[[Entries], None]
 
-_ATTEMPTS = 8  # tries of one write: a racer's insert or a lock can each cost one
-_LOCKED_BACKOFF_S = 0.02  # seconds, times the attempt number, before retrying a locked write
 
 
 def to_datetime(unix_seconds: float) -> datetime:
@@ -53,7 +48,7 @@ def to_datetime(unix_seconds: float) -> datetime:
     return datetime.fromtimestamp(unix_seconds, UTC)
 
 
-class IncidentService:
+class IncidentService(Transactions):
     """Alerts and tickets in the relational database, one open incident per (rule, device)."""
 
     def __init__(
@@ -65,14 +60,12 @@ class IncidentService:
         registry: Registry | None = None,  # zone and device names for an incident's location
         resolve_grace_s: float = 600.0,  # after a forced resolve, seconds before a recheck
     ) -> None:
+        super().__init__(engine)
         self._resolve_grace_s = resolve_grace_s
-        self._engine = engine
         self._pack = pack
         self._registry = registry
         self._sla = sla or SlaPolicy()
         self._clock = clock
-        self._subscribers: list[Subscriber] = []
-        self._subscribers_lock = threading.Lock()
 
     # --- writes -----------------------------------------------------------------------------
 
@@ -298,59 +291,5 @@ class IncidentService:
         at = self._at(now)
         return self._read(lambda conn: incident_queries.summary(conn, at))
 
-    # --- plumbing ---------------------------------------------------------------------------
-
-    def subscribe(self, callback: Subscriber) -> None:
-        """Call `callback` with the new timeline entries after every commit that wrote some."""
-        with self._subscribers_lock:
-            self._subscribers.append(callback)
-
     def _at(self, now: float | None) -> datetime:
         return to_datetime(self._clock() if now is None else now)
-
-    def _write(self, work: Callable[[sa.Connection], Entries]) -> Entries:
-        def wrapped(conn: sa.Connection) -> tuple[Entries, Entries]:
-            entries = work(conn)
-            return entries, entries
-
-        return self._write_returning(wrapped)
-
-    def _write_returning(self, work: Callable[[sa.Connection], tuple[T, Entries]]) -> T:
-        """Run `work` in one write transaction, retried when a racer or a lock got in the way."""
-        for attempt in range(1, _ATTEMPTS + 1):
-            try:
-                with self._engine.connect() as conn:
-                    conn.execution_options(**WRITE)
-                    with conn.begin():
-                        result, entries = work(conn)
-            except sa.exc.IntegrityError:
-                # Another writer opened the same (rule, device) first: the retry finds its row.
-                if attempt == _ATTEMPTS:
-                    raise
-                continue
-            except sa.exc.OperationalError as exc:
-                if attempt < _ATTEMPTS and "locked" in str(exc.orig):
-                    time.sleep(_LOCKED_BACKOFF_S * attempt)
-                    continue
-                raise IncidentStoreUnavailable(str(exc.orig)) from exc
-            self._notify(entries)
-            return result
-        raise AssertionError("unreachable: the last attempt returns or raises")
-
-    def _read(self, work: Callable[[sa.Connection], T]) -> T:
-        try:
-            with self._engine.connect() as conn:
-                return work(conn)
-        except sa.exc.OperationalError as exc:
-            raise IncidentStoreUnavailable(str(exc.orig)) from exc
-
-    def _notify(self, entries: Entries) -> None:
-        if not entries:
-            return
-        with self._subscribers_lock:
-            subscribers = list(self._subscribers)
-        for callback in subscribers:
-            try:
-                callback(list(entries))
-            except Exception:  # one broken listener must not undo a committed change
-                log.exception("incident subscriber %r failed", callback)
