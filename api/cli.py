@@ -161,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; a configuration error is one line and exit 2."""
     from pydantic import ValidationError
 
+    from api.settings_check import SettingsError
     from api.tokens import TokenError
     from devices.broker_url import BrokerUrlError
     from devices.registry import RegistryError
@@ -178,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
             name = "SITEWATCH_" + "_".join(str(p) for p in err["loc"]).upper()
             print(f"sitewatch: {name}: {err['msg']}", file=sys.stderr)
         return 2
-    except (TokenError, BrokerUrlError, DatabaseUrlError, RegistryError, RuleError,
+    except (SettingsError, TokenError, BrokerUrlError, DatabaseUrlError, RegistryError, RuleError,
             NotificationConfigError, ScheduleConfigError, SlaConfigError) as e:
         print(f"sitewatch: {e}", file=sys.stderr)
         return 2

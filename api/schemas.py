@@ -12,7 +12,7 @@ from rules.engine.parts import Department, Priority
 IncidentState = Literal[
     "active", "acknowledged", "open", "assigned", "in_progress", "resolved", "cancelled"
 ]
-LiveState = Literal["online", "stale", "offline"]
+LiveState = Literal["online", "stale", "offline", "unknown"]  # unknown: never heard yet
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"  # site and device ids (SPEC §2)
 METRIC_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
 # A device as the API names it: an id, or `ID@SITE` for a registered id heard under another

@@ -7,10 +7,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from api.dependency_watch import DependencyWatch
 from api.jobs import Job, Jobs, device_states_job, scheduled_work
 from api.runtime import Runtime
 from api.server import serve_api
 from api.settings import Settings
+from api.settings_check import check_serve_settings
 from devices.liveness import DeviceLiveness
 from devices.registry import Registry, load_registry
 from ingest.consumer import LogConsumer
@@ -87,6 +89,7 @@ class Service:
                 extra=[
                     Job("rules-tick", lambda now: self.rules.tick(), 1.0),
                     Job("resolve-rechecks", self.incidents.recheck_forced, 30.0),
+                    Job("dependency-watch", DependencyWatch(self.health).run, 5.0),
                     device_states_job(self.device_states),
                 ],
             )
@@ -164,6 +167,7 @@ def run_serve(settings: Settings) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     for noisy in ("httpx", "apscheduler", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    check_serve_settings(settings)
     service = Service(settings)
     if settings.bootstrap_token:
         from api.tokens import ensure_bootstrap_token

@@ -12,7 +12,9 @@ from devices.reading import MetricValue, Reading
 from devices.registry import Registry
 from devices.snapshot import DeviceSnapshot
 
-LiveState = Literal["online", "stale", "offline"]
+# unknown: never heard (in this run, nor before a restart) and not yet silent long enough to
+# be stale; a device never heard is not "online".
+LiveState = Literal["online", "stale", "offline", "unknown"]
 SNAPSHOT_CHUNK = 100  # devices copied per hold of the lock by snapshot()
 DEFAULT_STALE_S = 180.0  # an unregistered device of unknown kind: three one-minute intervals
 
@@ -129,6 +131,8 @@ class DeviceLiveness:
                     state: LiveState = "offline"
                 elif now - (started if s.last_seen is None else s.last_seen) >= limit:
                     state = "stale"
+                elif s.last_seen is None:
+                    state = "unknown"
                 else:
                     state = "online"
                 key = (state, device_id in registered)
@@ -185,6 +189,8 @@ class DeviceLiveness:
         limit = self.stale_after(device_id, s.kind)
         if now - seen >= limit:
             return "stale", seen + limit
+        if s.last_seen is None:
+            return "unknown", seen
         return "online", s.online_since if s.online_since is not None else seen
 
     def _state(self, device_id: str, s: _Seen, now: float) -> DeviceState:

@@ -74,7 +74,7 @@ def _compute(rt: Runtime, computed: float) -> _Overview:
         total=total,
         registered=registered,
         unregistered=total - registered,
-        by_state={s: by_state.get(s, 0) for s in ("online", "stale", "offline")},
+        by_state={s: by_state.get(s, 0) for s in ("online", "stale", "offline", "unknown")},
     )
     return _Overview(now, computed, devices, rt.incidents.summary(now))
 

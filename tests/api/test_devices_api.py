@@ -56,7 +56,8 @@ def test_device_filters_and_pages(rt: Runtime, client: TestClient, viewer: dict[
     assert ids(site="annex") == ["ahu-1"]
     assert ids(zone="reception") == ["door-1"]
     assert ids(kind="smoke_detector") == ["sd-1"]
-    assert ids(state="online") == ["ahu-1", "door-1", "sd-1", "zs-fast"]
+    assert ids(state="unknown") == ["ahu-1", "door-1", "sd-1", "zs-fast"]  # never heard
+    assert ids(state="online") == []
     assert ids(state="stale") == []
     assert ids(registered="false") == []
     assert ids(limit=2, offset=1) == ["door-1", "sd-1"]

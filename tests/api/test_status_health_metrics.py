@@ -43,7 +43,8 @@ def test_status_counts_devices_alerts_tickets_breaches_and_ingest(
     body = r.json()
     assert body["devices"] == {
         "total": 5, "registered": 4, "unregistered": 1,
-        "by_state": {"online": 4, "stale": 0, "offline": 1},
+        # registered but never heard: unknown, not online (issue 17.14)
+        "by_state": {"online": 0, "stale": 0, "offline": 1, "unknown": 4},
     }
     assert body["alerts_active_by_severity"] == {"critical": 1, "major": 1, "minor": 0}
     assert body["alerts_unacknowledged"] == 2
@@ -109,7 +110,7 @@ def test_metrics_expose_ingest_incidents_devices_requests_and_stream_clients(
     assert m[("sitewatch_incidents", (("kind", "ticket"), ("state", "open")))] == 1
     assert m[("sitewatch_alerts_active", (("severity", "critical"),))] == 1
     assert m[("sitewatch_tickets_open", (("priority", "P2"),))] == 1
-    assert m[("sitewatch_devices", (("registered", "true"), ("state", "online")))] == 4
+    assert m[("sitewatch_devices", (("registered", "true"), ("state", "unknown")))] == 4
     assert m[("sitewatch_sse_clients", ())] == 0
     assert m[("sitewatch_rules_errors_total", ())] == 2
     assert m[("sitewatch_rules_backlog", ())] == 5

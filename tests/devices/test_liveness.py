@@ -80,7 +80,7 @@ def test_a_device_never_heard_keeps_its_grace_from_start_and_a_null_last_seen() 
     live.restore([])
     grace = live.state("door-1", T0 + STALE_S - 1)
     assert grace is not None
-    assert (grace.state, grace.since, grace.last_seen) == ("online", T0, None)
+    assert (grace.state, grace.since, grace.last_seen) == ("unknown", T0, None)  # not online
     stale = live.state("door-1", T0 + STALE_S)
     assert stale is not None
     assert (stale.state, stale.since, stale.last_seen) == ("stale", T0 + STALE_S, None)
