@@ -37,7 +37,8 @@ def check_serve_settings(settings: Settings) -> None:
     try:
         u.port  # noqa: B018 - parsing the port is the check
     except ValueError:
-        raise SettingsError("SITEWATCH_INFLUX_URL", f"{settings.influx_url!r} has a bad port") from None
+        bad = f"{settings.influx_url!r} has a bad port"
+        raise SettingsError("SITEWATCH_INFLUX_URL", bad) from None
     if settings.influx_api == "v2":
         for variable, value in (("SITEWATCH_INFLUX_TOKEN", settings.influx_token),
                                 ("SITEWATCH_INFLUX_ORG", settings.influx_org)):
