@@ -117,6 +117,17 @@ class RuntimeCollector(Collector):
             "Rule signals refused because too many already waited for the database.",
             value=rules.get("refused_signals", 0),
         )
+        yield CounterMetricFamily(
+            "sitewatch_deadletters_dropped",
+            "Dead-letter records pushed out by newer ones (the record is bounded).",
+            value=self._rt.deadletters.dropped,
+        )
+        pruned = getattr(self._rt.store, "pruned_total", None)  # the embedded store's retention
+        if pruned is not None:
+            yield CounterMetricFamily(
+                "sitewatch_telemetry_retention_removed",
+                "Points the embedded store deleted as older than the retention.", value=pruned,
+            )
         yield GaugeMetricFamily(
             "sitewatch_sse_clients", "Clients connected to the event stream.",
             value=self._sse.client_count,

@@ -9,6 +9,7 @@ from typing import Any
 
 from api.dependency_watch import DependencyWatch
 from api.jobs import Job, Jobs, device_states_job, scheduled_work
+from api.retention_job import retention_jobs
 from api.runtime import Runtime
 from api.server import serve_api
 from api.settings import Settings
@@ -90,6 +91,7 @@ class Service:
                     Job("rules-tick", lambda now: self.rules.tick(), 1.0),
                     Job("resolve-rechecks", self.incidents.recheck_forced, 30.0),
                     Job("dependency-watch", DependencyWatch(self.health).run, 5.0),
+                    *retention_jobs(self.store, settings.retention_days),
                     device_states_job(self.device_states),
                 ],
             )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     batch_max: int = 5_000  # readings per write to the time-series store
     deadletter_max: int = 1_000  # rejected messages kept for operators
     resolve_grace_s: float = 600.0  # after a forced resolve, seconds before rechecking it
+    retention_days: float = Field(default=90.0, ge=0)  # telemetry kept (embedded; new v1 db); 0: ∞
 
     @model_validator(mode="after")
     def _database_beside_data(self) -> Settings:

@@ -49,6 +49,28 @@ CREATE TABLE IF NOT EXISTS device_status (
     PRIMARY KEY (device_id, ts_us)
 ) WITHOUT ROWID;
 """
+# Every series a table holds, so retention deletes by primary-key range per series instead of
+# scanning whole tables (an index on time alone would slow every write).
+_SERIES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS series (
+    tbl TEXT NOT NULL,               -- 'telemetry' (name: metric), 'events' (name: event),
+    device_id TEXT NOT NULL,         -- 'device_status' (name: '')
+    name TEXT NOT NULL,
+    PRIMARY KEY (tbl, device_id, name)
+) WITHOUT ROWID;
+"""
+_SERIES_BACKFILL = """
+INSERT OR IGNORE INTO series SELECT DISTINCT 'telemetry', device_id, metric FROM telemetry;
+INSERT OR IGNORE INTO series SELECT DISTINCT 'events', device_id, event FROM events;
+INSERT OR IGNORE INTO series SELECT DISTINCT 'device_status', device_id, '' FROM device_status;
+"""
+_PRUNE = {  # table -> DELETE of one series' points before :t
+    "telemetry": "DELETE FROM telemetry WHERE device_id = ? AND metric = ? AND ts_us < ?",
+    "events": "DELETE FROM events WHERE device_id = ? AND event = ? AND ts_us < ?",
+    "device_status": "DELETE FROM device_status WHERE device_id = ? AND ? = '' AND ts_us < ?",
+}
+PRUNE_SERIES_PER_TRANSACTION = 200  # series per hold of the lock: writes wait at most this long
+Series = tuple[str, str, str]  # (table, device id, metric / event / '')
 
 
 def _us(ts: float) -> int:
@@ -93,17 +115,31 @@ class EmbeddedStore:
             # FULL: a batch the caller saw confirmed survives a power cut, not just a process crash.
             self._conn.execute("PRAGMA synchronous=FULL")
             self._conn.executescript(_SCHEMA)
+            had_series = self._conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'series'"
+            ).fetchone()
+            self._conn.executescript(_SERIES_SCHEMA)
+            if not had_series:  # a store from before retention: list what it already holds
+                self._conn.executescript(_SERIES_BACKFILL)
             self._types = dict(self._conn.execute("SELECT metric, vtype FROM metric_types"))
+            self._series: set[Series] = set(self._conn.execute("SELECT * FROM series"))
+        self.pruned_total = 0  # points deleted by retention since start
 
     def write(self, batch: Sequence[Reading]) -> None:
         """Store the batch in one transaction; a value of the wrong type refuses it as BadData."""
         with self._lock:
             types = dict(self._types)
+            new_series: set[Series] = set()
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
                 try:
                     for r in batch:
                         self._write_one(r, types)
+                        new_series.update(self._series_of(r))
+                    new_series -= self._series
+                    self._conn.executemany(
+                        "INSERT OR IGNORE INTO series VALUES (?, ?, ?)", sorted(new_series)
+                    )
                 except BaseException:
                     self._conn.execute("ROLLBACK")
                     raise
@@ -111,6 +147,40 @@ class EmbeddedStore:
             except sqlite3.OperationalError as e:  # locked, disk full, I/O error
                 raise StoreUnavailable(f"embedded store {self._path}: {e}") from e
             self._types = types
+            self._series |= new_series
+
+    @staticmethod
+    def _series_of(r: Reading) -> list[Series]:
+        if r.channel == "telemetry":
+            return [("telemetry", r.device_id, m) for m in r.metrics]
+        if r.channel == "event":
+            return [("events", r.device_id, r.event or "")]
+        return [("device_status", r.device_id, "")]
+
+    def prune(self, before: float) -> int:
+        """Delete every point older than `before` (Unix seconds); how many were deleted.
+
+        A few hundred series per transaction, so writers never wait long (retention runs in
+        the background while readings keep arriving)."""
+        with self._lock:
+            series = sorted(self._series)
+        cutoff, removed = _us(before), 0
+        for start in range(0, len(series), PRUNE_SERIES_PER_TRANSACTION):
+            chunk = series[start : start + PRUNE_SERIES_PER_TRANSACTION]
+            with self._lock:
+                try:
+                    self._conn.execute("BEGIN IMMEDIATE")
+                    for table, device_id, name in chunk:
+                        cur = self._conn.execute(_PRUNE[table], (device_id, name, cutoff))
+                        removed += max(cur.rowcount, 0)
+                    self._conn.execute("COMMIT")
+                except sqlite3.OperationalError as e:
+                    if self._conn.in_transaction:
+                        self._conn.execute("ROLLBACK")
+                    raise StoreUnavailable(f"embedded store {self._path}: {e}") from e
+        with self._lock:
+            self.pruned_total += removed
+        return removed
 
     def _write_one(self, r: Reading, types: dict[str, str]) -> None:
         tags = (r.site, r.zone, r.kind)

@@ -20,6 +20,7 @@ class StoreSettings(Protocol):
     influx_org: str | None
     influx_bucket: str
     data_dir: Path
+    retention_days: float  # 0: keep forever
 
 
 def open_store(settings: StoreSettings) -> TelemetryStore:
@@ -36,6 +37,7 @@ def open_store(settings: StoreSettings) -> TelemetryStore:
             settings.influx_db,
             username=settings.influx_username,
             password=settings.influx_password,
+            retention_s=settings.retention_days * 86_400 or None,
         )
     from ingest.stores.influx_v2 import InfluxV2Store
 

@@ -41,8 +41,10 @@ class InfluxV1Store:
         password: str | None = None,
         timeout_s: float = 10,
         create_database: bool = True,
+        retention_s: float | None = None,  # duration of a database this store creates; None: ∞
     ) -> None:
         self._db = database
+        self._retention_s = retention_s
         auth = httpx.BasicAuth(username, password or "") if username else None
         self._http = httpx.Client(base_url=url.rstrip("/"), auth=auth, timeout=timeout_s)
         # Created lazily on first use, so the service starts while InfluxDB is still down.
@@ -132,6 +134,17 @@ class InfluxV1Store:
             if self._db_ready:
                 return
             q = f"CREATE DATABASE {quote_ident(self._db)}"  # idempotent in InfluxDB 1.x
+            if self._retention_s:
+                # Only for a database that does not exist yet: on an existing one a different
+                # duration is an error ("retention policy conflicts"), and its policy is the
+                # operator's to keep.
+                shown = self._request("GET", "/query", params={"q": "SHOW DATABASES"})
+                self._check(shown, "show databases")
+                series = (shown.json().get("results") or [{}])[0].get("series") or [{}]
+                names = {v[0] for v in series[0].get("values") or []}
+                if self._db not in names:
+                    hours = max(1, round(self._retention_s / 3600))  # InfluxDB's minimum: 1 h
+                    q += f" WITH DURATION {hours}h"
             self._check(self._request("POST", "/query", params={"q": q}), "create database")
             self._db_ready = True
 
