@@ -109,7 +109,12 @@ def test_a_technician_works_the_departments_open_tickets_in_deadline_order(
         assert (assigned.json()["state"], assigned.json()["assignee"]) == ("assigned", "tech-bo")
         started = act(http, technician, first["id"], "start", note="on site")
         assert started.status_code == 200 and started.json()["state"] == "in_progress"
-        done = act(http, technician, first["id"], "resolve", note="mains breaker reset")
+        # The panel still reports mains lost: a plain resolve is refused (issue 17.15) ...
+        refused = act(http, technician, first["id"], "resolve", note="mains breaker reset")
+        assert refused.status_code == 409 and "still present" in refused.json()["detail"]
+        # ... and goes through forced with a note (a recheck reopens it if still lost later).
+        done = act(http, technician, first["id"], "resolve", note="mains breaker reset",
+                   force=True)
         assert done.status_code == 200 and done.json()["state"] == "resolved"
         again = act(http, technician, first["id"], "start")
         assert (again.status_code, again.json()["state"]) == (409, "resolved")
