@@ -14,6 +14,7 @@ _DETAIL_KEYS = ("error", "last_error", "reason", "state")  # what a part says ab
 
 def _detail(part: dict[str, Any]) -> str:
     said = [f"{k}={part[k]}" for k in _DETAIL_KEYS if part.get(k) not in (None, "")]
+    said += [f"{k}=false" for k, v in part.items() if v is False and k != "ok"]  # connected=false
     return "; ".join(said) or "not ok"
 
 
