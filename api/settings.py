@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     queue_max: int = 50_000  # messages held between paho's thread and the buffer writer
     batch_max: int = 5_000  # readings per write to the time-series store
     deadletter_max: int = 1_000  # rejected messages kept for operators
+    log_soft_limit_mb: float = 2_048  # durable log size (MB) past which health warns
+    log_hard_limit_mb: float = 8_192  # past this (MB) telemetry is refused, unacked; never events
 
     @model_validator(mode="after")
     def _database_beside_data(self) -> Settings:

@@ -14,15 +14,16 @@ events are data: they mark the device seen and clear its stale rules.
 
 State (RuleState) lives in memory and is saved to the StateStore on every phase change (and
 meter baselines), so a restart resumes a pending hold at its original due time and does not
-re-fire what is firing. Window samples are saved with those changes only, not per reading.
+re-fire what is firing. Batched (`sitewatch serve`): every touched state, window samples
+included, is handed out by take_changes() to be committed with its signals; reload() undoes
+a batch that could not be committed.
 evaluate() and tick() may be called from different threads: one lock guards the state.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any
 
 from devices.kinds import KINDS
@@ -43,46 +44,31 @@ from rules.engine.models import (
 )
 from rules.engine.signals import Signal, SignalAction
 from rules.engine.state import RuleState, StateKey, StateStore
-
-IntervalOf = Callable[[str], float | None]  # device id -> expected reporting interval, seconds
-
-
-@dataclass(slots=True)
-class _Watched:
-    """A device the evaluator expects data from, and the stale rules that watch it."""
-
-    site: str
-    zone: str | None
-    kind: str | None
-    at: float  # Unix seconds of the last telemetry or event (evaluator clock)
-    stale: list[tuple[StaleRule, float]] = field(default_factory=list)  # (rule, after s)
-
-
-def _no_interval(_device_id: str) -> float | None:
-    return None
+from rules.engine.watched import IntervalOf, Watched, no_interval
 
 
 class Evaluator:
     """Evaluates rules on readings (`evaluate`) and on the passage of time (`tick`)."""
 
     def __init__(
-        self, pack: RulePack, states: StateStore, interval_of: IntervalOf = _no_interval
+        self, pack: RulePack, states: StateStore, interval_of: IntervalOf = no_interval,
+        batched: bool = False,
     ) -> None:
         self._pack = pack
         self._store = states
         self._interval_of = interval_of
         self._lock = threading.Lock()
-        # States of rules no longer in the pack are ignored (not deleted: the file may return).
-        self._states: dict[StateKey, RuleState] = {
-            k: s for k, s in states.load_all().items() if k[0] in pack.by_id
-        }
-        self._pending = {k for k, s in self._states.items() if s.phase == "pending"}
+        # batched: nothing is written to `states`; every state a reading or tick touched
+        # (window samples included) is kept in `_changes` until take_changes(), so the caller
+        # commits them with the signals in one transaction (rules/db/outbox.py).
+        self._batched = batched
+        self._changes: dict[StateKey, RuleState | None] = {}
         self._stale_rules = tuple(r for r in pack.rules if isinstance(r, StaleRule))
+        self._states: dict[StateKey, RuleState] = {}
+        self._pending: set[StateKey] = set()
         self._stale_firing: dict[str, set[str]] = {}  # device id -> ids of stale rules firing
-        for (rid, dev), s in self._states.items():
-            if isinstance(pack.by_id[rid], StaleRule) and s.phase == "firing":
-                self._stale_firing.setdefault(dev, set()).add(rid)
-        self._seen: dict[str, _Watched] = {}
+        self._load()
+        self._seen: dict[str, Watched] = {}
         # kind (None = unregistered) -> metric or event name -> matchers that can apply
         self._metric_matchers: dict[str | None, dict[str, list[Matcher]]] = {}
         self._event_matchers: dict[str | None, dict[str, list[Matcher]]] = {}
@@ -102,6 +88,18 @@ class Evaluator:
         return self._pack
 
     # -- public API ----------------------------------------------------------------------------
+
+    def reload(self) -> None:
+        """Forget in-memory state and read the store again (a batch that was not committed)."""
+        with self._lock:
+            self._changes.clear()
+            self._load()
+
+    def take_changes(self) -> dict[StateKey, RuleState | None]:
+        """States touched since the last call (None: deleted); batched mode only."""
+        with self._lock:
+            changes, self._changes = self._changes, {}
+            return changes
 
     def evaluate(self, reading: Reading, now: float) -> list[Signal]:
         """Signals this reading causes at `now` (Unix seconds); usually none."""
@@ -176,10 +174,20 @@ class Evaluator:
 
     # -- internals -----------------------------------------------------------------------------
 
+    def _load(self) -> None:
+        # States of rules no longer in the pack are ignored (not deleted: the file may return).
+        pack = self._pack
+        self._states = {k: s for k, s in self._store.load_all().items() if k[0] in pack.by_id}
+        self._pending = {k for k, s in self._states.items() if s.phase == "pending"}
+        self._stale_firing = {}
+        for (rid, dev), s in self._states.items():
+            if isinstance(pack.by_id[rid], StaleRule) and s.phase == "firing":
+                self._stale_firing.setdefault(dev, set()).add(rid)
+
     def _seen_entry(
         self, site: str, device_id: str, kind: str | None, zone: str | None, at: float
-    ) -> _Watched:
-        seen = _Watched(site, zone, kind, at)
+    ) -> Watched:
+        seen = Watched(site, zone, kind, at)
         for rule in self._stale_rules:
             if not rule.select.admits(kind, site, zone, device_id):
                 continue
@@ -224,10 +232,17 @@ class Evaluator:
     ) -> None:
         """Persist what a step changed and emit its signal."""
         if step is None:
+            if self._batched and key in self._states:
+                self._changes[key] = st  # window samples: saved so a window spans a restart
             return
         if st.phase == "inactive" and not st.memo:
             self._states.pop(key, None)
-            self._store.delete(key)
+            if self._batched:
+                self._changes[key] = None
+            else:
+                self._store.delete(key)
+        elif self._batched:
+            self._changes[key] = st
         elif step.persist:
             self._store.save(key, st)
         if st.phase == "pending":
