@@ -28,6 +28,7 @@ from bench.loadgen import Fleet, publish_all, registry_yaml
 
 SITE = "hq"
 PANEL = "fp-lane"
+CHUNK = 50_000  # messages per publisher connection
 
 
 class Watch:
@@ -87,12 +88,14 @@ def run(servers: Servers, workdir: Path, backlog: int = 100_000, devices: int = 
     serve.stop()
     per_device = max(1, backlog // devices)
     fleet = Fleet(SITE, tuple(range(devices)))
-    published = publish_all(servers.mqtt.port, f"{prefix}-backlog",
-                            fleet.telemetry(prefix, per_device))
+    messages = fleet.telemetry(prefix, per_device)
+    total = 0
+    for start in range(0, len(messages), CHUNK):  # paho's packet ids wrap at 65,535
+        total += publish_all(servers.mqtt.port, f"{prefix}-backlog",
+                             messages[start : start + CHUNK]).sent
     alarm = {"ts": time.time(), "seq": 1, "event": "fire_alarm", "data": {"zone": "z00"}}
     publish_all(servers.mqtt.port, f"{prefix}-alarm",
                 [(f"{prefix}/{SITE}/{PANEL}/event", json.dumps(alarm).encode())])
-    total = published.sent
     watch = Watch(serve, servers, db)
     started = time.time()
     watch.start()

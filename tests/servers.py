@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -88,6 +89,11 @@ def mosquitto(workdir: Path) -> Server:
     if not Path(exe).exists():
         missing("mosquitto")
     port = free_port()
+    try:  # started as root, Mosquitto runs as its own user: it must write its persistence
+        pwd.getpwnam("mosquitto")
+        shutil.chown(workdir, "mosquitto")
+    except (KeyError, PermissionError):
+        pass  # no such user (or not root): Mosquitto runs as us and writes where we can
     conf = workdir / "mosquitto.conf"
     conf.write_text(
         f"listener {port} 127.0.0.1\n"
