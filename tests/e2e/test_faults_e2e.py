@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -20,6 +22,7 @@ import pytest
 import sqlalchemy as sa
 
 from rules.db.schema import incidents
+from rules.incidents.record import IncidentStoreUnavailable
 from tests.e2e.conftest import ApiServer, Services
 from tests.e2e.helpers import Site, incidents_of, one_incident, poll
 from tests.ingest.helpers import Publisher, wait_until
@@ -61,9 +64,14 @@ def test_alarms_raised_while_postgres_is_down_all_open_once_it_is_back(
             assert "sitewatch_rules_incidents_delayed 1.0" in metrics
         finally:
             postgres.start()
-        opened = poll(lambda: all(one_incident(service, *a) for a in ALARMS) or None, 30,
-                      "all five alerts")
-        assert opened
+
+        def all_open() -> bool | None:
+            try:
+                return all(one_incident(service, *a) for a in ALARMS) or None
+            except IncidentStoreUnavailable:
+                return None  # PostgreSQL still starting up
+
+        assert poll(all_open, 30, "all five alerts")
         for rule, device in ALARMS:
             found = incidents_of(service, rule, device)
             assert len(found) == 1 and found[0].severity == "critical", (rule, device, found)
@@ -141,17 +149,20 @@ def _answers(url: str) -> bool:
 
 
 @pytest.fixture
-def own_broker(tmp_path: Path) -> Iterator[Server]:
+def own_broker() -> Iterator[Server]:
     """A Mosquitto of this test's own (it is restarted); servers.py makes its folder writable
     by the user Mosquitto drops root for, or it could not save its persistence."""
-    workdir = tmp_path / "broker"
-    workdir.mkdir()
+    # Not under tmp_path: pytest's folders are root's alone, so Mosquitto's user could not
+    # reach its persistence folder there.
+    workdir = Path(tempfile.mkdtemp(prefix="sitewatch-mosquitto-restart-"))
+    os.chmod(workdir, 0o755)
     broker = mosquitto(workdir)
     broker.start()
     try:
         yield broker
     finally:
         broker.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 READINGS = 2_000  # published just before the broker restarts
