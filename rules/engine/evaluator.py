@@ -6,17 +6,16 @@ Use:
     signals = ev.evaluate(reading, now)   # for every decoded reading (hot path)
     signals = ev.tick(now, last_seen)     # about once a second: holds that ran out, stale devices
 
-Clocks: hold timers and staleness run on the `now` handed in (never the wall clock); data
-windows (rate of change, count) use `reading.ts`, so a backlog delivered in one burst does not
-look like a fast change. A status reading is matched as an event named `online` or `offline`;
-it is not data, so it neither keeps a device fresh nor clears a stale rule. Telemetry and
-events are data: they mark the device seen and clear its stale rules.
+Clocks: holds and staleness run on the `now` handed in (never the wall clock); data windows
+(rate, count) use `reading.ts`, so a backlog delivered in a burst is no fast change. A status
+is matched as an event named `online`/`offline`; it is not data (neither keeps a device fresh
+nor clears a stale rule). Telemetry and events mark the device seen and clear stale rules.
 
-State (RuleState) lives in memory and is saved to the StateStore on every phase change (and
-meter baselines), so a restart resumes a pending hold at its original due time and does not
-re-fire what is firing. Batched (`sitewatch serve`): every touched state, window samples
-included, is handed out by take_changes() to be committed with its signals; reload() undoes
-a batch that could not be committed.
+State (RuleState) is saved on every phase change (and meter baselines): a restart resumes a
+pending hold at its due time and does not re-fire what fires. Batched (`sitewatch serve`):
+every touched state, windows included, goes out by take_changes() to be committed with its
+signals; reload() undoes a batch that was not. An unregistered device's state is keyed by
+`id@site` (two sites' `x` are two devices); its signals name the plain id and the site.
 evaluate() and tick() may be called from different threads: one lock guards the state.
 """
 
@@ -24,6 +23,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from devices.kinds import KINDS
@@ -44,7 +44,7 @@ from rules.engine.models import (
 )
 from rules.engine.signals import Signal, SignalAction
 from rules.engine.state import RuleState, StateKey, StateStore
-from rules.engine.watched import IntervalOf, Watched, no_interval
+from rules.engine.watched import IntervalOf, Watched, no_interval, plain_device_id
 
 
 class Evaluator:
@@ -58,9 +58,8 @@ class Evaluator:
         self._store = states
         self._interval_of = interval_of
         self._lock = threading.Lock()
-        # batched: nothing is written to `states`; every state a reading or tick touched
-        # (window samples included) is kept in `_changes` until take_changes(), so the caller
-        # commits them with the signals in one transaction (rules/db/outbox.py).
+        # batched: nothing is written to `states`; touched states wait in `_changes` for
+        # take_changes(), committed with their signals at once (rules/db/outbox.py).
         self._batched = batched
         self._changes: dict[StateKey, RuleState | None] = {}
         self._stale_rules = tuple(r for r in pack.rules if isinstance(r, StaleRule))
@@ -105,6 +104,8 @@ class Evaluator:
         """Signals this reading causes at `now` (Unix seconds); usually none."""
         out: list[Signal] = []
         kind = reading.kind if reading.kind in self._metric_matchers else None
+        if reading.kind is None:  # unregistered: state keyed by (site, device), see _signal
+            reading = replace(reading, device_id=f"{reading.device_id}@{reading.site}")
         with self._lock:
             if reading.channel == "telemetry":
                 self._saw(reading, now, out)
@@ -256,10 +257,9 @@ class Evaluator:
     def _signal(
         rule_id: str, action: SignalAction, device_id: str, st: RuleState, now: float, step: c.Step
     ) -> Signal:
-        return Signal(
-            rule_id, action, st.site, device_id, now, st.zone, st.device_kind, step.value,
-            step.message,
-        )
+        plain = plain_device_id(device_id, st.site, st.device_kind)
+        return Signal(rule_id, action, st.site, plain, now, st.zone, st.device_kind, step.value,
+                      step.message)
 
     def _on_threshold(self, route: Matcher, r: Reading, value: Any, now: float,
                       out: list[Signal]) -> None:
@@ -304,8 +304,8 @@ class Evaluator:
         value = {"event": name, "data": dict(r.data)}
         text = f"event {name}" + "".join(f" {k}={v}" for k, v in r.data.items())
         if rule.clear_when is None:  # fires on every match and never clears: no state at all
-            out.append(Signal(rule.id, "fire", r.site, r.device_id, now, r.zone, r.kind, value,
-                              text))
+            plain = plain_device_id(r.device_id, r.site, r.kind)
+            out.append(Signal(rule.id, "fire", r.site, plain, now, r.zone, r.kind, value, text))
             return
         key = (rule.id, r.device_id)
         st = self._state(key, r)
@@ -327,3 +327,4 @@ class Evaluator:
         st.phase, st.since = "inactive", now
         what = f"{cw.metric} is {value!r}" if cw.metric is not None else f"event {cw.event}"
         self._commit(rule, key, st, c.Step("clear", what, value), now, out)
+

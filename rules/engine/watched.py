@@ -24,3 +24,9 @@ class Watched:
 def no_interval(_device_id: str) -> float | None:
     """No device has a configured interval (kinds' defaults apply)."""
     return None
+
+
+def plain_device_id(device_id: str, site: str, kind: str | None) -> str:
+    """The id a signal names: an unregistered device's state key (`id@site`) without its site."""
+    suffix = f"@{site}"
+    return device_id[: -len(suffix)] if kind is None and device_id.endswith(suffix) else device_id

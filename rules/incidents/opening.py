@@ -39,7 +39,7 @@ def fire(
 ) -> list[TimelineEntry]:
     """Bump the open incident of (rule, device), or open one (and its linked ticket)."""
     actor = f"rule:{signal.rule_id}"
-    key = rows.open_key(signal.rule_id, signal.device_id)
+    key = rows.open_key(signal.rule_id, signal.unit)
     bumped = conn.execute(
         sa.update(incidents)
         .where(incidents.c.open_key == key)
@@ -82,7 +82,7 @@ def fire(
 
 def clear(conn: sa.Connection, signal: Signal, at: datetime) -> list[TimelineEntry]:
     """Resolve the open incident of (rule, device) if it resolves itself; else do nothing."""
-    current = rows.find_open(conn, rows.open_key(signal.rule_id, signal.device_id))
+    current = rows.find_open(conn, rows.open_key(signal.rule_id, signal.unit))
     if current is None or not current.auto_resolve:
         return []  # nothing open, or it latches until a person resolves it
     rows.update_incident(
@@ -219,7 +219,7 @@ def _link_ticket(
 ) -> list[TimelineEntry]:
     """Open the alert's ticket, or link to the one still open from an earlier alert."""
     actor = f"rule:{signal.rule_id}"
-    key = rows.linked_ticket_key(signal.rule_id, signal.device_id)
+    key = rows.linked_ticket_key(signal.rule_id, signal.unit)
     entries: list[TimelineEntry] = []
     ticket = rows.find_open(conn, key)
     if ticket is not None:

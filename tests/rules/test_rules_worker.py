@@ -160,3 +160,16 @@ def test_an_access_denied_window_spans_a_restart(stack: Stack) -> None:
     stack.restart()
     stack.worker.handle([event("door-01", "door", "access_denied", T0 + 10)])
     assert stack.open_incidents() == {("access_denied_burst", "door-01"): 1}
+
+
+def test_one_unregistered_id_at_two_sites_is_two_devices_with_an_incident_each(
+    stack: Stack,
+) -> None:
+    def alarm(site: str, at: float) -> Reading:
+        return Reading(site, "up-1", "event", at, at, seq=int(at - T0), event="fire_alarm")
+
+    stack.worker.handle([alarm("north", T0 + 1), alarm("south", T0 + 2)])
+    stack.worker.handle([alarm("north", T0 + 3)])
+    items, _ = stack.incidents.list(limit=10)
+    by_site = {i.site: (i.device_id, i.occurrences) for i in items}
+    assert by_site == {"north": ("up-1", 2), "south": ("up-1", 1)}
