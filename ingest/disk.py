@@ -22,8 +22,12 @@ MB = 1024 * 1024
 class LogDiskGuard:
     """Measures the logs (at most once a second) against a soft and a hard limit in bytes."""
 
-    def __init__(self, logs: Sequence[ReadingLog], soft_bytes: int, hard_bytes: int) -> None:
+    def __init__(
+        self, logs: Sequence[ReadingLog], soft_bytes: int, hard_bytes: int,
+        max_age_s: float = 1.0,  # a measurement is reused this long (seconds)
+    ) -> None:
         self._logs = list(logs)
+        self._max_age_s = max_age_s
         self.soft_bytes = soft_bytes
         self.hard_bytes = hard_bytes
         self._state: DiskState = "ok"
@@ -34,7 +38,7 @@ class LogDiskGuard:
         total = 0
         for reading_log in self._logs:
             try:
-                total += reading_log.size_bytes()
+                total += reading_log.size_bytes(self._max_age_s)
             except LogError:
                 log.exception("measuring %s failed", reading_log.path)
         return total
@@ -47,7 +51,7 @@ class LogDiskGuard:
         )
         if state != self._state:
             level = logging.INFO if state == "ok" else logging.WARNING
-            log.log(level, "durable log at %.1f MB (soft %.0f MB, hard %.0f MB): %s",
+            log.log(level, "durable log at %.2f MB (soft %.2f MB, hard %.2f MB): %s",
                     used / MB, self.soft_bytes / MB, self.hard_bytes / MB, state)
             self._state = state
         return state
