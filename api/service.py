@@ -162,6 +162,7 @@ class Service:
         self.lane.stop()
         self.jobs.shutdown()
         self.rules_consumer.stop()
+        self.rules.flush()  # rate windows span a clean restart
         try:
             self.device_states.save_all()  # exactly what the rules consumer observed last
         except Exception:

@@ -1,22 +1,16 @@
 """Runs a RulePack over readings and time and emits Signals; state per (rule, device).
 
-Use:
-    ev = Evaluator(pack, state_store, interval_of=lambda device_id: seconds or None)
-    for d in registry: ev.watch(d.site, d.id, d.kind, d.zone, last_seen_at)  # at start
-    signals = ev.evaluate(reading, now)   # for every decoded reading (hot path)
-    signals = ev.tick(now, last_seen)     # about once a second: holds that ran out, stale devices
-
+Use: `Evaluator(pack, states, interval_of)`; `watch(...)` each registry device at start;
+`evaluate(reading, now)` per reading (hot path); `tick(now, last_seen)` about once a second.
 Clocks: holds and staleness run on the `now` handed in (never the wall clock); data windows
 (rate, count) use `reading.ts`, so a backlog delivered in a burst is no fast change. A status
 is matched as an event named `online`/`offline`; it is not data (neither keeps a device fresh
 nor clears a stale rule). Telemetry and events mark the device seen and clear stale rules.
-
-State (RuleState) is saved on every phase change (and meter baselines): a restart resumes a
-pending hold at its due time and does not re-fire what fires. Batched (`sitewatch serve`):
-every touched state, windows included, goes out by take_changes() to be committed with its
-signals; reload() undoes a batch that was not. An unregistered device's state is keyed by
-`id@site` (two sites' `x` are two devices); its signals name the plain id and the site.
-evaluate() and tick() may be called from different threads: one lock guards the state.
+State is saved on every phase change (and meter baselines): a restart resumes a pending hold
+at its due time and does not re-fire. Batched (`sitewatch serve`): touched states, windows
+included, go out by take_changes() to commit with their signals; reload() undoes a batch that
+was not. An unregistered device's state is keyed by `id@site` (two sites' `x` are two
+devices); its signals name the plain id. One lock guards the state (evaluate() and tick()).
 """
 
 from __future__ import annotations
@@ -62,10 +56,11 @@ class Evaluator:
         # take_changes(), committed with their signals at once (rules/db/outbox.py).
         self._batched = batched
         self._changes: dict[StateKey, RuleState | None] = {}
+        self._lazy: dict[StateKey, RuleState] = {}  # rate samples only: may wait for a flush
         self._stale_rules = tuple(r for r in pack.rules if isinstance(r, StaleRule))
-        self._states: dict[StateKey, RuleState] = {}
-        self._pending: set[StateKey] = set()
-        self._stale_firing: dict[str, set[str]] = {}  # device id -> ids of stale rules firing
+        self._states: dict[StateKey, RuleState] = {}  # and _pending, _stale_firing (device
+        self._pending: set[StateKey] = set()  # id -> ids of stale rules firing): by _load()
+        self._stale_firing: dict[str, set[str]] = {}
         self._load()
         self._seen: dict[str, Watched] = {}
         # kind (None = unregistered) -> metric or event name -> matchers that can apply
@@ -85,19 +80,21 @@ class Evaluator:
     def pack(self) -> RulePack:
         """The rules being evaluated."""
         return self._pack
-
     # -- public API ----------------------------------------------------------------------------
 
     def reload(self) -> None:
         """Forget in-memory state and read the store again (a batch that was not committed)."""
         with self._lock:
             self._changes.clear()
+            self._lazy.clear()
             self._load()
 
-    def take_changes(self) -> dict[StateKey, RuleState | None]:
-        """States touched since the last call (None: deleted); batched mode only."""
+    def take_changes(self, lazy: bool = False) -> dict[StateKey, RuleState | None]:
+        """States touched since the last call (None: deleted); rate samples: with others/lazy."""
         with self._lock:
             changes, self._changes = self._changes, {}
+            if lazy or changes:
+                changes, self._lazy = {**self._lazy, **changes}, {}
             return changes
 
     def evaluate(self, reading: Reading, now: float) -> list[Signal]:
@@ -233,8 +230,11 @@ class Evaluator:
     ) -> None:
         """Persist what a step changed and emit its signal."""
         if step is None:
-            if self._batched and key in self._states:
-                self._changes[key] = st  # window samples: saved so a window spans a restart
+            if self._batched and key in self._states:  # window samples: span a restart
+                if isinstance(rule, CountRule):
+                    self._changes[key] = st
+                else:
+                    self._lazy[key] = st  # every reading moves a rate window: flushed at times
             return
         if st.phase == "inactive" and not st.memo:
             self._states.pop(key, None)

@@ -35,6 +35,7 @@ log = logging.getLogger("sitewatch.rules")
 DRAIN_CHUNK = 200  # outbox rows read per query while applying
 APPLY_ATTEMPTS = 5  # a signal whose apply raises (not an outage) this often is parked
 DELAY_WARN_S = 5.0  # an unapplied signal older than this makes health not ok
+LAZY_FLUSH_S = 5.0  # rate-window samples alone are committed at most this often (and at stop)
 LANES = ("life_safety", "telemetry")
 
 
@@ -80,6 +81,7 @@ class RulesWorker:
         self.applied = 0  # signals applied to incidents
         self.parked = 0  # signals given up after APPLY_ATTEMPTS failed applies
         self.ticked_at: float | None = None  # Unix seconds the last tick got its turn
+        self._lazy_at = clock()  # Unix seconds rate-window samples were last committed
 
     def health(self) -> dict[str, Any]:
         """ok while the database takes commits and no signal has waited over DELAY_WARN_S."""
@@ -171,9 +173,20 @@ class RulesWorker:
         self._reload_needed = False
         log.info("rule state reloaded from the database after a failed commit")
 
-    def _commit(self, keyed: list[KeyedSignal]) -> None:
+    def flush(self) -> None:
+        """Commit rate-window samples now (at stop: a clean restart keeps every window)."""
+        with self._turn(urgent=False):
+            try:
+                self._reload_if_needed()
+                self._commit([], lazy=True)
+            except StateUnavailable:
+                log.warning("rate windows not saved at stop: the database is unavailable")
+
+    def _commit(self, keyed: list[KeyedSignal], lazy: bool = False) -> None:
+        now = self._clock()
+        lazy = lazy or now - self._lazy_at >= LAZY_FLUSH_S
         try:
-            self._outbox.commit(self._evaluator.take_changes(), keyed)
+            self._outbox.commit(self._evaluator.take_changes(lazy), keyed)
         except StateUnavailable as e:
             self._reload_needed = True  # undo the batch in memory: it is evaluated again
             self.deferred += 1
@@ -181,6 +194,8 @@ class RulesWorker:
             raise
         if keyed:
             self._drain_needed = True
+        if lazy:
+            self._lazy_at = now
         self._up()
 
     def _drain(self) -> None:
