@@ -173,3 +173,15 @@ def test_one_unregistered_id_at_two_sites_is_two_devices_with_an_incident_each(
     items, _ = stack.incidents.list(limit=10)
     by_site = {i.site: (i.device_id, i.occurrences) for i in items}
     assert by_site == {"north": ("up-1", 2), "south": ("up-1", 1)}
+
+
+def test_a_rate_window_spans_a_clean_restart(stack: Stack) -> None:
+    def heat(at: float, celsius: float) -> Reading:
+        return Reading("hq", "hd-01", "telemetry", at, at, seq=int(at - T0),
+                       kind="heat_detector", zone="kitchen", metrics={"temperature_c": celsius})
+
+    stack.worker.handle([heat(T0, 20.0), heat(T0 + 30, 22.0)])
+    stack.worker.flush()  # what `sitewatch serve` does at stop
+    stack.restart()
+    stack.worker.handle([heat(T0 + 70, 31.0)])  # +11 degC over 70 s from the first sample
+    assert stack.open_incidents() == {("heat_rise", "hd-01"): 1}
