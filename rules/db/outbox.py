@@ -128,6 +128,23 @@ class SqlSignalOutbox:
         except sa.exc.DBAPIError as exc:
             raise _unavailable(exc) from exc
 
+    def prune(self, applied_before: float) -> int:
+        """Delete rows applied before `applied_before` (Unix seconds); how many went.
+
+        Their keys only guard against a batch evaluated again after a crash, which happens
+        within seconds; a day of them is kept for reading.
+        """
+        t = signal_outbox
+        try:
+            with self._engine.connect() as conn:
+                conn.execution_options(**WRITE)
+                with conn.begin():
+                    gone = conn.execute(sa.delete(t).where(
+                        t.c.applied_at.is_not(None), t.c.applied_at < applied_before))
+        except sa.exc.DBAPIError as exc:
+            raise _unavailable(exc) from exc
+        return int(gone.rowcount or 0)
+
     def backlog(self) -> tuple[int, float | None]:
         """(signals not applied, Unix seconds the oldest of them was committed or None)."""
         t = signal_outbox

@@ -36,6 +36,8 @@ DRAIN_CHUNK = 200  # outbox rows read per query while applying
 APPLY_ATTEMPTS = 5  # a signal whose apply raises (not an outage) this often is parked
 DELAY_WARN_S = 5.0  # an unapplied signal older than this makes health not ok
 LAZY_FLUSH_S = 5.0  # rate-window samples alone are committed at most this often (and at stop)
+KEEP_APPLIED_S = 86_400.0  # applied outbox rows are kept this long (seconds), then deleted
+PRUNE_EVERY_S = 600.0  # seconds between two deletions of old applied rows
 LANES = ("life_safety", "telemetry")
 
 
@@ -82,6 +84,7 @@ class RulesWorker:
         self.parked = 0  # signals given up after APPLY_ATTEMPTS failed applies
         self.ticked_at: float | None = None  # Unix seconds the last tick got its turn
         self._lazy_at = clock()  # Unix seconds rate-window samples were last committed
+        self._pruned_at = 0.0  # Unix seconds old applied outbox rows were last deleted
 
     def health(self) -> dict[str, Any]:
         """ok while the database takes commits and no signal has waited over DELAY_WARN_S."""
@@ -139,6 +142,9 @@ class RulesWorker:
             self._drain()
             try:
                 self._backlog = self._outbox.backlog()
+                if now - self._pruned_at >= PRUNE_EVERY_S:
+                    self._outbox.prune(now - KEEP_APPLIED_S)
+                    self._pruned_at = now
             except StateUnavailable as e:
                 self._down(e)
 

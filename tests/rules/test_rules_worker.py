@@ -185,3 +185,18 @@ def test_a_rate_window_spans_a_clean_restart(stack: Stack) -> None:
     stack.restart()
     stack.worker.handle([heat(T0 + 70, 31.0)])  # +11 degC over 70 s from the first sample
     assert stack.open_incidents() == {("heat_rise", "hd-01"): 1}
+
+
+def test_applied_signals_are_deleted_from_the_outbox_after_a_day(stack: Stack) -> None:
+    def forced_rows() -> int:
+        with stack.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).where(
+                signal_outbox.c.rule_id == "door_forced")).scalar_one())
+
+    stack.worker.handle([event("door-02", "door", "door_forced_open", T0 + 1)])
+    stack.worker.tick()
+    assert forced_rows() == 1  # applied a moment ago: kept
+    stack.now += 86_400 + 700
+    stack.worker.tick()
+    assert forced_rows() == 0
+    assert stack.open_incidents() == {("door_forced", "door-02"): 1}
