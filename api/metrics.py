@@ -109,13 +109,28 @@ class RuntimeCollector(Collector):
         )
         yield GaugeMetricFamily(
             "sitewatch_rules_pending_signals",
-            "Rule signals waiting for the incident database (it was unavailable).",
+            "Committed rule signals not yet applied to incidents (signal outbox).",
             value=rules.get("pending_signals", 0),
         )
+        yield GaugeMetricFamily(
+            "sitewatch_rules_oldest_pending_signal_age_seconds",
+            "Age of the oldest committed signal not yet applied to incidents.",
+            value=rules.get("oldest_pending_age_s", 0.0),
+        )
+        yield GaugeMetricFamily(
+            "sitewatch_rules_incidents_delayed",
+            "1 while the incident database is down or signals wait in the outbox.",
+            value=1 if rules.get("incidents_delayed") else 0,
+        )
         yield CounterMetricFamily(
-            "sitewatch_rules_refused_signals",
-            "Rule signals refused because too many already waited for the database.",
-            value=rules.get("refused_signals", 0),
+            "sitewatch_rules_deferred_batches",
+            "Log batches and ticks not committed because the database was down (retried).",
+            value=rules.get("deferred_batches", 0),
+        )
+        yield CounterMetricFamily(
+            "sitewatch_rules_parked_signals",
+            "Signals given up after repeated failed applies (not an outage; see the log).",
+            value=rules.get("parked_signals", 0),
         )
         yield CounterMetricFamily(
             "sitewatch_deadletters_dropped",

@@ -37,3 +37,5 @@ class Runtime:
     clock: Callable[[], float] = field(default=time.time)
     # The rules worker's figures for /metrics: `errors` (evaluations that raised), `backlog`.
     rules_stats: Callable[[], dict[str, Any]] = field(default=dict)
+    # Liveness for /api/v1/health/live: thread name -> alive (default: nothing to check).
+    live: Callable[[], dict[str, Any]] = field(default=dict)

@@ -9,6 +9,14 @@ from typing import Any
 
 from api.dependency_watch import DependencyWatch
 from api.jobs import Job, Jobs, device_states_job, scheduled_work
+from api.lanes import (
+    RULES_BACKOFF_S,
+    RULES_BATCH_MAX,
+    LifeSafetyLane,
+    life_safety_filters,
+    retry_while_down,
+)
+from api.liveness_checks import live_threads, readiness
 from api.retention_job import retention_jobs
 from api.runtime import Runtime
 from api.server import serve_api
@@ -19,12 +27,13 @@ from devices.registry import Registry, load_registry
 from ingest.consumer import LogConsumer
 from ingest.counters import IngestCounters
 from ingest.deadletters import DeadLetters
+from ingest.disk import MB, LogDiskGuard
 from ingest.log import ReadingLog
 from ingest.pipeline import IngestPipeline
 from ingest.stores.factory import open_store
-from rules.db.database import database_health, open_database
+from rules.db.database import open_database
 from rules.db.device_states import DeviceStateSaver, DeviceStateStore
-from rules.db.rule_state import SqlStateStore
+from rules.db.outbox import SqlSignalOutbox
 from rules.engine.evaluator import Evaluator
 from rules.engine.loader import RulePack, load_rules
 from rules.engine.worker import RulesWorker
@@ -66,7 +75,8 @@ class Service:
             self.engine, self.pack, load_sla(settings.sla), registry=self.registry,
             resolve_grace_s=settings.resolve_grace_s,
         )
-        self.evaluator = Evaluator(self.pack, SqlStateStore(self.engine), self._interval_of)
+        self.outbox = SqlSignalOutbox(self.engine)
+        self.evaluator = Evaluator(self.pack, self.outbox.states, self._interval_of, batched=True)
         # Stale rules count silence from this start: while Sitewatch was down nobody listened,
         # and QoS 0 telemetry sent meanwhile is gone, so counting from the saved last seen
         # would open (and soon auto-resolve) a P1 ticket for every device at each restart.
@@ -76,7 +86,7 @@ class Service:
             self.engine, self.incidents, load_schedules(settings.schedules), self.registry
         )
         self.rules = RulesWorker(
-            self.evaluator, self.incidents, self.liveness,
+            self.evaluator, self.incidents, self.liveness, self.outbox,
             observers=[self.maintenance.observe, PanelResets(self.incidents, self.pack).observe],
         )
         self.notifier = Notifier(
@@ -96,6 +106,14 @@ class Service:
                 ],
             )
         )
+        self.lane = LifeSafetyLane(
+            settings, self.registry, self.counters, self.deadletters, self.store,
+            self.rules.handle_life_safety,
+        )
+        self.disk = LogDiskGuard(
+            [self.log, self.lane.log], int(settings.log_soft_limit_mb * MB),
+            int(settings.log_hard_limit_mb * MB),
+        )
         self.ingest = IngestPipeline(
             mqtt_url=settings.mqtt_url,
             client_id=settings.mqtt_client_id,
@@ -105,22 +123,26 @@ class Service:
             counters=self.counters,
             deadletters=self.deadletters,
             queue_max=settings.queue_max,
+            elsewhere=life_safety_filters(settings.mqtt_topic_prefix),
+            disk=self.disk,
         )
         self.store_consumer = LogConsumer(
             self.log, "store", self.store.write, settings.batch_max, self.counters,
             self.deadletters,
         )
         self.rules_consumer = LogConsumer(
-            self.log, "rules", self.rules.handle, settings.batch_max, self.counters,
-            self.deadletters,
+            self.log, "rules", retry_while_down(self.rules.handle), RULES_BATCH_MAX,
+            self.counters, self.deadletters, backoff=RULES_BACKOFF_S,
         )
         self.runtime = Runtime(
             settings=settings, registry=self.registry, store=self.store,
             incidents=self.incidents, liveness=self.liveness, counters=self.counters,
             deadletters=self.deadletters, pack=self.pack, engine=self.engine,
             health=self.health,
+            live=self.live,
             rules_stats=lambda: {
-                **self.rules.health(), "backlog": self.log.depth("rules"),
+                **self.rules.health(),
+                "backlog": self.log.depth("rules") + self.lane.log.depth("lane-rules"),
             },
         )
 
@@ -129,30 +151,30 @@ class Service:
         return (d.interval_s or d.spec.interval_s) if d else None
 
     def health(self) -> dict[str, Any]:
-        """Each part's own state, for /api/v1/health."""
-        rules = {**self.rules.health(), "consumer": self.rules_consumer.health()}
-        rules["ok"] = rules["ok"] and rules["consumer"]["ok"]
-        return {
-            "broker": self.ingest.health(),
-            "store": {"ok": self.store.ping(), "kind": type(self.store).__name__},
-            "database": database_health(self.engine),
-            "buffer": self.store_consumer.health(),
-            "rules": rules,
-        }
+        """Readiness with each part's own state, for /api/v1/health (api/liveness_checks.py)."""
+        return readiness(self)
+
+    def live(self) -> dict[str, Any]:
+        """Liveness: every thread of ours alive, for /api/v1/health/live."""
+        return live_threads(self)
 
     def start(self) -> None:
         """Start notifier and consumers first so a previous backlog drains, then ingest."""
         self.notifier.start()
+        self.lane.start_consumers()
         self.store_consumer.start()
         self.rules_consumer.start()
         self.jobs.start()
+        self.lane.start_session()
         self.ingest.start()
 
     def stop(self) -> None:
         """Stop taking messages, then let the consumers finish their batch, then close."""
         self.ingest.stop()
+        self.lane.stop()
         self.jobs.shutdown()
         self.rules_consumer.stop()
+        self.rules.flush()  # rate windows span a clean restart
         try:
             self.device_states.save_all()  # exactly what the rules consumer observed last
         except Exception:

@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     deadletter_max: int = 1_000  # rejected messages kept for operators
     resolve_grace_s: float = 600.0  # after a forced resolve, seconds before rechecking it
     retention_days: float = Field(default=90.0, ge=0)  # telemetry kept (embedded; new v1 db); 0: ∞
+    log_soft_limit_mb: float = 2_048  # durable log size (MB) past which health warns
+    log_hard_limit_mb: float = 8_192  # past this (MB) telemetry is refused, unacked; never events
 
     @model_validator(mode="after")
     def _database_beside_data(self) -> Settings:

@@ -1,6 +1,7 @@
 """Container healthchecks for the Sitewatch image; exit 0 when healthy, 1 otherwise.
 
-    healthcheck.py http URL                      the URL answers 2xx within 5 s
+    healthcheck.py http URL                      the URL answers 2xx within 5 s (for
+                                                 Sitewatch: /api/v1/health/live, liveness)
     healthcheck.py mqtt BROKER_URL TOPIC VALUE   the retained message on TOPIC is VALUE
 """
 

@@ -46,8 +46,16 @@ class DeviceState:
     latest: dict[str, tuple[float, MetricValue]]  # metric -> (ts, value)
 
 
+def _plain(key: str, site: str) -> str:
+    """An unregistered device's id from its key (`id@site`)."""
+    return key[: -len(site) - 1] if key.endswith(f"@{site}") else key
+
+
 class DeviceLiveness:
     """Tracks every device's last message; `stale` after three silent intervals.
+
+    Keyed by (site, device): a registered id is unique in the registry; an unregistered one
+    is kept as `id@site`, so one id heard at two sites is two devices (last_seen() keys too).
 
     A device never heard from (in this run, nor before a restart when its saved state was
     given to restore()) is given three intervals of grace from `started_at`, so a restart
@@ -70,15 +78,18 @@ class DeviceLiveness:
         """Record a message. Telemetry and events are signs of life; a status only sets or
         clears `offline`: a retained `online`, redelivered at every resubscribe, proves nothing.
         """
+        key = reading.device_id
+        if reading.kind is None:  # unregistered: (site, device)
+            key = f"{key}@{reading.site}"
         with self._lock:
-            s = self._seen.get(reading.device_id)
+            s = self._seen.get(key)
             if s is None:
-                s = self._seen[reading.device_id] = _Seen(reading.site, reading.kind, reading.zone)
+                s = self._seen[key] = _Seen(reading.site, reading.kind, reading.zone)
             s.change = self._changes = self._changes + 1  # one store: the dirty mark for saving
             if reading.channel == "status":
                 s.offline_since = reading.received_at if reading.status == "offline" else None
                 return
-            limit = self.stale_after(reading.device_id, s.kind)
+            limit = self.stale_after(key, s.kind)
             gap = reading.received_at - (s.last_seen or float("-inf"))
             if s.online_since is None or s.offline_since is not None or gap >= limit:
                 s.online_since = reading.received_at
@@ -100,10 +111,14 @@ class DeviceLiveness:
     def state(self, device_id: str, now: float) -> DeviceState | None:
         """The device's state now, or None if it is neither registered nor ever heard."""
         with self._lock:
-            s = self._seen.get(device_id)
-            if s is None:
-                return None
-            return self._state(device_id, s, now)
+            key, s = device_id, self._seen.get(device_id)
+            if s is None:  # an unregistered id: the one of its sites heard last
+                heard = [(k, v) for k, v in self._seen.items()
+                         if k not in self._registry.devices and _plain(k, v.site) == device_id]
+                if not heard:
+                    return None
+                key, s = max(heard, key=lambda kv: kv[1].last_seen or 0.0)
+            return self._state(key, s, now)
 
     def states(self, now: float) -> list[DeviceState]:
         """Every known device's state now, registered ones and unregistered ones heard."""
@@ -162,7 +177,8 @@ class DeviceLiveness:
                     s = self._seen[i]
                     if changed_since is None or s.change > changed_since:
                         out.append(DeviceSnapshot(
-                            i, s.site, s.zone, s.kind, i in registered, s.last_seen,
+                            _plain(i, s.site) if i not in registered else i, s.site, s.zone,
+                            s.kind, i in registered, s.last_seen,
                             s.online_since, s.offline_since, dict(s.latest), s.change,
                         ))
         return out
@@ -171,11 +187,14 @@ class DeviceLiveness:
         """Take back states saved before a restart; a device observed since keeps its own."""
         with self._lock:
             for snap in snapshots:
-                s = self._seen.get(snap.device_id)
+                key = snap.device_id
+                if key not in self._registry.devices:
+                    key = f"{key}@{snap.site}"  # unregistered: keyed by (site, device)
+                s = self._seen.get(key)
                 if s is None:
                     if snap.last_seen is None and snap.offline_since is None:
                         continue  # no longer registered and never heard: nothing to show
-                    s = self._seen[snap.device_id] = _Seen(snap.site, snap.kind, snap.zone)
+                    s = self._seen[key] = _Seen(snap.site, snap.kind, snap.zone)
                 if s.change:
                     continue  # heard since start: that is newer than anything saved
                 s.last_seen, s.online_since = snap.last_seen, snap.online_since
@@ -197,6 +216,7 @@ class DeviceLiveness:
         registered = device_id in self._registry.devices
         state, since = self._state_of(device_id, s, now)
         return DeviceState(
-            device_id, s.site, s.kind, s.zone, registered, state, since, s.last_seen,
+            device_id if registered else _plain(device_id, s.site), s.site, s.kind, s.zone,
+            registered, state, since, s.last_seen,
             dict(s.latest),
         )

@@ -41,9 +41,11 @@ class LogConsumer:
         deadletters: DeadLetters,
         clock: Callable[[], float] = time.time,
         backoff: tuple[float, float] = (BACKOFF_MIN_S, BACKOFF_MAX_S),  # first, longest wait (s)
+        counted_as: str | None = None,  # counters' name (default `name`): lanes add up
     ) -> None:
         self._log = log
         self.name = name
+        self._counted = counted_as or name
         self._handle = handle
         self._batch_max = batch_max
         self._counters = counters
@@ -103,9 +105,9 @@ class LogConsumer:
                 if unexpected > UNEXPECTED_RETRIES:
                     return self._split(readings, "handler error")
             else:
-                self._counters.add_handled(self.name, len(readings))
+                self._counters.add_handled(self._counted, len(readings))
                 return True
-            self._counters.add_retry(self.name)
+            self._counters.add_retry(self._counted)
             self._stop.wait(delay)
             delay = min(delay * 2, self._backoff[1])
         return False
@@ -120,7 +122,7 @@ class LogConsumer:
                 encode_reading(r).encode(),
                 self._clock(),
             )
-            self._counters.add_dropped(self.name)
+            self._counters.add_dropped(self._counted)
             return True
         mid = len(readings) // 2
         return self._deliver(readings[:mid]) and self._deliver(readings[mid:])

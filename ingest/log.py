@@ -87,6 +87,15 @@ class ReadingLog:
             raise LogError(f"{path}: {e}") from e
         self._lock = threading.Lock()
         self._grown = threading.Condition(self._lock)  # notified on every append
+        # Id arithmetic for depth(): the newest id ever given and each cursor, kept in memory
+        # so a health probe never counts rows (nor waits for the writer's lock).
+        seq = self._run("SELECT seq FROM sqlite_sequence WHERE name = 'readings'")
+        self._last_id = int(seq[0][0]) if seq else 0
+        self._cursors: dict[str, int] = {
+            str(c): int(u) for c, u in self._run("SELECT consumer, upto FROM cursors")
+        }
+        self._size_at = 0.0  # monotonic seconds of the last size_bytes() measurement
+        self._size = 0
         # Log body -> the Reading it encodes, for recent appends: each consumer reads a row's
         # body back from the file as before, and only decoding it is skipped when the same body
         # was just written. Keyed by the body itself, so a hit is exactly what decoding gives.
@@ -102,6 +111,7 @@ class ReadingLog:
         """Make `consumer` a reader whose cursor holds rows back; it starts at the oldest row."""
         with self._lock:
             self._run("INSERT OR IGNORE INTO cursors VALUES (?, 0)", (consumer,))
+            self._cursors.setdefault(consumer, 0)
 
     def append(self, readings: Sequence[Reading]) -> int:
         """Add readings in one transaction; durable when this returns. Returns the last id."""
@@ -125,6 +135,7 @@ class ReadingLog:
                     raise
             except sqlite3.Error as e:
                 raise LogError(f"{self.path}: {e}") from e
+            self._last_id = int(last)
             self._grown.notify_all()
             return int(last)
 
@@ -179,14 +190,28 @@ class ReadingLog:
                     raise
             except sqlite3.Error as e:
                 raise LogError(f"{self.path}: {e}") from e
+            self._cursors[consumer] = max(self._cursors.get(consumer, 0), upto_id)
 
     def depth(self, consumer: str) -> int:
-        """Rows the consumer has not committed yet."""
+        """Rows the consumer has not committed yet: newest id minus its cursor, no query.
+
+        Ids only grow and an append's ids are consecutive, so this is exact; it takes no
+        lock, so a probe never waits for (or holds up) the writer.
+        """
+        return max(0, self._last_id - self._cursors.get(consumer, 0))
+
+    def size_bytes(self, max_age_s: float = 1.0) -> int:
+        """Bytes the log's pages in use take (free pages of drained rows not counted; the WAL
+        file, bounded by checkpoints at ~4 MB, neither), measured at most every `max_age_s`
+        seconds: three PRAGMAs under the lock, never a scan."""
+        now = time.monotonic()
+        if now - self._size_at < max_age_s:
+            return self._size
         with self._lock:
-            rows = self._run(
-                "SELECT count(*) FROM readings WHERE id > ?", (self._cursor(consumer),)
-            )
-            return int(rows[0][0])
+            pages = self._run("PRAGMA page_count")[0][0] - self._run("PRAGMA freelist_count")[0][0]
+            page = self._run("PRAGMA page_size")[0][0]
+        self._size, self._size_at = int(pages) * int(page), now
+        return self._size
 
     def consumers(self) -> list[str]:
         """The registered consumer names."""

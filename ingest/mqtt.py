@@ -15,7 +15,7 @@ import logging
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 import paho.mqtt.client as mqtt
@@ -43,6 +43,7 @@ class Delivery(NamedTuple):
     qos: int
     generation: int  # connection it arrived on; acks from older connections are skipped
     received_at: float  # Unix seconds
+    retained: bool = False  # sent from the broker's retained store (a subscribe), not live
 
 
 class _NoFilters(MQTTMatcher):
@@ -66,12 +67,13 @@ class MqttSession:
         self,
         url: str,
         client_id: str,
-        subscription: str,
+        subscription: str | Sequence[str],  # one topic filter or several, each at QoS 1
         on_message: Callable[[Delivery], None],
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.address = parse_broker_url(url)
-        self._subscription = subscription
+        filters = [subscription] if isinstance(subscription, str) else list(subscription)
+        self._subscription: list[tuple[str, int]] = [(f, 1) for f in filters]
         self._on_message_cb = on_message
         self._clock = clock
         self._lock = threading.Lock()  # guards _generation against acks in flight
@@ -148,7 +150,7 @@ class MqttSession:
             return
         # Subscribe on every connect: the broker may have lost the session (restart without
         # persistence), and a duplicate subscription is harmless.
-        client.subscribe(self._subscription, qos=1)
+        client.subscribe(self._subscription)
         log.info(
             "connected to %s:%s (session present: %s)",
             self.address.host,
@@ -180,5 +182,6 @@ class MqttSession:
         except UnicodeDecodeError:
             topic = msg._topic.decode("utf-8", errors="replace")  # decode rejects it later
         self._on_message_cb(
-            Delivery(topic, bytes(msg.payload), msg.mid, msg.qos, self._generation, self._clock())
+            Delivery(topic, bytes(msg.payload), msg.mid, msg.qos, self._generation, self._clock(),
+                     bool(msg.retain))
         )

@@ -16,14 +16,17 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
+
+from paho.mqtt.client import topic_matches_sub
 
 from devices.reading import Reading
 from devices.registry import Registry
 from ingest.counters import IngestCounters
 from ingest.deadletters import DeadLetters
 from ingest.decode import Decoder
+from ingest.disk import LogDiskGuard
 from ingest.log import LogError, ReadingLog, encode_reading
 from ingest.mqtt import Delivery, MqttSession
 from ingest.rejected import Rejected
@@ -55,8 +58,17 @@ class IngestPipeline:
         queue_max: int,
         clock: Callable[[], float] = time.time,
         batch_max: int = 1000,  # messages per log transaction at most
+        subscription: str | Sequence[str] | None = None,  # topic filters; `{prefix}/#`
+        elsewhere: Sequence[str] = (),  # topic filters another session takes: acked, skipped
+        disk: LogDiskGuard | None = None,  # past its hard limit, messages are left unacked
+        name: str = "ingest",  # thread name
     ) -> None:
         self._decode = Decoder(registry, prefix, counters.add_warning)
+        self._name = name
+        self._elsewhere = tuple(elsewhere)
+        self._elsewhere_last = {f.rsplit("/", 1)[-1] for f in self._elsewhere}
+        self._disk = disk
+        self._disk_refusing = False  # refreshed by the writer, read on paho's thread
         self._log = log
         self.counters = counters
         self.deadletters = deadletters
@@ -74,13 +86,14 @@ class IngestPipeline:
         # `{prefix}/#` rather than `{prefix}/+/+/+`: a device publishing to a topic with too
         # many or too few levels is then counted and dead-lettered as bad_topic, not invisible.
         self.session = MqttSession(
-            mqtt_url, client_id, f"{prefix}/#", self._on_message, clock=clock
+            mqtt_url, client_id, subscription or f"{prefix}/#", self._on_message, clock=clock
         )
 
     def start(self) -> None:
         """Start the writer and connect to the broker."""
         self._stop.clear()
-        self._writer = threading.Thread(target=self._run, name="ingest-writer", daemon=True)
+        self._writer = threading.Thread(target=self._run, name=f"{self._name}-writer",
+                                        daemon=True)
         self._writer.start()
         self.session.start()
 
@@ -96,10 +109,15 @@ class IngestPipeline:
         self.session.stop()
         self._queue.clear()
 
+    @property
+    def writer_running(self) -> bool:
+        """True while the writer thread is alive."""
+        return self._writer is not None and self._writer.is_alive()
+
     def health(self) -> dict[str, Any]:
         """Broker connection, writer thread, queue depth and log depth per consumer; ok when
         connected with the writer alive."""
-        writer_running = self._writer is not None and self._writer.is_alive()
+        writer_running = self.writer_running
         return {
             "ok": self.session.connected and writer_running,
             "connected": self.session.connected,
@@ -112,6 +130,16 @@ class IngestPipeline:
     def _on_message(self, d: Delivery) -> None:
         # paho's network thread: never block here. Taken messages are counted as received by
         # the writer, a batch at a time; refused ones here.
+        if self._elsewhere and self._taken_elsewhere(d.topic):
+            self.session.ack(d)  # the other session has its own copy (its own queue)
+            return
+        if self._disk_refusing:
+            self.counters.add_received()
+            assert self._disk is not None
+            self._disk.refused += 1
+            if d.qos > 0:
+                self._refused_unacked.set()
+            return
         if len(self._queue) >= self._queue_max:
             self.counters.add_received()
             self.counters.add_queue_refused()
@@ -121,6 +149,11 @@ class IngestPipeline:
         self._queue.append(d)
         if not self._queued.is_set():
             self._queued.set()
+
+    def _taken_elsewhere(self, topic: str) -> bool:
+        if topic[topic.rfind("/") + 1 :] not in self._elsewhere_last:
+            return False  # the common case (telemetry), without matching any filter
+        return any(topic_matches_sub(f, topic) for f in self._elsewhere)
 
     def _take(self) -> list[Delivery]:
         """Whatever is queued (at most batch_max), waiting up to 0.2 s only when nothing is."""
@@ -134,6 +167,8 @@ class IngestPipeline:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            if self._disk is not None:
+                self._disk_refusing = self._disk.refusing()  # measured at most once a second
             batch = self._take()
             if not batch:
                 self._redeliver_refused()
@@ -147,6 +182,8 @@ class IngestPipeline:
             self._redeliver_refused()
 
     def _redeliver_refused(self) -> None:
+        if self._disk_refusing:
+            return  # redelivered now, they would only be refused again
         if self._refused_unacked.is_set() and not self._queue and not self._stop.is_set():
             self._refused_unacked.clear()
             log.info("reconnecting so the broker redelivers refused messages")
@@ -159,6 +196,11 @@ class IngestPipeline:
     def _process(self, batch: list[Delivery]) -> None:
         items: list[tuple[str, Reading]] = []
         for d in batch:
+            if d.retained and d.topic.endswith("/event"):
+                # The broker's retained copy, sent again at every (re)subscribe: a replay of
+                # an old event, never a new alarm. Counted and acked, not evaluated.
+                self.counters.add_warning("retained_event")
+                continue
             try:
                 r = self._decode(d.topic, d.payload, d.received_at)
                 # Encoded here, per message: a reading that cannot be written is refused

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import socket
 import subprocess
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,6 +60,7 @@ class Server:
     ready_url: str | None = None
     user: str | None = None
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    ready: Callable[[], bool] | None = field(default=None, repr=False)  # polled after the port
 
     def start(self) -> None:
         """Start the process and wait until it serves."""
@@ -65,6 +68,12 @@ class Server:
         argv = ["runuser", "-u", self.user, "--", *self.argv] if self.user else self.argv
         self.proc = subprocess.Popen(argv, stdout=log, stderr=log, cwd=self.workdir)
         wait_for_port(self.port)
+        if self.ready is not None:  # e.g. PostgreSQL listens before it accepts sessions
+            deadline = time.monotonic() + 30
+            while not self.ready():
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{self.argv[0]} on port {self.port} is not ready")
+                time.sleep(0.05)
         if self.ready_url:
             deadline = time.monotonic() + 20
             while True:
@@ -88,6 +97,11 @@ def mosquitto(workdir: Path) -> Server:
     if not Path(exe).exists():
         missing("mosquitto")
     port = free_port()
+    try:  # started as root, Mosquitto runs as its own user: it must write its persistence
+        pwd.getpwnam("mosquitto")
+        shutil.chown(workdir, "mosquitto")
+    except (KeyError, PermissionError):
+        pass  # no such user (or not root): Mosquitto runs as us and writes where we can
     conf = workdir / "mosquitto.conf"
     conf.write_text(
         f"listener {port} 127.0.0.1\n"
@@ -141,4 +155,15 @@ def postgres(workdir: Path) -> Server:
     port = free_port()
     argv = [str(bindir / "postgres"), "-D", str(data), "-p", str(port), "-h", "127.0.0.1",
             "-k", str(workdir), "-c", "fsync=off", "-c", "max_connections=200"]
-    return Server(argv, port, workdir, user="postgres")
+
+    def accepts_sessions() -> bool:
+        import psycopg
+
+        try:
+            psycopg.connect(f"host=127.0.0.1 port={port} user=postgres dbname=postgres",
+                            connect_timeout=2).close()
+            return True
+        except psycopg.OperationalError:
+            return False  # "the database system is starting up"
+
+    return Server(argv, port, workdir, user="postgres", ready=accepts_sessions)

@@ -1,4 +1,5 @@
-"""GET /api/v1/health: liveness and each dependency's state, no token needed."""
+"""GET /api/v1/health (readiness, each dependency's state) and GET /api/v1/health/live
+(liveness: our threads alive), no token needed."""
 
 from __future__ import annotations
 
@@ -34,3 +35,22 @@ def health(response: Response, rt: RuntimeDep) -> HealthOut:
     if not ok:
         response.status_code = 503
     return HealthOut(status="ok" if ok else "degraded", checks=checks)
+
+
+@router.get(
+    "/health/live",
+    response_model=HealthOut,
+    responses={503: {"model": HealthOut, "description": "A thread of ours is not alive"}},
+)
+def live(response: Response, rt: RuntimeDep) -> HealthOut:
+    """200 while every thread of ours is alive (dependencies aside), else 503: for the
+    container healthcheck, so buffering through a store outage is not a reason to restart."""
+    try:
+        raw = rt.live()
+    except Exception as e:  # noqa: BLE001 - liveness must answer whatever a check does
+        log.exception("liveness check failed")
+        raw = {"ok": False, "error": f"{type(e).__name__}: {e}"}
+    ok = bool(raw.get("ok", True))
+    if not ok:
+        response.status_code = 503
+    return HealthOut(status="ok" if ok else "degraded", checks={"threads": dict(raw)})

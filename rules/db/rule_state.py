@@ -9,7 +9,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from rules.db.database import WRITE
 from rules.db.schema import rule_state
-from rules.engine.state import RuleState, StateKey
+from rules.engine.state import RuleState, StateKey, StateUnavailable
 
 _VALUE_COLUMNS = ("phase", "since", "memo", "site", "zone", "device_kind")
 
@@ -22,8 +22,11 @@ class SqlStateStore:
 
     def load_all(self) -> dict[StateKey, RuleState]:
         """Every saved state, at start."""
-        with self._engine.connect() as conn:
-            found = conn.execute(sa.select(rule_state)).all()
+        try:
+            with self._engine.connect() as conn:
+                found = conn.execute(sa.select(rule_state)).all()
+        except sa.exc.DBAPIError as exc:
+            raise StateUnavailable(str(exc.orig or exc).strip().splitlines()[0]) from exc
         return {
             (row.rule_id, row.device_id): RuleState(
                 phase=row.phase,

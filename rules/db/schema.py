@@ -219,3 +219,30 @@ resolve_rechecks = sa.Table(
     sa.Column("done_at", sa.Float, nullable=True),  # Unix seconds the check ran; None: pending
     sa.Index("ix_resolve_rechecks_due", "done_at", "due_at"),
 )
+
+
+# Rule signals committed in the transaction that saved the rule state which made them, and
+# applied to incidents from here exactly once (rules/db/outbox.py; applied_at set in the
+# incident's own transaction). signal_key is unique: a batch evaluated twice adds nothing.
+signal_outbox = sa.Table(
+    "signal_outbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("signal_key", sa.String(400), nullable=False),
+    sa.Column("lane", sa.String(16), nullable=False),  # life_safety | telemetry | tick
+    sa.Column("rule_id", sa.String(128), nullable=False),
+    sa.Column("action", sa.String(8), nullable=False),  # fire | clear
+    sa.Column("site", sa.String(64), nullable=False),
+    sa.Column("device_id", sa.String(140), nullable=False),
+    sa.Column("zone", sa.String(128), nullable=True),
+    sa.Column("device_kind", sa.String(64), nullable=True),
+    sa.Column("at", sa.Float, nullable=False),  # Unix seconds the evaluator decided
+    sa.Column("value", sa.JSON, nullable=True),
+    sa.Column("message", sa.Text, nullable=False, server_default=""),
+    sa.Column("created_at", sa.Float, nullable=False),  # Unix seconds of the commit
+    sa.Column("applied_at", sa.Float, nullable=True),  # Unix seconds; NULL while pending
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Index("ux_signal_outbox_key", "signal_key", unique=True),
+    sa.Index("ix_signal_outbox_applied_at", "applied_at"),
+)

@@ -185,6 +185,8 @@ def step_count(rule: CountRule, st: RuleState, ts: float, now: float) -> Step | 
     it as an occurrence if the incident is still open). Count rules never clear.
     """
     times: list[float] = st.memo.setdefault("times", [])
+    if ts in times:
+        return None  # the same event again (a batch evaluated again after a crash): once
     horizon = ts - rule.window
     times[:] = [t for t in times if t >= horizon]
     rearmed = False

@@ -1,28 +1,23 @@
 """Runs a RulePack over readings and time and emits Signals; state per (rule, device).
 
-Use:
-    ev = Evaluator(pack, state_store, interval_of=lambda device_id: seconds or None)
-    for d in registry: ev.watch(d.site, d.id, d.kind, d.zone, last_seen_at)  # at start
-    signals = ev.evaluate(reading, now)   # for every decoded reading (hot path)
-    signals = ev.tick(now, last_seen)     # about once a second: holds that ran out, stale devices
-
-Clocks: hold timers and staleness run on the `now` handed in (never the wall clock); data
-windows (rate of change, count) use `reading.ts`, so a backlog delivered in one burst does not
-look like a fast change. A status reading is matched as an event named `online` or `offline`;
-it is not data, so it neither keeps a device fresh nor clears a stale rule. Telemetry and
-events are data: they mark the device seen and clear its stale rules.
-
-State (RuleState) lives in memory and is saved to the StateStore on every phase change (and
-meter baselines), so a restart resumes a pending hold at its original due time and does not
-re-fire what is firing. Window samples are saved with those changes only, not per reading.
-evaluate() and tick() may be called from different threads: one lock guards the state.
+Use: `Evaluator(pack, states, interval_of)`; `watch(...)` each registry device at start;
+`evaluate(reading, now)` per reading (hot path); `tick(now, last_seen)` about once a second.
+Clocks: holds and staleness run on the `now` handed in (never the wall clock); data windows
+(rate, count) use `reading.ts`, so a backlog delivered in a burst is no fast change. A status
+is matched as an event named `online`/`offline`; it is not data (neither keeps a device fresh
+nor clears a stale rule). Telemetry and events mark the device seen and clear stale rules.
+State is saved on every phase change (and meter baselines): a restart resumes a pending hold
+at its due time and does not re-fire. Batched (`sitewatch serve`): touched states, windows
+included, go out by take_changes() to commit with their signals; reload() undoes a batch that
+was not. An unregistered device's state is keyed by `id@site` (two sites' `x` are two
+devices); its signals name the plain id. One lock guards the state (evaluate() and tick()).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from devices.kinds import KINDS
@@ -43,46 +38,31 @@ from rules.engine.models import (
 )
 from rules.engine.signals import Signal, SignalAction
 from rules.engine.state import RuleState, StateKey, StateStore
-
-IntervalOf = Callable[[str], float | None]  # device id -> expected reporting interval, seconds
-
-
-@dataclass(slots=True)
-class _Watched:
-    """A device the evaluator expects data from, and the stale rules that watch it."""
-
-    site: str
-    zone: str | None
-    kind: str | None
-    at: float  # Unix seconds of the last telemetry or event (evaluator clock)
-    stale: list[tuple[StaleRule, float]] = field(default_factory=list)  # (rule, after s)
-
-
-def _no_interval(_device_id: str) -> float | None:
-    return None
+from rules.engine.watched import IntervalOf, Watched, no_interval, plain_device_id
 
 
 class Evaluator:
     """Evaluates rules on readings (`evaluate`) and on the passage of time (`tick`)."""
 
     def __init__(
-        self, pack: RulePack, states: StateStore, interval_of: IntervalOf = _no_interval
+        self, pack: RulePack, states: StateStore, interval_of: IntervalOf = no_interval,
+        batched: bool = False,
     ) -> None:
         self._pack = pack
         self._store = states
         self._interval_of = interval_of
         self._lock = threading.Lock()
-        # States of rules no longer in the pack are ignored (not deleted: the file may return).
-        self._states: dict[StateKey, RuleState] = {
-            k: s for k, s in states.load_all().items() if k[0] in pack.by_id
-        }
-        self._pending = {k for k, s in self._states.items() if s.phase == "pending"}
+        # batched: nothing is written to `states`; touched states wait in `_changes` for
+        # take_changes(), committed with their signals at once (rules/db/outbox.py).
+        self._batched = batched
+        self._changes: dict[StateKey, RuleState | None] = {}
+        self._lazy: dict[StateKey, RuleState] = {}  # rate samples only: may wait for a flush
         self._stale_rules = tuple(r for r in pack.rules if isinstance(r, StaleRule))
-        self._stale_firing: dict[str, set[str]] = {}  # device id -> ids of stale rules firing
-        for (rid, dev), s in self._states.items():
-            if isinstance(pack.by_id[rid], StaleRule) and s.phase == "firing":
-                self._stale_firing.setdefault(dev, set()).add(rid)
-        self._seen: dict[str, _Watched] = {}
+        self._states: dict[StateKey, RuleState] = {}  # and _pending, _stale_firing (device
+        self._pending: set[StateKey] = set()  # id -> ids of stale rules firing): by _load()
+        self._stale_firing: dict[str, set[str]] = {}
+        self._load()
+        self._seen: dict[str, Watched] = {}
         # kind (None = unregistered) -> metric or event name -> matchers that can apply
         self._metric_matchers: dict[str | None, dict[str, list[Matcher]]] = {}
         self._event_matchers: dict[str | None, dict[str, list[Matcher]]] = {}
@@ -100,13 +80,29 @@ class Evaluator:
     def pack(self) -> RulePack:
         """The rules being evaluated."""
         return self._pack
-
     # -- public API ----------------------------------------------------------------------------
+
+    def reload(self) -> None:
+        """Forget in-memory state and read the store again (a batch that was not committed)."""
+        with self._lock:
+            self._changes.clear()
+            self._lazy.clear()
+            self._load()
+
+    def take_changes(self, lazy: bool = False) -> dict[StateKey, RuleState | None]:
+        """States touched since the last call (None: deleted); rate samples: with others/lazy."""
+        with self._lock:
+            changes, self._changes = self._changes, {}
+            if lazy or changes:
+                changes, self._lazy = {**self._lazy, **changes}, {}
+            return changes
 
     def evaluate(self, reading: Reading, now: float) -> list[Signal]:
         """Signals this reading causes at `now` (Unix seconds); usually none."""
         out: list[Signal] = []
         kind = reading.kind if reading.kind in self._metric_matchers else None
+        if reading.kind is None:  # unregistered: state keyed by (site, device), see _signal
+            reading = replace(reading, device_id=f"{reading.device_id}@{reading.site}")
         with self._lock:
             if reading.channel == "telemetry":
                 self._saw(reading, now, out)
@@ -176,10 +172,20 @@ class Evaluator:
 
     # -- internals -----------------------------------------------------------------------------
 
+    def _load(self) -> None:
+        # States of rules no longer in the pack are ignored (not deleted: the file may return).
+        pack = self._pack
+        self._states = {k: s for k, s in self._store.load_all().items() if k[0] in pack.by_id}
+        self._pending = {k for k, s in self._states.items() if s.phase == "pending"}
+        self._stale_firing = {}
+        for (rid, dev), s in self._states.items():
+            if isinstance(pack.by_id[rid], StaleRule) and s.phase == "firing":
+                self._stale_firing.setdefault(dev, set()).add(rid)
+
     def _seen_entry(
         self, site: str, device_id: str, kind: str | None, zone: str | None, at: float
-    ) -> _Watched:
-        seen = _Watched(site, zone, kind, at)
+    ) -> Watched:
+        seen = Watched(site, zone, kind, at)
         for rule in self._stale_rules:
             if not rule.select.admits(kind, site, zone, device_id):
                 continue
@@ -224,10 +230,20 @@ class Evaluator:
     ) -> None:
         """Persist what a step changed and emit its signal."""
         if step is None:
+            if self._batched and key in self._states:  # window samples: span a restart
+                if isinstance(rule, CountRule):
+                    self._changes[key] = st
+                else:
+                    self._lazy[key] = st  # every reading moves a rate window: flushed at times
             return
         if st.phase == "inactive" and not st.memo:
             self._states.pop(key, None)
-            self._store.delete(key)
+            if self._batched:
+                self._changes[key] = None
+            else:
+                self._store.delete(key)
+        elif self._batched:
+            self._changes[key] = st
         elif step.persist:
             self._store.save(key, st)
         if st.phase == "pending":
@@ -241,10 +257,9 @@ class Evaluator:
     def _signal(
         rule_id: str, action: SignalAction, device_id: str, st: RuleState, now: float, step: c.Step
     ) -> Signal:
-        return Signal(
-            rule_id, action, st.site, device_id, now, st.zone, st.device_kind, step.value,
-            step.message,
-        )
+        plain = plain_device_id(device_id, st.site, st.device_kind)
+        return Signal(rule_id, action, st.site, plain, now, st.zone, st.device_kind, step.value,
+                      step.message)
 
     def _on_threshold(self, route: Matcher, r: Reading, value: Any, now: float,
                       out: list[Signal]) -> None:
@@ -289,8 +304,8 @@ class Evaluator:
         value = {"event": name, "data": dict(r.data)}
         text = f"event {name}" + "".join(f" {k}={v}" for k, v in r.data.items())
         if rule.clear_when is None:  # fires on every match and never clears: no state at all
-            out.append(Signal(rule.id, "fire", r.site, r.device_id, now, r.zone, r.kind, value,
-                              text))
+            plain = plain_device_id(r.device_id, r.site, r.kind)
+            out.append(Signal(rule.id, "fire", r.site, plain, now, r.zone, r.kind, value, text))
             return
         key = (rule.id, r.device_id)
         st = self._state(key, r)
@@ -312,3 +327,4 @@ class Evaluator:
         st.phase, st.since = "inactive", now
         what = f"{cw.metric} is {value!r}" if cw.metric is not None else f"event {cw.event}"
         self._commit(rule, key, st, c.Step("clear", what, value), now, out)
+

@@ -27,3 +27,9 @@ class Signal:
     device_kind: str | None = None  # None for an unregistered device
     value: Any = None  # the value or event that triggered, for the timeline
     message: str = ""  # one human line, e.g. "filter_dp_pa 262 > 250 for 5m"
+
+    @property
+    def unit(self) -> str:
+        """The device's key across sites: a registered id is unique in the registry; an
+        unregistered one is qualified by its site, so `x` at two sites is two devices."""
+        return self.device_id if self.device_kind is not None else f"{self.device_id}@{self.site}"

@@ -27,6 +27,10 @@ class RuleState:
     device_kind: str | None = None
 
 
+class StateUnavailable(Exception):
+    """Rule state cannot be read or written now (the database is down): retry later."""
+
+
 class StateStore(Protocol):
     """Durable home of RuleState; the SQL one lives beside the incidents."""
 

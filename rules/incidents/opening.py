@@ -42,7 +42,7 @@ def fire(
 
     `rule` is the incident's rule: the signal's own, or the one it joins (a backup signal)."""
     actor = f"rule:{signal.rule_id}"
-    key = rows.open_key(rule.id, signal.device_id)
+    key = rows.open_key(rule.id, signal.unit)
     bumped = conn.execute(
         sa.update(incidents)
         .where(incidents.c.open_key == key)
@@ -90,7 +90,7 @@ def clear(
     """Resolve the open incident of (rule, device) if it resolves itself; else do nothing.
 
     `rule_id`: the incident's rule when the signal's rule joins another (default: its own)."""
-    current = rows.find_open(conn, rows.open_key(rule_id or signal.rule_id, signal.device_id))
+    current = rows.find_open(conn, rows.open_key(rule_id or signal.rule_id, signal.unit))
     if current is None or not current.auto_resolve:
         return []  # nothing open, or it latches until a person resolves it
     rows.update_incident(
@@ -232,7 +232,7 @@ def _link_ticket(
 ) -> list[TimelineEntry]:
     """Open the alert's ticket, or link to the one still open from an earlier alert."""
     actor = f"rule:{signal.rule_id}"
-    key = rows.linked_ticket_key(rule.id, signal.device_id)
+    key = rows.linked_ticket_key(rule.id, signal.unit)
     entries: list[TimelineEntry] = []
     ticket = rows.find_open(conn, key)
     if ticket is not None:

@@ -69,23 +69,38 @@ class IncidentService(Transactions):
 
     # --- writes -----------------------------------------------------------------------------
 
-    def apply(self, signal: Signal, now: float | None = None) -> Entries:
+    def apply(
+        self, signal: Signal, now: float | None = None,
+        also: Callable[[sa.Connection], object] | None = None,
+    ) -> Entries:
         """Open, bump or auto-resolve the incident of the signal's (rule, device).
 
-        `now` defaults to `signal.at`, the evaluator's clock when it decided.
+        `now` defaults to `signal.at`, the evaluator's clock when it decided. `also` runs in
+        the same transaction (the signal outbox marks the signal applied there, so a crash
+        can neither apply it twice nor lose it).
         """
         at = to_datetime(signal.at if now is None else now)
+
+        def with_also(work: Callable[[sa.Connection], Entries]) -> Entries:
+            def both(conn: sa.Connection) -> Entries:
+                entries = work(conn)
+                if also is not None:
+                    also(conn)
+                return entries
+
+            return self._write(both)
+
         own = self._pack.get(signal.rule_id)
         # A backup signal (the rule `joins` another) acts on the joined rule's incident.
         rule = self._pack.get(own.joins) if own is not None and own.joins else own
         if signal.action == "clear":
             rule_id = rule.id if rule is not None else None
-            return self._write(lambda conn: incident_opening.clear(conn, signal, at, rule_id))
+            return with_also(lambda conn: incident_opening.clear(conn, signal, at, rule_id))
         if rule is None:
             log.warning("signal for unknown rule %s ignored", signal.rule_id)
-            return []
+            return with_also(lambda conn: []) if also is not None else []
         signal, location = located(signal, self._registry)
-        return self._write(
+        return with_also(
             lambda conn: incident_opening.fire(conn, signal, rule, self._sla, at, location)
         )
 

@@ -96,13 +96,15 @@ def test_the_database_refuses_a_second_open_incident_for_one_rule_and_device(
 ) -> None:
     engine = open_database(db_url)
     svc = IncidentService(engine, parse_rules(PACK_YAML), clock=lambda: T0)
-    alert_id = svc.apply(fire("fire-alarm", "panel-1"))[0].incident_id
+    signal = fire("fire-alarm", "panel-1")
+    alert_id = svc.apply(signal)[0].incident_id
+    key = {"id": alert_id, "open_key": f"fire-alarm|{signal.unit}"}
     try:
         with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
-            conn.execute(sa.text(f"INSERT INTO incidents {_COPY}"), {"id": alert_id})
+            conn.execute(sa.text(f"INSERT INTO incidents {_COPY}"), key)
         svc.transition(alert_id, "resolve", actor="guard")
         with engine.begin() as conn:  # once resolved, the key is free for the next one
-            conn.execute(sa.text(f"INSERT INTO incidents {_COPY}"), {"id": alert_id})
+            conn.execute(sa.text(f"INSERT INTO incidents {_COPY}"), key)
         assert svc.list()[1] == 2
     finally:
         engine.dispose()
@@ -112,6 +114,6 @@ _COPY = (
     "(kind, rule_id, title, description, department, severity, state, latching, auto_resolve,"
     " occurrences, opened_at, last_seen_at, opened_by, open_key)"
     " SELECT kind, rule_id, title, description, department, severity, 'active', latching,"
-    " auto_resolve, 1, opened_at, last_seen_at, opened_by, 'fire-alarm|panel-1'"
+    " auto_resolve, 1, opened_at, last_seen_at, opened_by, :open_key"
     " FROM incidents WHERE id = :id"
 )

@@ -1,74 +1,202 @@
-"""The rules worker keeps what the incident database could not take, and applies it later."""
+"""The rules worker commits rule state with its signals (outbox) and applies each exactly once.
+
+Faults are injected at the edge: the real PostgreSQL refuses connections
+(`ALLOW_CONNECTIONS false` and its sessions terminated), as a server outage looks to a client.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+
 from devices.liveness import DeviceLiveness
 from devices.reading import Reading
+from devices.registry import load_registry
+from rules.db.database import open_database
+from rules.db.outbox import KeyedSignal, SqlSignalOutbox
+from rules.db.schema import signal_outbox
 from rules.engine.evaluator import Evaluator
-from rules.engine.loader import parse_rules
-from rules.engine.signals import Signal
-from rules.engine.state import MemoryStateStore
-from rules.engine.worker import RulesWorker
-from rules.incidents.record import IncidentStoreUnavailable
-from tests.ingest.helpers import small_registry
+from rules.engine.loader import load_rules
+from rules.engine.state import StateUnavailable
+from rules.engine.worker import RulesWorker, reading_key
+from rules.incidents.service import IncidentService
 
 T0 = 1_800_000_000.0
-PACK = parse_rules(
-    """
-- id: fire
-  title: Fire
-  description: Smoke detector alarm.
-  kind: event
-  select: {kinds: [smoke_detector]}
-  event: alarm
-  raises: {type: alert, severity: critical, runbook: "Evacuate."}
-""",
-    "test",
-)
+PACK = load_rules(None)
+REGISTRY = load_registry(None)
 
 
-class FlakyIncidents:
-    """An incident service whose database is down for the first `down` calls."""
+class Outage:
+    """Makes one PostgreSQL database refuse connections and drops the open ones."""
 
-    def __init__(self, down: int) -> None:
-        self.down = down
-        self.applied: list[Signal] = []
+    def __init__(self, url: str) -> None:
+        u = sa.make_url(url)
+        self.db = u.database
+        self.admin = f"host={u.host} port={u.port} user={u.username} dbname=postgres"
 
-    def apply(self, signal: Signal) -> None:
-        if self.down > 0:
-            self.down -= 1
-            raise IncidentStoreUnavailable("database is down")
-        self.applied.append(signal)
+    def _run(self, sql: str) -> None:
+        with psycopg.connect(self.admin, autocommit=True) as conn:
+            conn.execute(sql)
 
+    def begin(self) -> None:
+        """From now on the database refuses connections; the open ones are cut."""
+        self._run(f'ALTER DATABASE "{self.db}" ALLOW_CONNECTIONS false')
+        self._run(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = "
+                  f"'{self.db}'")
 
-def alarm(at: float) -> Reading:
-    return Reading("hq", "sd-1", "event", at, at, kind="smoke_detector", zone="hall-a",
-                   event="alarm")
-
-
-def test_signals_the_database_refused_are_applied_in_order_once_it_is_back() -> None:
-    registry = small_registry()
-    incidents = FlakyIncidents(down=3)
-    clock = iter(T0 + i for i in range(100))
-    worker = RulesWorker(
-        Evaluator(PACK, MemoryStateStore()), incidents,  # type: ignore[arg-type]
-        DeviceLiveness(registry, T0), clock=lambda: next(clock),
-    )
-    worker.handle([alarm(T0 + 1)])  # refused: database down
-    worker.handle([alarm(T0 + 2)])  # refused again; both wait, in order
-    assert worker.pending == 2 and incidents.applied == []
-    worker.tick()  # the third refusal
-    worker.tick()  # back: both applied
-    assert worker.pending == 0
-    assert [s.at for s in incidents.applied] == [T0, T0 + 1]  # evaluated at those clocks
-    assert worker.errors == 0
+    def end(self) -> None:
+        """Connections are accepted again."""
+        self._run(f'ALTER DATABASE "{self.db}" ALLOW_CONNECTIONS true')
 
 
-def test_past_its_bound_the_worker_refuses_and_counts_signals() -> None:
-    incidents = FlakyIncidents(down=10**6)
-    worker = RulesWorker(
-        Evaluator(PACK, MemoryStateStore()), incidents,  # type: ignore[arg-type]
-        DeviceLiveness(small_registry(), T0), clock=lambda: T0, pending_max=2,
-    )
-    worker.handle([alarm(T0), alarm(T0 + 1), alarm(T0 + 2)])
-    assert (worker.pending, worker.refused) == (2, 1)
+class Stack:
+    """A worker over a real database, rebuilt by `restart()` as `sitewatch serve` builds it."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self.now = T0
+        self.restart()
+
+    def restart(self) -> None:
+        """New evaluator, worker and incident service from what the database holds."""
+        self.outbox = SqlSignalOutbox(self.engine, clock=lambda: self.now)
+        self.evaluator = Evaluator(PACK, self.outbox.states, batched=True)
+        self.incidents = IncidentService(self.engine, PACK, clock=lambda: self.now)
+        self.worker = RulesWorker(
+            self.evaluator, self.incidents, DeviceLiveness(REGISTRY, T0), self.outbox,
+            clock=lambda: self.now,
+        )
+
+    def open_incidents(self) -> dict[tuple[str | None, str | None], int]:
+        """(rule, device) -> occurrences of every incident."""
+        items, _ = self.incidents.list(limit=500)
+        return {(i.rule_id, i.device_id): i.occurrences for i in items}
+
+
+@pytest.fixture
+def stack(pg_url: str) -> Iterator[Stack]:
+    engine = open_database(pg_url)
+    try:
+        yield Stack(engine)
+    finally:
+        engine.dispose()
+
+
+def event(device: str, kind: str, name: str, at: float, zone: str = "reception") -> Reading:
+    return Reading("hq", device, "event", at, at, seq=int(at - T0), kind=kind, zone=zone,
+                   event=name)
+
+
+def smoke(device: str, at: float, pct: float) -> Reading:
+    return Reading("hq", device, "telemetry", at, at, seq=int(at - T0), kind="smoke_detector",
+                   zone="reception", metrics={"smoke_obscuration_pct_per_m": pct})
+
+
+ALARMS = [
+    smoke("sd-01", T0 + 1, 6.0), smoke("sd-02", T0 + 1, 6.0), smoke("sd-03", T0 + 1, 6.0),
+    event("fp-01", "fire_panel", "fire_alarm", T0 + 2, zone="plant"),
+    event("door-01", "door", "door_forced_open", T0 + 3),
+]
+EXPECTED = {("smoke_obscuration", f"sd-0{i}") for i in (1, 2, 3)} | {
+    ("fire_alarm", "fp-01"), ("door_forced", "door-01")}
+
+
+def test_a_batch_the_database_refused_is_evaluated_again_and_opens_every_incident_once(
+    stack: Stack, pg_url: str
+) -> None:
+    outage = Outage(pg_url)
+    outage.begin()
+    try:
+        with pytest.raises(StateUnavailable):
+            stack.worker.handle(ALARMS)
+        health = stack.worker.health()
+        assert health["ok"] is False and health["incidents_delayed"] is True
+        with pytest.raises(StateUnavailable):  # the retry while still down: reload refused
+            stack.worker.handle(ALARMS)
+    finally:
+        outage.end()
+    stack.now += 5
+    stack.worker.handle(ALARMS)  # the log consumer retries the same batch
+    assert stack.open_incidents() == dict.fromkeys(EXPECTED, 1)
+    assert stack.worker.health()["ok"] is True and stack.worker.deferred >= 2
+
+    # A crash after the commit but before the log cursor moved: the batch comes back once more.
+    stack.restart()
+    stack.worker.handle(ALARMS)
+    assert stack.open_incidents() == dict.fromkeys(EXPECTED, 1)
+    with stack.engine.connect() as conn:
+        rows = conn.execute(sa.select(signal_outbox.c.applied_at)).all()
+    assert len(rows) == 5 and all(r.applied_at is not None for r in rows)
+
+
+def test_signals_committed_before_an_outage_are_applied_once_it_is_back(
+    stack: Stack, pg_url: str
+) -> None:
+    door = [event("door-02", "door", "door_forced_open", T0 + 1)]
+    stack.outbox.commit({}, [])  # nothing to write: no transaction, no error
+    keyed = []
+    for sig in stack.evaluator.evaluate(door[0], T0 + 1):
+        keyed.append(KeyedSignal(reading_key(sig, door[0]), "life_safety", sig))
+    stack.outbox.commit(stack.evaluator.take_changes(), keyed)  # committed, then the crash
+    stack.restart()
+    outage = Outage(pg_url)
+    outage.begin()
+    try:
+        stack.worker.tick()  # cannot reach the database: nothing applied, nothing lost
+        assert stack.worker.health()["incidents_delayed"] is True
+    finally:
+        outage.end()
+    stack.worker.tick()
+    assert stack.open_incidents() == {("door_forced", "door-02"): 1}
+    assert stack.worker.health()["pending_signals"] == 0
+
+
+def test_an_access_denied_window_spans_a_restart(stack: Stack) -> None:
+    stack.worker.handle([event("door-01", "door", "access_denied", T0 + i) for i in range(4)])
+    assert stack.open_incidents() == {}
+    stack.restart()
+    stack.worker.handle([event("door-01", "door", "access_denied", T0 + 10)])
+    assert stack.open_incidents() == {("access_denied_burst", "door-01"): 1}
+
+
+def test_one_unregistered_id_at_two_sites_is_two_devices_with_an_incident_each(
+    stack: Stack,
+) -> None:
+    def alarm(site: str, at: float) -> Reading:
+        return Reading(site, "up-1", "event", at, at, seq=int(at - T0), event="fire_alarm")
+
+    stack.worker.handle([alarm("north", T0 + 1), alarm("south", T0 + 2)])
+    stack.worker.handle([alarm("north", T0 + 3)])
+    items, _ = stack.incidents.list(limit=10)
+    by_site = {i.site: (i.device_id, i.occurrences) for i in items}
+    assert by_site == {"north": ("up-1", 2), "south": ("up-1", 1)}
+
+
+def test_a_rate_window_spans_a_clean_restart(stack: Stack) -> None:
+    def heat(at: float, celsius: float) -> Reading:
+        return Reading("hq", "hd-01", "telemetry", at, at, seq=int(at - T0),
+                       kind="heat_detector", zone="kitchen", metrics={"temperature_c": celsius})
+
+    stack.worker.handle([heat(T0, 20.0), heat(T0 + 30, 22.0)])
+    stack.worker.flush()  # what `sitewatch serve` does at stop
+    stack.restart()
+    stack.worker.handle([heat(T0 + 70, 31.0)])  # +11 degC over 70 s from the first sample
+    assert stack.open_incidents() == {("heat_rise", "hd-01"): 1}
+
+
+def test_applied_signals_are_deleted_from_the_outbox_after_a_day(stack: Stack) -> None:
+    def forced_rows() -> int:
+        with stack.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).where(
+                signal_outbox.c.rule_id == "door_forced")).scalar_one())
+
+    stack.worker.handle([event("door-02", "door", "door_forced_open", T0 + 1)])
+    stack.worker.tick()
+    assert forced_rows() == 1  # applied a moment ago: kept
+    stack.now += 86_400 + 700
+    stack.worker.tick()
+    assert forced_rows() == 0
+    assert stack.open_incidents() == {("door_forced", "door-02"): 1}
