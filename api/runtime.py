@@ -37,3 +37,5 @@ class Runtime:
     clock: Callable[[], float] = field(default=time.time)
     # The rules worker's figures for /metrics: `errors` (evaluations that raised), `backlog`.
     rules_stats: Callable[[], dict[str, Any]] = field(default=dict)
+    # The notifier's health() for /metrics: per route breaker, queue, failures, oldest pending.
+    notify_stats: Callable[[], dict[str, Any]] = field(default=dict)

@@ -105,7 +105,7 @@ class Service:
             settings=settings, registry=self.registry, store=self.store,
             incidents=self.incidents, liveness=self.liveness, counters=self.counters,
             deadletters=self.deadletters, pack=self.pack, engine=self.engine,
-            health=self.health,
+            health=self.health, notify_stats=self.notifier.health,
             rules_stats=lambda: {
                 **self.rules.health(), "backlog": self.log.depth("rules"),
             },
@@ -125,6 +125,7 @@ class Service:
             "database": database_health(self.engine),
             "buffer": self.store_consumer.health(),
             "rules": rules,
+            "notifications": self.notifier.health(),
         }
 
     def start(self) -> None:

@@ -18,6 +18,7 @@ from rules.incidents import clocks as incident_clocks
 from rules.incidents import opening as incident_opening
 from rules.incidents import queries as incident_queries
 from rules.incidents import rows
+from rules.incidents.changefeed import head, hold_feed_lock
 from rules.incidents.lifecycle import PAST_TENSE, next_state
 from rules.incidents.record import (
     OPEN_STATES,
@@ -224,6 +225,10 @@ class IncidentService:
         """Timeline entries with an id above `after_id`, in id order (SSE resume)."""
         return self._read(lambda conn: incident_queries.changes_since(conn, after_id, limit))
 
+    def last_change_id(self) -> int:
+        """The highest timeline id committed so far (0 when there is none)."""
+        return self._read(head)
+
     def summary(self, now: float | None = None) -> dict[str, Any]:
         """Counts for the status page: open alerts by severity, open tickets by priority, breaches.
 
@@ -257,6 +262,7 @@ class IncidentService:
                 with self._engine.connect() as conn:
                     conn.execution_options(**WRITE)
                     with conn.begin():
+                        hold_feed_lock(conn)  # first, before any row lock: no deadlock on it
                         result, entries = work(conn)
             except sa.exc.IntegrityError:
                 # Another writer opened the same (rule, device) first: the retry finds its row.
