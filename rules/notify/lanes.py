@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 
 from rules.notify.breaker import CircuitBreaker
@@ -46,10 +47,6 @@ class RouteLane:
         with self._lock:
             return len(self._held)
 
-    def room(self) -> int:
-        """How many more deliveries the queue takes now."""
-        return max(self.route.queue_max - self._queue.qsize(), 0)
-
     def offer(self, delivery_id: int, rank: int) -> bool:
         """Queue a due delivery unless it is already queued or sending; False when refused."""
         with self._lock:
@@ -76,8 +73,9 @@ class RouteLane:
     def stop(self, timeout: float) -> None:
         """Stop taking work; a send in flight ends by its own timeout (threads are daemons)."""
         self._stop.set()
+        deadline = time.monotonic() + timeout
         for thread in self._threads:
-            thread.join(timeout)
+            thread.join(max(deadline - time.monotonic(), 0))
         self._threads = []
         with self._lock:
             self._held.clear()
