@@ -19,6 +19,8 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from sse_starlette import ServerSentEvent
+
 from api.schemas import IncidentOut, StreamEvent, TimelineEntryOut
 from rules.incidents.record import Incident, IncidentNotFound, TimelineEntry
 
@@ -28,6 +30,14 @@ POLL_S = 1.0  # seconds between reads of the feed when no local commit woke the 
 ERROR_PAUSE_S = 1.0  # seconds to wait after a failed read of the feed (database down)
 
 log = logging.getLogger("sitewatch.stream")
+
+
+def sse(**fields: Any) -> str:
+    """One SSE frame's text (sse-starlette's framing; lines end in a bare newline)."""
+    return ServerSentEvent(sep="\n", **fields).encode().decode("utf-8")
+
+
+KEEPALIVE = sse(comment="keepalive")
 
 
 class IncidentSource(Protocol):
@@ -102,6 +112,8 @@ class IncidentBroadcaster:
             raise RuntimeError("the broadcaster is already started; stop it first")
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
+        with contextlib.suppress(Exception):  # database down: the fan-out task retries
+            self.cursor = await asyncio.to_thread(self._incidents.last_change_id)
         self._task = asyncio.create_task(self._fan_out(), name="sse-fan-out")
 
     def end_streams(self) -> None:
@@ -160,8 +172,10 @@ class IncidentBroadcaster:
         assert wake is not None
         while True:
             try:
-                if self.cursor is None:  # start at the head: live clients want what is new
+                if self.cursor is None:  # the database was down at start: begin at its head
                     self.cursor = await asyncio.to_thread(self._incidents.last_change_id)
+                    for client in list(self._clients):  # attached before the feed had a
+                        self._drop(client)  # position: resume with Last-Event-ID instead
                 await self._read_feed()
             except Exception:  # database down: keep the cursor, read again shortly
                 self.feed_errors += 1
@@ -210,8 +224,7 @@ class IncidentBroadcaster:
                 entry=TimelineEntryOut.model_validate(entry),
                 incident=IncidentOut.model_validate(incident),
             ).model_dump_json()
-            text = f"id: {entry.id}\nevent: {entry.action}\ndata: {data}\n\n"
-            frames.append(Frame(entry.id, text))
+            frames.append(Frame(entry.id, sse(id=str(entry.id), event=entry.action, data=data)))
         return frames
 
     async def events(
@@ -225,7 +238,7 @@ class IncidentBroadcaster:
         """
         client = self.attach()
         try:
-            yield f"retry: {RETRY_MS}\n\n"
+            yield sse(retry=RETRY_MS)
             last = last_event_id
             if last is not None:
                 while True:
@@ -273,7 +286,7 @@ class IncidentBroadcaster:
                 getter.cancel()
                 if closing in done:
                     return
-                yield ": keepalive\n\n", None
+                yield KEEPALIVE, None
         finally:  # the client left or the server stops: leave no task pending
             closing.cancel()
             if getter is not None:
