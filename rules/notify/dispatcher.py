@@ -223,7 +223,7 @@ class Notifier:
         running = self._thread is None or self._thread.is_alive()
         return {
             "ok": running and database_ok and all(r["alive"] for r in routes.values()),
-            "errors": self.errors,
+            "errors": self.errors, "skipped_changes": self._intake.skipped,
             "open_breakers": sorted(n for n, r in routes.items() if r["breaker"] == "open"),
             "routes": routes,
         }

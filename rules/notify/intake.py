@@ -4,6 +4,7 @@ logged delivery per matching route; a saved cursor says how far the log is compl
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from datetime import datetime
@@ -15,13 +16,19 @@ from sqlalchemy.exc import IntegrityError
 from rules.db.database import WRITE
 from rules.db.schema import deliveries
 from rules.db.schema import notify_cursor as cursor
-from rules.incidents.record import Incident, TimelineEntry
+from rules.incidents.record import (
+    Incident,
+    IncidentNotFound,
+    IncidentStoreUnavailable,
+    TimelineEntry,
+)
 from rules.notify.routes import Route, rank
 
 if TYPE_CHECKING:
     from rules.incidents.service import IncidentService
     from rules.notify.windows import MaintenanceWindows
 
+log = logging.getLogger("sitewatch.notify")
 PAGE = 500  # timeline entries read per query
 
 
@@ -57,22 +64,38 @@ class Intake:
         self._routes = list(routes)
         self._windows = windows
         self._clock = clock
+        self.skipped = 0  # changes that raised while being rendered (logged, not notified)
 
     def process(self, entries: Sequence[TimelineEntry], now: float | None = None) -> int:
         """Log the deliveries of these entries and move the cursor past them; returns new rows."""
         now = self._clock() if now is None else now
         created = 0
         for entry in entries:
-            routes = [r for r in self._routes if entry.action in r.actions]
-            if routes:
-                incident = self._incidents.get(entry.incident_id)
-                muted = self._windows is not None and self._windows.mutes(incident, now)
-                for route in routes:
-                    if route.matches(incident, entry.action):
-                        created += self._record(route, incident, entry, muted, now)
+            try:
+                created += self._process_one(entry, now)
+            except (sa.exc.SQLAlchemyError, IncidentStoreUnavailable):
+                raise  # the database: the whole round is retried from the cursor
+            except Exception:  # a change that cannot be rendered must not stall the rest
+                self.skipped += 1
+                log.exception("change %d cannot be notified; skipped", entry.id)
         if entries:
             self._advance_cursor(max(e.id for e in entries))
         return created
+
+    def _process_one(self, entry: TimelineEntry, now: float) -> int:
+        routes = [r for r in self._routes if entry.action in r.actions]
+        if not routes:
+            return 0
+        try:
+            incident = self._incidents.get(entry.incident_id)
+        except IncidentNotFound:
+            return 0  # deleted since: nothing left to tell
+        muted = self._windows is not None and self._windows.mutes(incident, now)
+        return sum(
+            self._record(route, incident, entry, muted, now)
+            for route in routes
+            if route.matches(incident, entry.action)
+        )
 
     def _record(
         self, route: Route, incident: Incident, entry: TimelineEntry, muted: bool, now: float

@@ -218,3 +218,28 @@ def test_any_exception_in_a_send_marks_the_delivery_failed_and_schedules_a_retry
     (failed,), _ = list_deliveries(engine, status="pending")
     assert failed.route == "mail" and failed.attempts == 1 and failed.last_error
     assert failed.next_attempt_at is not None and failed.next_attempt_at > time.time() + 50
+
+
+class BrokenWindows:
+    """Maintenance windows whose check raises for tickets (a poison change)."""
+
+    def mutes(self, incident: Any, at: float) -> bool:
+        if incident.kind == "ticket":
+            raise ValueError("corrupt window")
+        return False
+
+
+def test_a_change_that_cannot_be_rendered_is_skipped_and_counted_not_a_stall(
+    engine: sa.Engine, healthy: Receiver
+) -> None:
+    service = IncidentService(engine, parse_rules(PACK))
+    notifier = Notifier(engine, service, [hook("ok", healthy.url)],
+                        windows=BrokenWindows())  # type: ignore[arg-type]
+    notifier.catch_up()
+    service.open_ticket(title="leak", description="", department="maintenance",
+                        priority="P2", actor="guest")
+    service.apply(signal("fire-alarm", "panel-1", "fire_panel"))
+    assert notifier.catch_up() == 1  # the alert; the ticket's change is skipped
+    assert notifier.deliver_due() == 1
+    assert notifier.health()["skipped_changes"] == 1
+    assert notifier.catch_up() == 0  # the cursor moved past both
