@@ -17,7 +17,7 @@ from rules.db.database import WRITE
 from rules.db.schema import deliveries
 from rules.notify.delivery_log import list_deliveries
 from rules.notify.mailer import send_mail
-from rules.notify.routes import NotificationConfigError, Route, parse_routes
+from rules.notify.routes import NotificationConfigError, parse_routes
 from rules.notify.webhook import DeliveryFailed
 from tests.rules.test_notify import Mailbox
 from tests.servers import free_port
