@@ -125,7 +125,11 @@ class Notifier:
         try:
             self._send(route, row.payload, row.idempotency_key)
         except Exception as e:  # any failure, the library's or ours, is this delivery's
+            opened = lane.breaker.times_opened
             lane.breaker.failed()
+            if lane.breaker.times_opened > opened:
+                log.error("route %s failing: breaker open for %.0f s", route.name,
+                          route.breaker_open_s)
             lane.failures += 1
             give_up = attempts >= route.max_attempts
             values: dict[str, Any] = {

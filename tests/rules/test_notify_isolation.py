@@ -243,3 +243,19 @@ def test_a_change_that_cannot_be_rendered_is_skipped_and_counted_not_a_stall(
     assert notifier.deliver_due() == 1
     assert notifier.health()["skipped_changes"] == 1
     assert notifier.catch_up() == 0  # the cursor moved past both
+
+
+def test_a_route_sends_alerts_before_tickets_and_the_gravest_first(
+    engine: sa.Engine, healthy: Receiver
+) -> None:
+    service = IncidentService(engine, parse_rules(PACK))
+    notifier = Notifier(engine, service, [hook("ok", healthy.url, concurrency=1)])
+    notifier.catch_up()
+    for priority in ("P4", "P1"):
+        service.open_ticket(title=priority, description="", department="maintenance",
+                            priority=priority, actor="guest")
+    service.apply(signal("fire-alarm", "panel-1", "fire_panel"))
+    notifier.catch_up()
+    assert notifier.deliver_due() == 3
+    sent = [json.loads(body)["incident"] for _, body in healthy.requests]
+    assert [i["severity"] or i["priority"] for i in sent] == ["critical", "P1", "P4"]
