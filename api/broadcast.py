@@ -1,26 +1,43 @@
 """Server-Sent Events: every incident change fanned out to the clients of GET /api/v1/stream.
 
-The incident service calls `publish` from whatever thread committed; `publish` only hops onto
-the event loop (call_soon_threadsafe) into a bounded inbox. One fan-out task renders each
-change once (incident snapshot read in a worker thread) and offers the frame to every
-client's bounded queue. A client whose queue is full is disconnected and counted: it
-resumes with Last-Event-ID and gets the missed changes from the database, so nobody sees a
-gap, and a slow reader never holds memory or the other clients back.
+The feed is the incident timeline read in id order, and ids are handed out in commit order
+(rules/incidents/changefeed.py), so reading `id > cursor` never skips a change. One fan-out
+task keeps that cursor: a commit in this process wakes it (`publish` only sets an event,
+whatever thread calls it, in whatever order), and it also polls every `poll_s` for changes
+written by another process. It renders each change once (incident snapshot read in a worker
+thread) and offers the frame to every client's bounded queue, in id order. A client whose queue
+is full is disconnected and counted: it resumes with Last-Event-ID and gets the missed changes
+from the database, so nobody sees a gap, and a slow reader never holds the others back.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from sse_starlette import ServerSentEvent
 
 from api.schemas import IncidentOut, StreamEvent, TimelineEntryOut
 from rules.incidents.record import Incident, IncidentNotFound, TimelineEntry
 
 REPLAY_PAGE = 500  # timeline entries read per query while replaying after Last-Event-ID
 RETRY_MS = 3000  # how long a browser EventSource waits before it reconnects
+POLL_S = 1.0  # seconds between reads of the feed when no local commit woke the fan-out
+ERROR_PAUSE_S = 1.0  # seconds to wait after a failed read of the feed (database down)
+
+log = logging.getLogger("sitewatch.stream")
+
+
+def sse(**fields: Any) -> str:
+    """One SSE frame's text (sse-starlette's framing; lines end in a bare newline)."""
+    return ServerSentEvent(sep="\n", **fields).encode().decode("utf-8")
+
+
+KEEPALIVE = sse(comment="keepalive")
 
 
 class IncidentSource(Protocol):
@@ -32,6 +49,10 @@ class IncidentSource(Protocol):
 
     def changes_since(self, after_id: int, limit: int = 500) -> list[TimelineEntry]:
         """Timeline entries with id > after_id, oldest first."""
+        ...
+
+    def last_change_id(self) -> int:
+        """The highest timeline id committed so far."""
         ...
 
 
@@ -63,21 +84,21 @@ class IncidentBroadcaster:
         self,
         incidents: IncidentSource,
         client_queue_max: int = 1000,  # frames waiting per client before it is cut off
-        inbox_max: int = 10_000,  # change batches waiting for the fan-out task
         max_clients: int = 500,
+        poll_s: float = POLL_S,
     ) -> None:
         self._incidents = incidents
         self._client_queue_max = client_queue_max
         self._max_clients = max_clients
-        self._inbox_max = inbox_max
+        self._poll_s = poll_s
         self._clients: set[StreamClient] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._inbox: asyncio.Queue[list[TimelineEntry]] | None = None
+        self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
+        self.cursor: int | None = None  # highest timeline id fanned out; None until first read
         self.slow_disconnects = 0  # clients cut off because their queue was full
-        self.inbox_overflows = 0  # times the inbox was full: every client was cut off
+        self.feed_errors = 0  # reads of the feed that failed (database down); retried
         self.refused_clients = 0  # connections refused over max_clients
-        self.publish_dropped = 0  # entries published while the loop was not running
         self.frames_sent = 0
 
     @property
@@ -90,7 +111,9 @@ class IncidentBroadcaster:
         if self._task is not None:
             raise RuntimeError("the broadcaster is already started; stop it first")
         self._loop = asyncio.get_running_loop()
-        self._inbox = asyncio.Queue(self._inbox_max)
+        self._wake = asyncio.Event()
+        with contextlib.suppress(Exception):  # database down: the fan-out task retries
+            self.cursor = await asyncio.to_thread(self._incidents.last_change_id)
         self._task = asyncio.create_task(self._fan_out(), name="sse-fan-out")
 
     def end_streams(self) -> None:
@@ -113,31 +136,18 @@ class IncidentBroadcaster:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         self._task = None
-        self._inbox = None
+        self._wake = None
 
     def publish(self, entries: list[TimelineEntry]) -> None:
-        """Called by the incident service after a commit, from any thread; never blocks."""
-        loop = self._loop
-        if loop is None or not entries:
-            self.publish_dropped += len(entries)
-            return
-        try:
-            loop.call_soon_threadsafe(self._enqueue, list(entries))
-        except RuntimeError:  # the loop closed between the check and the call
-            self.publish_dropped += len(entries)
+        """Called by the incident service after a commit, from any thread; never blocks.
 
-    def _enqueue(self, entries: list[TimelineEntry]) -> None:
-        if self._inbox is None:  # stopped after the hop was scheduled
-            self.publish_dropped += len(entries)
-            return
-        try:
-            self._inbox.put_nowait(entries)
-        except asyncio.QueueFull:
-            # Live clients would silently miss changes: cut them all off, they resume from
-            # the database with Last-Event-ID.
-            self.inbox_overflows += 1
-            for client in list(self._clients):
-                self._drop(client)
+        Only a wake-up: the fan-out reads the committed changes itself, in commit order.
+        """
+        loop, wake = self._loop, self._wake
+        if loop is None or wake is None or not entries:
+            return  # not running: the next start reads from the feed's head anyway
+        with contextlib.suppress(RuntimeError):  # the loop closed between check and call
+            loop.call_soon_threadsafe(wake.set)
 
     def attach(self) -> StreamClient:
         """Register a new client; it receives every change published from now on."""
@@ -158,10 +168,34 @@ class IncidentBroadcaster:
         self._clients.discard(client)
 
     async def _fan_out(self) -> None:
-        assert self._inbox is not None
+        wake = self._wake
+        assert wake is not None
         while True:
-            entries = await self._inbox.get()
+            try:
+                if self.cursor is None:  # the database was down at start: begin at its head
+                    self.cursor = await asyncio.to_thread(self._incidents.last_change_id)
+                    for client in list(self._clients):  # attached before the feed had a
+                        self._drop(client)  # position: resume with Last-Event-ID instead
+                await self._read_feed()
+            except Exception:  # database down: keep the cursor, read again shortly
+                self.feed_errors += 1
+                log.warning("reading the incident feed failed; retrying", exc_info=True)
+                await asyncio.sleep(ERROR_PAUSE_S)
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), self._poll_s)
+            wake.clear()
+
+    async def _read_feed(self) -> None:
+        """Fan out every change committed after the cursor, in id (= commit) order."""
+        while self.cursor is not None:
+            entries = await asyncio.to_thread(
+                self._incidents.changes_since, self.cursor, REPLAY_PAGE
+            )
+            if not entries:
+                return
             frames = await asyncio.to_thread(self.render, entries)
+            self.cursor = entries[-1].id
             for client in list(self._clients):
                 for frame in frames:
                     try:
@@ -170,6 +204,8 @@ class IncidentBroadcaster:
                         self.slow_disconnects += 1
                         self._drop(client)
                         break
+            if len(entries) < REPLAY_PAGE:
+                return
 
     def render(self, entries: list[TimelineEntry]) -> list[Frame]:
         """SSE frames for these entries, each with its incident's current snapshot (blocking)."""
@@ -188,8 +224,7 @@ class IncidentBroadcaster:
                 entry=TimelineEntryOut.model_validate(entry),
                 incident=IncidentOut.model_validate(incident),
             ).model_dump_json()
-            text = f"id: {entry.id}\nevent: {entry.action}\ndata: {data}\n\n"
-            frames.append(Frame(entry.id, text))
+            frames.append(Frame(entry.id, sse(id=str(entry.id), event=entry.action, data=data)))
         return frames
 
     async def events(
@@ -197,12 +232,13 @@ class IncidentBroadcaster:
     ) -> AsyncGenerator[str, None]:
         """The text of one client's stream: replay after `last_event_id`, then live changes.
 
-        The client is attached before the replay reads the database, so a change committed
-        meanwhile is either in the replay or in the queue (or both: skipped by id).
+        The client is attached before the replay reads the database, and the replay reads
+        until it finds nothing newer, so it reaches at least the fan-out's cursor at attach
+        time: every later change is in the client's queue, in order (overlap skipped by id).
         """
         client = self.attach()
         try:
-            yield f"retry: {RETRY_MS}\n\n"
+            yield sse(retry=RETRY_MS)
             last = last_event_id
             if last is not None:
                 while True:
@@ -250,7 +286,7 @@ class IncidentBroadcaster:
                 getter.cancel()
                 if closing in done:
                     return
-                yield ": keepalive\n\n", None
+                yield KEEPALIVE, None
         finally:  # the client left or the server stops: leave no task pending
             closing.cancel()
             if getter is not None:

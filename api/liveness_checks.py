@@ -59,4 +59,5 @@ def readiness(service: Service) -> dict[str, Any]:
         "database": database_health(service.engine),
         "buffer": {**buffer, "ok": buffer["ok"] and disk["ok"], "disk": disk},
         "rules": rules,
+        "notifications": service.notifier.health(),
     }

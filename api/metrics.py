@@ -117,6 +117,7 @@ class RuntimeCollector(Collector):
             "Age of the oldest committed signal not yet applied to incidents.",
             value=rules.get("oldest_pending_age_s", 0.0),
         )
+        yield from _notify_metrics(self._rt.notify_stats())
         yield GaugeMetricFamily(
             "sitewatch_rules_incidents_delayed",
             "1 while the incident database is down or signals wait in the outbox.",
@@ -153,9 +154,9 @@ class RuntimeCollector(Collector):
             value=self._sse.slow_disconnects,
         )
         yield CounterMetricFamily(
-            "sitewatch_sse_inbox_overflows",
-            "Times the stream's inbox was full and every client was cut off.",
-            value=self._sse.inbox_overflows,
+            "sitewatch_sse_feed_read_errors",
+            "Reads of the incident feed that failed (database down) and were retried.",
+            value=self._sse.feed_errors,
         )
         yield CounterMetricFamily(
             "sitewatch_sse_events_sent", "Events written to stream clients.",
@@ -201,6 +202,27 @@ class RuntimeCollector(Collector):
             "Open tickets past a respond-by or resolve-by deadline.",
             value=summary["sla_breaches"],
         )
+
+
+NOTIFY_GAUGES = {  # health key -> (metric, help): one series per route, routes come from a file
+    "queued": ("sitewatch_notify_queue_depth", "Deliveries queued in memory or sending."),
+    "pending": ("sitewatch_notify_pending", "Deliveries logged and not yet delivered."),
+    "oldest_pending_age_s": ("sitewatch_notify_oldest_pending_age_seconds",
+                             "Age of the oldest undelivered delivery."),
+    "failures": ("sitewatch_notify_failures", "Delivery attempts that failed since start."),
+    "refused": ("sitewatch_notify_refused", "Due deliveries a full route queue refused."),
+    "breaker_open": ("sitewatch_notify_breaker_open", "1 while the route's breaker is open."),
+}
+
+
+def _notify_metrics(health: dict[str, Any]) -> Iterator[Metric]:
+    routes = health.get("routes", {})
+    for key, (name, text) in NOTIFY_GAUGES.items():
+        family = GaugeMetricFamily(name, text, labels=["route"])
+        for route, stats in sorted(routes.items()):
+            value = int(stats["breaker"] == "open") if key == "breaker_open" else stats[key]
+            family.add_metric([route], value or 0)
+        yield family
 
 
 def _ingest_metrics(snapshot: dict[str, Any]) -> Iterator[Metric]:

@@ -39,3 +39,5 @@ class Runtime:
     rules_stats: Callable[[], dict[str, Any]] = field(default=dict)
     # Liveness for /api/v1/health/live: thread name -> alive (default: nothing to check).
     live: Callable[[], dict[str, Any]] = field(default=dict)
+    # The notifier's health() for /metrics: per route breaker, queue, failures, oldest pending.
+    notify_stats: Callable[[], dict[str, Any]] = field(default=dict)

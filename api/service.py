@@ -138,7 +138,7 @@ class Service:
             settings=settings, registry=self.registry, store=self.store,
             incidents=self.incidents, liveness=self.liveness, counters=self.counters,
             deadletters=self.deadletters, pack=self.pack, engine=self.engine,
-            health=self.health,
+            health=self.health, notify_stats=self.notifier.health,
             live=self.live,
             rules_stats=lambda: {
                 **self.rules.health(),

@@ -127,15 +127,17 @@ def report(
 @router.get("/notifications/deliveries", response_model=DeliveryPage, responses=AUTH_ERRORS)
 def deliveries(
     rt: RuntimeDep,
-    _: Reader,
+    principal: Reader,
     status: Literal["pending", "delivered", "failed", "muted"] | None = None,
     incident_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=OFFSET_MAX)] = 0,
 ) -> DeliveryPage:
-    """The notification delivery log, newest first: status, attempts and the last error."""
+    """The notification delivery log, newest first: status, attempts and the last error
+    (its detail for admins only; other roles see its kind, e.g. `HTTP 500`)."""
     items, total = list_deliveries(
-        rt.engine, status=status, incident_id=incident_id, limit=limit, offset=offset
+        rt.engine, status=status, incident_id=incident_id, limit=limit, offset=offset,
+        reveal_errors=principal.role == "admin",  # remote error text is for admins only
     )
     out = [
         DeliveryOut(

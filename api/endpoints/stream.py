@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request
-from fastapi.responses import StreamingResponse
+from sse_starlette import EventSourceResponse
 
 from api.auth import AUTH_ERRORS, Reader
 from api.broadcast import IncidentBroadcaster, TooManyClients
@@ -15,8 +15,9 @@ from api.schemas import ErrorOut
 router = APIRouter(prefix=API_PREFIX, tags=["stream"])
 
 
-class EventStreamResponse(StreamingResponse):
-    """A text/event-stream response that no proxy should buffer or cache."""
+class EventStreamResponse(EventSourceResponse):
+    """sse-starlette's response (no-store, no proxy buffering, disconnect and shutdown
+    handling); frames come pre-rendered from the broadcaster, and so do the heartbeats."""
 
     media_type = "text/event-stream"
 
@@ -60,14 +61,13 @@ async def stream(
     except TooManyClients as e:
         raise HTTPException(503, str(e), headers={"Retry-After": "5"}) from e
 
-    async def body() -> AsyncIterator[str]:
+    async def body() -> AsyncIterator[bytes]:
         try:
-            yield first
+            yield first.encode()
             async for text in events:
-                yield text
+                yield text.encode()  # bytes: sse-starlette sends them as they are
         finally:
             await events.aclose()  # detaches the client however the response ended
 
-    return EventStreamResponse(
-        body(), headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    )
+    # ping=0: the broadcaster's own heartbeat comments keep the stream alive
+    return EventStreamResponse(body(), ping=0, headers={"Cache-Control": "no-cache"})

@@ -165,7 +165,10 @@ deliveries = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),  # Unix seconds
     sa.Column("next_attempt_at", sa.Float, nullable=True),  # Unix seconds; None once settled
     sa.Column("delivered_at", sa.Float, nullable=True),  # Unix seconds
+    # Sending order within a route: 0 critical alert .. 6 P4 ticket (rules/notify/routes.py)
+    sa.Column("rank", sa.Integer, nullable=False, server_default="9"),
     sa.Index("ix_notification_deliveries_status_next", "status", "next_attempt_at"),
+    sa.Index("ix_notification_deliveries_route_due", "route", "status", "rank", "id"),
     sa.Index("ix_notification_deliveries_incident_id", "incident_id"),
 )
 

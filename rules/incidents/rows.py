@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from rules.db.schema import incident_timeline, incidents
+from rules.incidents.changefeed import hold_feed_lock
 from rules.incidents.record import Incident, IncidentNotFound, TimelineEntry
 
 INCIDENT_FIELDS = tuple(f.name for f in fields(Incident))
@@ -86,6 +87,7 @@ def add_entry(
     note: str = "",
 ) -> TimelineEntry:
     """Append one timeline entry and return it with its id."""
+    hold_feed_lock(conn)  # ids in commit order (rules/incidents/changefeed.py)
     values = {
         "incident_id": incident_id,
         "at": at,

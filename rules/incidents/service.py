@@ -17,6 +17,7 @@ from rules.incidents import opening as incident_opening
 from rules.incidents import queries as incident_queries
 from rules.incidents import rechecks as incident_rechecks
 from rules.incidents import rows
+from rules.incidents.changefeed import head
 from rules.incidents.lifecycle import PAST_TENSE, next_state
 from rules.incidents.places import located
 from rules.incidents.record import (
@@ -296,6 +297,10 @@ class IncidentService(Transactions):
     def changes_since(self, after_id: int, limit: int = 500) -> Entries:
         """Timeline entries with an id above `after_id`, in id order (SSE resume)."""
         return self._read(lambda conn: incident_queries.changes_since(conn, after_id, limit))
+
+    def last_change_id(self) -> int:
+        """The highest timeline id committed so far (0 when there is none)."""
+        return self._read(head)
 
     def summary(self, now: float | None = None) -> dict[str, Any]:
         """Counts for the status page: open alerts by severity, open tickets by priority, breaches.

@@ -12,6 +12,7 @@ from typing import TypeVar
 import sqlalchemy as sa
 
 from rules.db.database import WRITE
+from rules.incidents.changefeed import hold_feed_lock
 from rules.incidents.record import IncidentStoreUnavailable, TimelineEntry
 
 log = logging.getLogger("rules.incidents.service")
@@ -50,6 +51,7 @@ class Transactions:
                 with self._engine.connect() as conn:
                     conn.execution_options(**WRITE)
                     with conn.begin():
+                        hold_feed_lock(conn)  # first, before any row lock: no deadlock on it
                         result, entries = work(conn)
             except sa.exc.IntegrityError:
                 # Another writer opened the same (rule, device) first: the retry finds its row.

@@ -1,26 +1,30 @@
-"""Notifications: the dispatcher that turns timeline entries into logged, retried webhook and
-e-mail deliveries, sent along the routes (rules/notify/routes.py) each change matches."""
+"""Notifications: the dispatcher. Incident changes become logged deliveries (intake.py), and
+each route sends its own due deliveries in its own lane (lanes.py): alerts before tickets,
+critical first, every failure recorded and retried, a failing route cut off by its breaker.
+
+Threads: one `notifier` thread reads the change feed, logs deliveries and hands due ones to
+the lanes (database work only, never the network); each lane has `concurrency` senders.
+The delivery log is the durable truth: a send is recorded after it happened, so a crash
+mid-send resends it at the next start (at least once, one row per change and route).
+"""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 
 from rules.db.database import WRITE
 from rules.db.schema import deliveries
-from rules.db.schema import notify_cursor as cursor
-from rules.incidents.record import Incident, TimelineEntry
+from rules.incidents.record import TimelineEntry
+from rules.notify.delivery_log import pending_by_route
+from rules.notify.intake import Intake, render_payload
+from rules.notify.lanes import RouteLane
 from rules.notify.mailer import mail_text, send_mail
 from rules.notify.routes import Route
 from rules.notify.webhook import DeliveryFailed, post_webhook
@@ -29,29 +33,21 @@ if TYPE_CHECKING:
     from rules.incidents.service import IncidentService
     from rules.notify.windows import MaintenanceWindows
 
+__all__ = ["Notifier", "render_payload"]
 log = logging.getLogger("sitewatch.notify")
 
+POLL_S = 1.0  # seconds between feed reads and retry sweeps when nothing woke the notifier
+ERROR_PAUSE_S = 1.0  # seconds to wait after a round that raised (database down)
+ERROR_MAX = 1000  # characters of an error kept in the delivery log
 
 
-def _jsonable(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, datetime) else value
-
-
-def render_payload(incident: Incident, entry: TimelineEntry, key: str) -> str:
-    """The JSON body of a notification: the change and the incident as it stood."""
-    body = {
-        "idempotency_key": key,
-        "action": entry.action,
-        "change": {k: _jsonable(v) for k, v in asdict(entry).items()},
-        "incident": {k: _jsonable(v) for k, v in asdict(incident).items()},
-    }
-    return json.dumps(body, sort_keys=True, separators=(",", ":"))
+def _error_text(error: Exception) -> str:
+    text = str(error) if isinstance(error, DeliveryFailed) else f"{type(error).__name__}: {error}"
+    return text[:ERROR_MAX]
 
 
 class Notifier:
-    """Feeds timeline entries from `IncidentService.subscribe` through a bounded queue to a
-    worker thread that logs one delivery per matching route and sends it, retrying with
-    exponential backoff. Pending deliveries live in the log, so a restart resumes them."""
+    """Turns incident changes into logged, retried webhook and e-mail deliveries per route."""
 
     def __init__(
         self,
@@ -61,138 +57,92 @@ class Notifier:
         *,
         windows: MaintenanceWindows | None = None,
         clock: Callable[[], float] = time.time,
-        queue_max: int = 10_000,  # batches of timeline entries waiting for the worker
+        poll_s: float = POLL_S,
     ) -> None:
         self._engine = engine
         self._writer = engine.execution_options(**WRITE)  # SQLite: BEGIN IMMEDIATE
         self._incidents = incidents
-        self._routes = {r.name: r for r in routes}
-        self._windows = windows
         self._clock = clock
-        self._queue: queue.Queue[list[TimelineEntry] | None] = queue.Queue(maxsize=queue_max)
+        self._poll_s = poll_s
+        self._intake = Intake(engine, incidents, routes, windows, clock)
+        self._wake = threading.Event()
+        self.lanes = {r.name: RouteLane(r, self._send_one, self._wake.set) for r in routes}
         self._stop = threading.Event()
-        self._sending = threading.Lock()
         self._thread: threading.Thread | None = None
         self._subscribed = False
-        self.refused = 0  # batches the full queue refused; recovered by a catch-up sweep
-        self.errors = 0  # worker rounds that raised; logged and retried
-        self._refused_seen = 0
+        self.errors = 0  # notifier rounds that raised (database down); retried
 
-    # -- feeding -------------------------------------------------------------------------
+    # -- intake ----------------------------------------------------------------------------
     def on_changes(self, entries: list[TimelineEntry]) -> None:
-        """The subscribe callback: never blocks; a full queue refuses and counts."""
-        try:
-            self._queue.put_nowait(list(entries))
-        except queue.Full:
-            self.refused += 1
+        """The subscribe callback: a wake-up only (the feed is read in commit order)."""
+        if entries:
+            self._wake.set()
 
     def process(self, entries: Sequence[TimelineEntry], now: float | None = None) -> int:
         """Log a pending (or muted) delivery per matching route; returns how many were new."""
-        now = self._clock() if now is None else now
-        created = 0
-        for entry in entries:
-            routes = [r for r in self._routes.values() if entry.action in r.actions]
-            if routes:
-                incident = self._incidents.get(entry.incident_id)
-                muted = self._windows is not None and self._windows.mutes(incident, now)
-                for route in routes:
-                    if route.matches(incident, entry.action):
-                        created += self._record(route, incident, entry, muted, now)
-        if entries:
-            self._advance_cursor(max(e.id for e in entries))
-        return created
-
-    def _record(
-        self, route: Route, incident: Incident, entry: TimelineEntry, muted: bool, now: float
-    ) -> int:
-        key = f"tl-{entry.id}-{route.name}"
-        row = {
-            "idempotency_key": key, "route": route.name, "channel": route.channel,
-            "timeline_id": entry.id, "incident_id": incident.id, "action": entry.action,
-            "status": "muted" if muted else "pending", "attempts": 0, "last_error": None,
-            "payload": render_payload(incident, entry, key), "created_at": now,
-            "next_attempt_at": None if muted else now, "delivered_at": None,
-        }
-        try:
-            with self._writer.begin() as conn:
-                conn.execute(deliveries.insert().values(**row))
-        except IntegrityError:
-            return 0  # already logged: the same change seen twice (catch-up overlap)
-        return 1
+        return self._intake.process(entries, now)
 
     def catch_up(self) -> int:
-        """Log deliveries for every timeline entry after the saved cursor (restart, overflow).
+        """Log deliveries for every change after the saved cursor; returns how many were new."""
+        return self._intake.catch_up()
 
-        With no cursor yet (first start on an existing database) the history is skipped, not
-        notified: the cursor starts at the newest entry.
-        """
-        after = self._cursor()
-        created = 0
-        baseline = after is None
-        after = after or 0
-        while True:
-            batch = self._incidents.changes_since(after, limit=500)
-            if not batch:
-                break
-            if not baseline:
-                created += self.process(batch)
-            after = max(e.id for e in batch)
-        self._advance_cursor(after)
-        return created
-
-    def _cursor(self) -> int | None:
-        with self._engine.connect() as conn:
-            value = conn.scalar(
-                sa.select(cursor.c.last_timeline_id).where(cursor.c.name == "notify")
-            )
-        return None if value is None else int(value)
-
-    def _advance_cursor(self, timeline_id: int) -> None:
-        with self._writer.begin() as conn:
-            done = conn.execute(
-                cursor.update()
-                .where(cursor.c.name == "notify", cursor.c.last_timeline_id < timeline_id)
-                .values(last_timeline_id=timeline_id)
-            ).rowcount
-            exists = conn.scalar(
-                sa.select(sa.func.count()).select_from(cursor).where(cursor.c.name == "notify")
-            )
-            if not done and not exists:
-                conn.execute(cursor.insert().values(name="notify", last_timeline_id=timeline_id))
-
-    # -- sending -------------------------------------------------------------------------
+    # -- sending ---------------------------------------------------------------------------
     def deliver_due(self, now: float | None = None, limit: int = 100) -> int:
-        """Attempt every pending delivery whose time has come; returns how many succeeded."""
-        now = self._clock() if now is None else now
-        with self._sending:  # one sender at a time, or a slow attempt could be repeated
-            with self._engine.connect() as conn:
-                rows = conn.execute(
-                    sa.select(deliveries)
-                    .where(deliveries.c.status == "pending", deliveries.c.next_attempt_at <= now)
-                    .order_by(deliveries.c.id)
-                    .limit(limit)
-                ).all()
-            return sum(self._attempt(row) for row in rows)
+        """Attempt every due delivery now, route by route, in this thread; returns successes.
 
-    def _attempt(self, row: Any) -> int:
-        route = self._routes.get(row.route)
-        values: dict[str, Any]
-        if route is None:  # the route was removed from the file since this was logged
-            values = {"status": "failed", "last_error": "route no longer configured",
-                      "next_attempt_at": None}
+        For tests and one-shot use: not while the worker threads run.
+        """
+        now = self._clock() if now is None else now
+        done = 0
+        for lane in self.lanes.values():
+            for delivery_id, _ in self._due(lane.route.name, now, limit):
+                done += self._send_one(lane, delivery_id)
+        return done
+
+    def _due(self, route: str, now: float, limit: int) -> list[tuple[int, int]]:
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(deliveries.c.id, deliveries.c.rank)
+                .where(deliveries.c.route == route, deliveries.c.status == "pending",
+                       deliveries.c.next_attempt_at <= now)
+                .order_by(deliveries.c.rank, deliveries.c.id)
+                .limit(limit)
+            ).all()
+        return [(int(r.id), int(r.rank)) for r in rows]
+
+    def _send_one(self, lane: RouteLane, delivery_id: int) -> int:
+        """Attempt one pending delivery (if its breaker lets it) and record how it went."""
+        with self._engine.connect() as conn:
+            row = conn.execute(
+                sa.select(deliveries).where(
+                    deliveries.c.id == delivery_id, deliveries.c.status == "pending"
+                )
+            ).first()
+        if row is None or not lane.breaker.allow():
+            return 0  # settled meanwhile, or the route is cut off: stays pending
+        route = lane.route
+        attempts = row.attempts + 1
+        try:
+            self._send(route, row.payload, row.idempotency_key)
+        except Exception as e:  # any failure, the library's or ours, is this delivery's
+            opened = lane.breaker.times_opened
+            lane.breaker.failed()
+            if lane.breaker.times_opened > opened:
+                log.error("route %s failing: breaker open for %.0f s", route.name,
+                          route.breaker_open_s)
+            lane.failures += 1
+            give_up = attempts >= route.max_attempts
+            values: dict[str, Any] = {
+                "status": "failed" if give_up else "pending", "attempts": attempts,
+                "last_error": _error_text(e),
+                "next_attempt_at": None if give_up else self._clock() + route.backoff(attempts),
+            }
+            log.warning("delivery %s attempt %d failed: %s", row.idempotency_key, attempts, e)
         else:
-            attempts = row.attempts + 1
-            try:
-                self._send(route, row.payload, row.idempotency_key)
-                values = {"status": "delivered", "attempts": attempts, "last_error": None,
-                          "next_attempt_at": None, "delivered_at": self._clock()}
-            except DeliveryFailed as e:
-                give_up = attempts >= route.max_attempts
-                values = {"status": "failed" if give_up else "pending", "attempts": attempts,
-                          "last_error": str(e)[:1000],
-                          "next_attempt_at": None if give_up
-                          else self._clock() + route.backoff(attempts)}
-                log.warning("delivery %s attempt %d failed: %s", row.idempotency_key, attempts, e)
+            lane.breaker.succeeded()
+            lane.delivered += 1
+            values = {"status": "delivered", "attempts": attempts, "last_error": None,
+                      "next_attempt_at": None, "delivered_at": self._clock()}
         with self._writer.begin() as conn:
             conn.execute(deliveries.update().where(deliveries.c.id == row.id).values(**values))
         return 1 if values["status"] == "delivered" else 0
@@ -207,56 +157,77 @@ class Notifier:
         subject, text = mail_text(json.loads(payload))
         send_mail(host=route.smtp_host, port=route.smtp_port, mail_from=route.mail_from,
                   mail_to=route.mail_to, subject=subject, text=text, idempotency_key=key,
-                  starttls=route.smtp_starttls, username=route.smtp_username,
-                  password=route.smtp_password, timeout_s=route.timeout_s)
+                  starttls=route.smtp_starttls, ca_file=route.smtp_ca_file,
+                  username=route.smtp_username, password=route.smtp_password,
+                  timeout_s=route.timeout_s)
 
-    # -- worker --------------------------------------------------------------------------
+    # -- worker ----------------------------------------------------------------------------
     def start(self) -> None:
-        """Subscribe to incident changes, then run the worker thread (catching up first)."""
+        """Subscribe to incident changes, start every lane, then the notifier thread."""
         if not self._subscribed:
             self._incidents.subscribe(self.on_changes)
             self._subscribed = True
         self._stop.clear()
+        for lane in self.lanes.values():
+            lane.start()
         self._thread = threading.Thread(target=self._run, name="notifier", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop the worker; pending deliveries stay in the log for the next start."""
+        """Stop the threads; pending deliveries stay in the log for the next start."""
         self._stop.set()
-        with contextlib.suppress(queue.Full):  # the worker wakes within its poll anyway
-            self._queue.put_nowait(None)
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        for lane in self.lanes.values():
+            lane.stop(timeout=1.0)  # a hanging send must not hold up the shutdown
 
     def _run(self) -> None:
-        first = True
         while not self._stop.is_set():
+            self._wake.clear()
             try:
-                if first or self.refused != self._refused_seen:
-                    self._refused_seen = self.refused
-                    self.catch_up()
-                    first = False
-                try:
-                    entries = self._queue.get(timeout=self._wait())
-                except queue.Empty:
-                    entries = None
-                if entries:
-                    self.process(entries)
-                self.deliver_due()
+                self.catch_up()
+                self._refill(self._clock())
             except Exception:
                 self.errors += 1
-                log.exception("notification worker round failed")
-                first = True  # entries taken from the queue may be unlogged: sweep again
-                self._stop.wait(1.0)
+                log.exception("notification round failed; retrying")
+                self._stop.wait(ERROR_PAUSE_S)
+                continue
+            self._wake.wait(self._poll_s)
 
-    def _wait(self) -> float:
-        """Seconds until the next pending delivery is due, between 10 ms and 1 s."""
-        with self._engine.connect() as conn:
-            due = conn.scalar(
-                sa.select(sa.func.min(deliveries.c.next_attempt_at)).where(
-                    deliveries.c.status == "pending"
-                )
-            )
-        if due is None:
-            return 1.0
-        return float(min(max(due - self._clock(), 0.01), 1.0))
+    def _refill(self, now: float) -> None:
+        """Hand each lane its due deliveries, gravest first, until its queue refuses one (it
+        stays pending in the log and is offered again at the next round)."""
+        for lane in self.lanes.values():
+            if lane.breaker.state == "open":
+                continue  # cut off: nothing is queued until the breaker lets a probe through
+            for delivery_id, rank in self._due(lane.route.name, now, lane.route.queue_max + 1):
+                if not lane.offer(delivery_id, rank):
+                    break
+
+    # -- health ----------------------------------------------------------------------------
+    def health(self) -> dict[str, Any]:
+        """Per route: breaker, queue depth, failures, pending and the oldest pending's age."""
+        now = self._clock()
+        try:
+            pending = pending_by_route(self._engine)
+            database_ok = True
+        except sa.exc.SQLAlchemyError:
+            pending, database_ok = {}, False
+        routes = {}
+        for name, lane in self.lanes.items():
+            count, oldest = pending.get(name, (0, None))
+            routes[name] = {
+                "breaker": lane.breaker.state, "breaker_opened": lane.breaker.times_opened,
+                "queued": lane.depth(), "in_flight": lane.in_flight, "refused": lane.refused,
+                "failures": lane.failures, "delivered": lane.delivered, "pending": count,
+                "oldest_pending_age_s": None if oldest is None else round(max(now - oldest, 0), 3),
+                "alive": lane.alive(),
+            }
+        running = self._thread is None or self._thread.is_alive()
+        return {
+            "ok": running and database_ok and all(r["alive"] for r in routes.values()),
+            "errors": self.errors, "skipped_changes": self._intake.skipped,
+            "open_breakers": sorted(n for n, r in routes.items() if r["breaker"] == "open"),
+            "routes": routes,
+        }

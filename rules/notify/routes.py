@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import ipaddress
+import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rules.incidents.record import Incident
 from rules.yaml_config import parse_yaml_model
+
+# Hosts a plain-http webhook may reach without `insecure: true` (a receiver on this machine).
+LOOPBACK_NAMES = ("localhost",)
+# Where a secret may come from instead of the YAML itself: <field>_env, <field>_file.
+SECRET_FIELDS = ("secret", "smtp_password")
 
 # The changes worth telling people about unless a route lists its own actions.
 NOTABLE_ACTIONS = ("opened", "escalated", "sla_breached", "resolved", "auto_resolved", "cancelled")
@@ -29,26 +37,61 @@ class Route(BaseModel):
     departments: list[str] = []
     grades: list[str] = []  # severities (critical...) and/or priorities (P1...)
     actions: list[str] = list(NOTABLE_ACTIONS)  # timeline actions: opened, escalated...
-    url: str | None = None  # webhook
-    secret: str | None = None  # webhook: HMAC-SHA256 key
+    url: str | None = None  # webhook: https://, or http:// to loopback or with insecure
+    insecure: bool = False  # webhook: allow http:// to a host other than loopback
+    secret: str | None = Field(default=None, repr=False)  # webhook: HMAC-SHA256 key
+    secret_env: str | None = None  # webhook: read the secret from this environment variable
+    secret_file: str | None = None  # webhook: read the secret from this file (trimmed)
     smtp_host: str | None = None  # email
     smtp_port: int = 25
-    smtp_starttls: bool = False
-    smtp_username: str | None = None
-    smtp_password: str | None = None
+    smtp_starttls: bool = False  # upgrade with STARTTLS, certificate and host name checked
+    smtp_ca_file: str | None = None  # PEM CA bundle to trust instead of the system's
+    smtp_username: str | None = None  # login only over STARTTLS
+    smtp_password: str | None = Field(default=None, repr=False)
+    smtp_password_env: str | None = None
+    smtp_password_file: str | None = None
     mail_from: str | None = None
     mail_to: list[str] = []
     timeout_s: float = Field(default=5.0, gt=0)  # per attempt, seconds
     max_attempts: int = Field(default=8, ge=1)
     backoff_s: float = Field(default=2.0, ge=0)  # wait before the 2nd attempt; doubles after
     backoff_max_s: float = Field(default=600.0, ge=0)  # longest wait between attempts
+    concurrency: int = Field(default=2, ge=1, le=32)  # sends in flight at once on this route
+    queue_max: int = Field(default=1000, ge=1)  # due deliveries waiting for a sender
+    breaker_failures: int = Field(default=5, ge=1)  # failures in a row that open the breaker
+    breaker_open_s: float = Field(default=30.0, gt=0)  # seconds open before one probe
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secrets_from_elsewhere(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        for name in SECRET_FIELDS:
+            env, file = data.get(f"{name}_env"), data.get(f"{name}_file")
+            if sum(x is not None for x in (data.get(name), env, file)) > 1:
+                raise ValueError(f"give one of {name}, {name}_env and {name}_file")
+            if env is not None:
+                if not os.environ.get(env):
+                    raise ValueError(f"{name}_env: environment variable {env} is not set")
+                data[name] = os.environ[env]
+            elif file is not None:
+                try:
+                    data[name] = Path(file).read_text("utf-8").strip()
+                except OSError as e:
+                    raise ValueError(f"{name}_file: cannot read {file}: {e.strerror}") from None
+        return data
 
     @model_validator(mode="after")
     def _channel_settings(self) -> Route:
-        if self.channel == "webhook" and not (self.url and self.secret):
-            raise ValueError("a webhook route needs url and secret")
+        if self.channel == "webhook":
+            if not (self.url and self.secret):
+                raise ValueError("a webhook route needs url and secret")
+            _check_webhook_url(self.url, self.insecure)
         if self.channel == "email" and not (self.smtp_host and self.mail_from and self.mail_to):
             raise ValueError("an email route needs smtp_host, mail_from and mail_to")
+        if self.smtp_username and not self.smtp_starttls:
+            raise ValueError("smtp_username needs smtp_starttls: true (no login over plain text)")
         return self
 
     def matches(self, incident: Incident, action: str) -> bool:
@@ -64,6 +107,31 @@ class Route(BaseModel):
     def backoff(self, attempts: int) -> float:
         """Seconds to wait after `attempts` failed attempts (exponential, capped)."""
         return float(min(self.backoff_s * 2 ** max(attempts - 1, 0), self.backoff_max_s))
+
+
+def _check_webhook_url(url: str, insecure: bool) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ValueError("url must be https://HOST/... (or http:// to loopback)")
+    if parts.scheme == "http" and not insecure and not _is_loopback(parts.hostname):
+        raise ValueError("url: http:// is refused unless the route says insecure: true")
+
+
+def _is_loopback(host: str) -> bool:
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def rank(incident: Incident) -> int:
+    """Sending order within a route: alerts before tickets, the gravest first (0 = first)."""
+    order = {"critical": 0, "major": 1, "minor": 2, "P1": 3, "P2": 4, "P3": 5, "P4": 6}
+    grade = incident.severity or incident.priority
+    fallback = 2 if incident.kind == "alert" else 7
+    return order.get(grade or "", fallback)
 
 
 class _RoutesFile(BaseModel):

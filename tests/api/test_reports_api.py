@@ -85,7 +85,10 @@ def test_the_delivery_log_shows_status_attempts_and_last_error(
     assert (item["incident_id"], item["route"], item["status"], item["attempts"]) == (
         incident, "hook", "pending", 1
     )
-    assert item["last_error"] and item["next_attempt_at"]
+    assert item["next_attempt_at"]
+    assert item["last_error"] == "ConnectError (details for admins)"  # a viewer: kind only
+    admin = api.get("/api/v1/notifications/deliveries", headers=bearer(tokens["admin"]))
+    assert "Connection refused" in admin.json()["items"][0]["last_error"]
     filtered = api.get("/api/v1/notifications/deliveries", params={"status": "delivered"},
                        headers=bearer(tokens["viewer"]))
     assert filtered.json() == {"items": [], "total": 0}

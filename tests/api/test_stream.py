@@ -208,7 +208,7 @@ def test_a_client_too_slow_to_keep_up_is_cut_off_and_counted(rt: Runtime) -> Non
         finally:
             await broadcaster.stop()
 
-    texts, slow, clients = asyncio.run(scenario())
+    texts, slow, clients = asyncio.run(asyncio.wait_for(scenario(), 30))
     assert slow == 1 and clients == 0
     assert texts[0].startswith("retry:")
     assert len(texts) == 1  # cut off: it resumes from its Last-Event-ID instead

@@ -24,6 +24,7 @@ from rules.incidents.service import IncidentService
 from rules.notify.delivery_log import list_deliveries
 from rules.notify.dispatcher import Notifier
 from rules.notify.routes import NotificationConfigError, Route, parse_routes
+from rules.notify.webhook import REPLAY_WINDOW_S, verify
 from rules.notify.windows import MaintenanceWindows
 from tests.servers import free_port
 
@@ -172,9 +173,9 @@ def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
 def test_routes_match_by_kind_department_grade_and_action(service: IncidentService) -> None:
     alert = service.get(fire_alarm(service))
     job = service.get(ticket(service))
-    security = webhook("http://x", kinds=["alert"], departments=["security"], grades=["critical"])
-    escalations = webhook("http://x", actions=["escalated"])
-    p1_only = webhook("http://x", kinds=["ticket"], grades=["P1", "P2"])
+    security = webhook("https://x", kinds=["alert"], departments=["security"], grades=["critical"])
+    escalations = webhook("https://x", actions=["escalated"])
+    p1_only = webhook("https://x", kinds=["ticket"], grades=["P1", "P2"])
     assert security.matches(alert, "opened")
     assert not security.matches(job, "opened")
     assert not security.matches(alert, "repeated")  # not a notable action by default
@@ -193,7 +194,7 @@ def test_routes_file_errors_name_the_file_and_field() -> None:
     assert routes[0].actions == ["escalated"] and routes[0].smtp_port == 25
 
 
-def test_webhook_body_carries_an_hmac_sha256_signature_of_the_raw_body(
+def test_webhook_signature_is_a_timestamped_hmac_sha256_of_t_dot_body(
     service: IncidentService, engine: sa.Engine, receiver: Receiver, clock: Clock
 ) -> None:
     notifier = notifier_for(service, engine, [webhook(receiver.url)], clock=clock)
@@ -201,8 +202,15 @@ def test_webhook_body_carries_an_hmac_sha256_signature_of_the_raw_body(
     notifier.catch_up()
     assert notifier.deliver_due() == 1
     (headers, body), = receiver.requests
-    expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-    assert hmac.compare_digest(headers["X-Sitewatch-Signature"], expected)
+    fields = dict(p.split("=", 1) for p in headers["X-Sitewatch-Signature"].split(","))
+    assert abs(int(fields["t"]) - time.time()) < 60  # the real clock: receivers check it
+    signed = fields["t"].encode() + b"." + body
+    expected = hmac.new(SECRET.encode(), signed, hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(fields["v1"], expected)
+    assert verify(headers["X-Sitewatch-Signature"], body, SECRET)
+    assert not verify(headers["X-Sitewatch-Signature"], body + b" ", SECRET)
+    assert not verify(headers["X-Sitewatch-Signature"], body, SECRET,
+                      now=int(fields["t"]) + REPLAY_WINDOW_S + 1)  # a replay, too late
     payload = json.loads(body)
     assert payload["action"] == "opened" and payload["incident"]["id"] == alert_id
     assert payload["incident"]["runbook"] == "Evacuate the floor."
@@ -319,7 +327,7 @@ def test_pending_deliveries_and_unseen_changes_resume_after_a_restart(
     port = free_port()
     route = webhook(f"http://127.0.0.1:{port}/hook", backoff_s=0)
     first = notifier_for(service, engine, [route], clock=clock)
-    fire_alarm(service)
+    alert_id = fire_alarm(service)
     first.catch_up()
     assert first.deliver_due() == 0  # the receiver is down: stays pending
     ticket_id = ticket(service)  # changed while no notifier runs
@@ -332,17 +340,19 @@ def test_pending_deliveries_and_unseen_changes_resume_after_a_restart(
         second.stop()
         server.shutdown()
         server.server_close()
-    assert json.loads(rec.requests[-1][1])["incident"]["id"] == ticket_id
+    sent = {json.loads(body)["incident"]["id"] for _, body in rec.requests}
+    assert sent == {alert_id, ticket_id}
     assert list_deliveries(engine, status="delivered")[1] == 2
 
 
-def test_a_full_queue_refuses_counts_and_the_next_sweep_recovers_the_changes(
+def test_a_full_route_queue_refuses_counts_and_the_next_refill_sends_the_rest(
     service: IncidentService, engine: sa.Engine, receiver: Receiver, clock: Clock
 ) -> None:
-    notifier = notifier_for(service, engine, [webhook(receiver.url)], clock=clock, queue_max=1)
-    service.subscribe(notifier.on_changes)
+    notifier = notifier_for(service, engine, [webhook(receiver.url, queue_max=1)], clock=clock)
+    lane = notifier.lanes["hook"]
     fire_alarm(service, device="sd-1")
     fire_alarm(service, device="sd-2")
-    assert notifier.refused == 1
     assert notifier.catch_up() == 2
+    notifier._refill(clock())
+    assert lane.depth() == 1 and lane.refused == 1  # the second stays pending in the log
     assert notifier.deliver_due() == 2
