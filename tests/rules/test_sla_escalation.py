@@ -29,7 +29,7 @@ def test_a_breach_raises_the_ticket_s_escalation_level_with_a_timeline_entry_rou
     assert late.escalation_level == 2
     # The next level is, until on-call chains exist, the notification routes: a default route
     # sends every escalation.
-    route = Route(name="duty", channel="webhook", url="http://x", secret="s")
+    route = Route(name="duty", channel="webhook", url="https://x.example", secret="s")
     assert route.matches(late, "escalated")
 
 
