@@ -88,6 +88,11 @@ class Jobs:
         scheduler.start()
         self._scheduler = scheduler
 
+    @property
+    def running(self) -> bool:
+        """True while the scheduler thread runs (liveness)."""
+        return self._scheduler is not None and bool(self._scheduler.running)
+
     def shutdown(self, wait: bool = True) -> None:
         """Stop scheduling; with `wait`, let running jobs finish."""
         if self._scheduler is not None:

@@ -21,14 +21,13 @@ TICK_LATE_S = 30.0  # a rules tick (due every second) this late means the rules 
 
 def live_threads(service: Service) -> dict[str, Any]:
     """Each thread of ours (and the rules worker's last turn); ok when all are alive."""
-    scheduler = service.jobs._scheduler
     ticked = service.rules.ticked_at
     threads: dict[str, bool] = {
         "ingest_writer": service.ingest.writer_running,
         "store_consumer": service.store_consumer.running,
         "rules_consumer": service.rules_consumer.running,
         **service.lane.threads(),
-        "scheduler": scheduler is not None and scheduler.running,
+        "scheduler": service.jobs.running,
         "rules_worker": ticked is None or time.time() - ticked < TICK_LATE_S,
     }
     # The notifier's own health() may say "running"/"alive" (its workers); its "ok" is about

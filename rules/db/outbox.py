@@ -50,6 +50,11 @@ class OutboxRow:
     created_at: float  # Unix seconds
 
 
+# What a database outage raises (connection refused or cut, locked): retry later. Anything
+# else (a value too long, a constraint) is a bug to see, not an outage to wait out.
+OUTAGE = (sa.exc.OperationalError, sa.exc.InterfaceError)
+
+
 def _unavailable(exc: sa.exc.DBAPIError) -> StateUnavailable:
     return StateUnavailable(str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc))
 
@@ -85,7 +90,7 @@ class SqlSignalOutbox:
                         ))
                     if rows:
                         conn.execute(_insert_signals(dialect), rows)
-        except sa.exc.DBAPIError as exc:
+        except OUTAGE as exc:
             raise _unavailable(exc) from exc
 
     def pending(self, limit: int = 200) -> list[OutboxRow]:
@@ -97,7 +102,7 @@ class SqlSignalOutbox:
         try:
             with self._engine.connect() as conn:
                 found = conn.execute(query).all()
-        except sa.exc.DBAPIError as exc:
+        except OUTAGE as exc:
             raise _unavailable(exc) from exc
         return [
             OutboxRow(r.id, r.signal_key, r.lane, Signal(
@@ -125,7 +130,7 @@ class SqlSignalOutbox:
                 with conn.begin():
                     conn.execute(sa.update(signal_outbox)
                                  .where(signal_outbox.c.id == row_id).values(**values))
-        except sa.exc.DBAPIError as exc:
+        except OUTAGE as exc:
             raise _unavailable(exc) from exc
 
     def prune(self, applied_before: float) -> int:
@@ -141,7 +146,7 @@ class SqlSignalOutbox:
                 with conn.begin():
                     gone = conn.execute(sa.delete(t).where(
                         t.c.applied_at.is_not(None), t.c.applied_at < applied_before))
-        except sa.exc.DBAPIError as exc:
+        except OUTAGE as exc:
             raise _unavailable(exc) from exc
         return int(gone.rowcount or 0)
 
@@ -153,7 +158,7 @@ class SqlSignalOutbox:
         try:
             with self._engine.connect() as conn:
                 n, oldest = conn.execute(query).one()
-        except sa.exc.DBAPIError as exc:
+        except OUTAGE as exc:
             raise _unavailable(exc) from exc
         return int(n), (float(oldest) if oldest is not None else None)
 

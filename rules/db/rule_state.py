@@ -25,7 +25,7 @@ class SqlStateStore:
         try:
             with self._engine.connect() as conn:
                 found = conn.execute(sa.select(rule_state)).all()
-        except sa.exc.DBAPIError as exc:
+        except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
             raise StateUnavailable(str(exc.orig or exc).strip().splitlines()[0]) from exc
         return {
             (row.rule_id, row.device_id): RuleState(

@@ -78,7 +78,7 @@ incidents = sa.Table(
     sa.Column("opened_by", sa.String(128), nullable=False),
     # "<rule_id>|<device_id>" while open, NULL once closed: the unique index below lets the
     # database refuse a second open incident for one (rule, device), whoever races.
-    sa.Column("open_key", sa.String(200), nullable=True),
+    sa.Column("open_key", sa.String(300), nullable=True),  # 300 since 0004: `id@site` keys
     sa.Index("ux_incidents_open_key", "open_key", unique=True),
     sa.Index("ix_incidents_opened_at", "opened_at"),
     sa.Index("ix_incidents_kind_state", "kind", "state"),
@@ -110,7 +110,8 @@ rule_state = sa.Table(
     "rule_state",
     metadata,
     sa.Column("rule_id", sa.String(128), primary_key=True),
-    sa.Column("device_id", sa.String(64), primary_key=True),
+    # 140 since 0004: an unregistered device's state is keyed `id@site` (64 + 1 + 64)
+    sa.Column("device_id", sa.String(140), primary_key=True),
     sa.Column("phase", sa.String(16), nullable=False),
     sa.Column("since", sa.Float, nullable=False),  # Unix seconds the phase began
     sa.Column("memo", sa.JSON, nullable=False),

@@ -20,7 +20,7 @@ from rules.db.outbox import KeyedSignal, SqlSignalOutbox
 from rules.db.schema import signal_outbox
 from rules.engine.evaluator import Evaluator
 from rules.engine.loader import load_rules
-from rules.engine.state import StateUnavailable
+from rules.engine.state import RuleState, StateUnavailable
 from rules.engine.worker import RulesWorker, reading_key
 from rules.incidents.service import IncidentService
 
@@ -200,3 +200,12 @@ def test_applied_signals_are_deleted_from_the_outbox_after_a_day(stack: Stack) -
     stack.worker.tick()
     assert forced_rows() == 0
     assert stack.open_incidents() == {("door_forced", "door-02"): 1}
+
+
+def test_the_longest_unregistered_id_at_the_longest_site_fits_every_key(stack: Stack) -> None:
+    site, device = "s" * 64, "d" * 64  # SPEC §2's longest names
+    stack.worker.handle([Reading(site, device, "event", T0, T0, seq=1, event="fire_alarm")])
+    assert stack.open_incidents() == {("unregistered_fire_alarm", device): 1}
+    key = ("unregistered_fire_alarm", f"{device}@{site}")  # a state key of such a device
+    stack.outbox.commit({key: RuleState(phase="firing", since=T0, site=site)}, [])
+    assert stack.outbox.states.load_all()[key].phase == "firing"

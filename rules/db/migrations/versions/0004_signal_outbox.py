@@ -1,4 +1,5 @@
-"""Signal outbox: rule signals committed with the rule state that made them.
+"""Signal outbox: rule signals committed with the rule state that made them; keys of
+unregistered devices (`id@site`) fit rule_state.device_id and incidents.open_key.
 
 Revision ID: 0004
 Revises: 0003
@@ -6,6 +7,8 @@ Create Date: 2026-11-30
 """
 
 from __future__ import annotations
+
+import re
 
 import sqlalchemy as sa
 from alembic import op
@@ -39,10 +42,39 @@ def upgrade() -> None:
     )
     op.create_index("ux_signal_outbox_key", "signal_outbox", ["signal_key"], unique=True)
     op.create_index("ix_signal_outbox_applied_at", "signal_outbox", ["applied_at"])
+    _lengths(device_id=140, open_key=300)
 
 
 def downgrade() -> None:
-    """Drop the signal_outbox table."""
+    """Drop the signal_outbox table; the two columns back to their old lengths."""
+    _lengths(device_id=64, open_key=200)
     op.drop_index("ix_signal_outbox_applied_at", "signal_outbox")
     op.drop_index("ux_signal_outbox_key", "signal_outbox")
     op.drop_table("signal_outbox")
+
+
+def _lengths(device_id: int, open_key: int) -> None:
+    """rule_state.device_id and incidents.open_key to these lengths.
+
+    PostgreSQL alters them in place. SQLite does not enforce VARCHAR lengths, and its batch
+    mode would copy and drop `incidents`, which with foreign keys on cascades to the timeline:
+    so there the lengths are rewritten in the schema text only (what reflection reads).
+    """
+    if op.get_bind().dialect.name == "postgresql":
+        op.alter_column("rule_state", "device_id", type_=sa.String(device_id))
+        op.alter_column("incidents", "open_key", type_=sa.String(open_key))
+        return
+    conn = op.get_bind()
+    conn.exec_driver_sql("PRAGMA writable_schema=ON")
+    for table, column, new in (("rule_state", "device_id", device_id),
+                               ("incidents", "open_key", open_key)):
+        sql = conn.exec_driver_sql(
+            "SELECT sql FROM sqlite_master WHERE type='table' AND name=?", (table,)
+        ).scalar_one()
+        changed = re.sub(rf"({column} VARCHAR\()\d+(\))", rf"\g<1>{new}\g<2>", sql, count=1)
+        conn.exec_driver_sql(
+            "UPDATE sqlite_master SET sql=? WHERE type='table' AND name=?", (changed, table)
+        )
+    version = conn.exec_driver_sql("PRAGMA schema_version").scalar_one()
+    conn.exec_driver_sql(f"PRAGMA schema_version={int(version) + 1}")
+    conn.exec_driver_sql("PRAGMA writable_schema=OFF")
