@@ -159,7 +159,8 @@ def run_serve(settings: Settings) -> int:
     if settings.bootstrap_token:
         from api.tokens import ensure_bootstrap_token
 
-        ensure_bootstrap_token(service.engine, settings.bootstrap_token)
+        if not ensure_bootstrap_token(service.engine, settings.bootstrap_token):
+            log.warning("SITEWATCH_BOOTSTRAP_TOKEN holds a revoked token; it stays revoked")
     service.start()
     log.info("API on http://%s:%d/api/v1", settings.api_host, settings.api_port)
     try:

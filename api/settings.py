@@ -43,6 +43,18 @@ class Settings(BaseSettings):
     batch_max: int = 5_000  # readings per write to the time-series store
     deadletter_max: int = 1_000  # rejected messages kept for operators
 
+    # --- security limits (api/limits.py, SECURITY.md) ---
+    body_max_bytes: int = 65_536  # request bodies over this get 413 (SPEC §7: 64 KiB)
+    rate_limit: str = "1200/minute"  # requests per token (`limits` syntax); over: 429
+    auth_fail_limit: str = "60/minute"  # failed authentications per client address; over: 429
+    streams_per_token: int = 5  # open event streams one token may hold
+    metrics_public: bool = False  # False: /metrics needs an API token; True: no token
+    metrics_port: int | None = None  # set: /metrics served only on this port, without a token
+    api_docs: bool = False  # serve /docs and /redoc (their scripts load from a public CDN)
+    mqtt_ca_file: Path | None = None  # mqtts://: trust this CA (PEM) instead of the system's
+    mqtt_cert_file: Path | None = None  # mqtts://: client certificate (PEM), with the key
+    mqtt_key_file: Path | None = None  # mqtts://: the client certificate's private key (PEM)
+
     @model_validator(mode="after")
     def _database_beside_data(self) -> Settings:
         # The default database lives in the data folder (`./var` gives SPEC's default).

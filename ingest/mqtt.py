@@ -43,6 +43,7 @@ class Delivery(NamedTuple):
     qos: int
     generation: int  # connection it arrived on; acks from older connections are skipped
     received_at: float  # Unix seconds
+    retain: bool = False  # replayed from the broker's retained store at (re)subscribe
 
 
 class _NoFilters(MQTTMatcher):
@@ -177,5 +178,6 @@ class MqttSession:
         except UnicodeDecodeError:
             topic = msg._topic.decode("utf-8", errors="replace")  # decode rejects it later
         self._on_message_cb(
-            Delivery(topic, bytes(msg.payload), msg.mid, msg.qos, self._generation, self._clock())
+            Delivery(topic, bytes(msg.payload), msg.mid, msg.qos, self._generation, self._clock(),
+                     bool(msg.retain))
         )

@@ -21,6 +21,7 @@ from typing import Any
 
 from devices.reading import Reading
 from devices.registry import Registry
+from ingest.caps import DeviceCaps
 from ingest.counters import IngestCounters
 from ingest.deadletters import DeadLetters
 from ingest.decode import Decoder
@@ -57,6 +58,7 @@ class IngestPipeline:
         batch_max: int = 1000,  # messages per log transaction at most
     ) -> None:
         self._decode = Decoder(registry, prefix, counters.add_warning)
+        self._caps = DeviceCaps(registry)  # bounds unregistered ids and unknown metric names
         self._log = log
         self.counters = counters
         self.deadletters = deadletters
@@ -160,7 +162,7 @@ class IngestPipeline:
         items: list[tuple[str, Reading]] = []
         for d in batch:
             try:
-                r = self._decode(d.topic, d.payload, d.received_at)
+                r = self._caps(self._decode(d.topic, d.payload, d.received_at, d.retain))
                 # Encoded here, per message: a reading that cannot be written is refused
                 # alone instead of failing (and redelivering) the whole batch forever.
                 items.append((encode_reading(r), r))

@@ -204,6 +204,7 @@ class IncidentService:
         order: Literal["newest", "deadline"] = "newest",
         limit: int = 50,
         offset: int = 0,
+        sites: frozenset[str] | None = None,
     ) -> tuple[Incidents, int]:
         """One page of incidents matching every given filter, and how many match in total."""
         filters = incident_queries.Filters(
@@ -215,6 +216,7 @@ class IncidentService:
             site=site,
             device_id=device_id,
             open_only=open_only,
+            sites=sites,
         )
         return self._read(
             lambda conn: incident_queries.page(conn, filters, order, limit=limit, offset=offset)
@@ -224,14 +226,16 @@ class IncidentService:
         """Timeline entries with an id above `after_id`, in id order (SSE resume)."""
         return self._read(lambda conn: incident_queries.changes_since(conn, after_id, limit))
 
-    def summary(self, now: float | None = None) -> dict[str, Any]:
+    def summary(
+        self, now: float | None = None, sites: frozenset[str] | None = None
+    ) -> dict[str, Any]:
         """Counts for the status page: open alerts by severity, open tickets by priority, breaches.
 
         Keys: active_alerts {critical, major, minor} (not yet resolved), unacknowledged_alerts,
         open_tickets {P1..P4}, sla_breaches (open tickets breached or past a deadline).
         """
         at = self._at(now)
-        return self._read(lambda conn: incident_queries.summary(conn, at))
+        return self._read(lambda conn: incident_queries.summary(conn, at, sites))
 
     # --- plumbing ---------------------------------------------------------------------------
 
