@@ -199,3 +199,23 @@ def test_a_revoked_tokens_name_can_be_given_to_a_new_token(
     guards = [t for t in list_tokens(rt.engine) if t["name"] == "guard"]
     assert len(guards) == 2 and guards[0]["id"] != guards[1]["id"]
     assert guards[0]["revoked_at"] is not None and guards[1]["revoked_at"] is None
+
+
+def test_every_request_body_in_the_openapi_document_refuses_unknown_fields(rt: Runtime) -> None:
+    doc = create_app(rt).openapi()
+    schemas = doc["components"]["schemas"]
+    bodies = []
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            content = op.get("requestBody", {}).get("content", {}).get("application/json")
+            if content is None:
+                continue
+            schema = content["schema"]
+            refs = [s["$ref"] for s in schema.get("anyOf", [schema]) if "$ref" in s]
+            for ref in refs:
+                name = ref.rsplit("/", 1)[-1]
+                bodies.append(name)
+                assert schemas[name].get("additionalProperties") is False, (
+                    f"{method.upper()} {path}: body {name} needs extra='forbid'"
+                )
+    assert bodies  # the walk found the bodies
