@@ -160,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     from api.tokens import TokenError
     from devices.broker_url import BrokerUrlError
     from devices.registry import RegistryError
+    from devices.tls import TlsConfigError
     from rules.db.database import DatabaseUrlError
     from rules.engine.loader import RuleError
     from rules.incidents.sla import SlaConfigError
@@ -175,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"sitewatch: {name}: {err['msg']}", file=sys.stderr)
         return 2
     except (TokenError, BrokerUrlError, DatabaseUrlError, RegistryError, RuleError,
-            NotificationConfigError, ScheduleConfigError, SlaConfigError) as e:
+            NotificationConfigError, ScheduleConfigError, SlaConfigError, TlsConfigError) as e:
         print(f"sitewatch: {e}", file=sys.stderr)
         return 2
 

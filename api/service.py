@@ -13,6 +13,7 @@ from api.server import serve_api
 from api.settings import Settings
 from devices.liveness import DeviceLiveness
 from devices.registry import Registry, load_registry
+from devices.tls import TlsFiles
 from ingest.consumer import LogConsumer
 from ingest.counters import IngestCounters
 from ingest.deadletters import DeadLetters
@@ -92,6 +93,7 @@ class Service:
             counters=self.counters,
             deadletters=self.deadletters,
             queue_max=settings.queue_max,
+            tls=TlsFiles(settings.mqtt_ca_file, settings.mqtt_cert_file, settings.mqtt_key_file),
         )
         self.store_consumer = LogConsumer(
             self.log, "store", self.store.write, settings.batch_max, self.counters,

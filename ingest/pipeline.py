@@ -21,6 +21,7 @@ from typing import Any
 
 from devices.reading import Reading
 from devices.registry import Registry
+from devices.tls import TlsFiles
 from ingest.caps import DeviceCaps
 from ingest.counters import IngestCounters
 from ingest.deadletters import DeadLetters
@@ -56,6 +57,7 @@ class IngestPipeline:
         queue_max: int,
         clock: Callable[[], float] = time.time,
         batch_max: int = 1000,  # messages per log transaction at most
+        tls: TlsFiles | None = None,  # mqtts://: private CA and client certificate
     ) -> None:
         self._decode = Decoder(registry, prefix, counters.add_warning)
         self._caps = DeviceCaps(registry)  # bounds unregistered ids and unknown metric names
@@ -76,7 +78,7 @@ class IngestPipeline:
         # `{prefix}/#` rather than `{prefix}/+/+/+`: a device publishing to a topic with too
         # many or too few levels is then counted and dead-lettered as bad_topic, not invisible.
         self.session = MqttSession(
-            mqtt_url, client_id, f"{prefix}/#", self._on_message, clock=clock
+            mqtt_url, client_id, f"{prefix}/#", self._on_message, clock=clock, tls=tls
         )
 
     def start(self) -> None:
