@@ -48,7 +48,7 @@ class Settings(BaseSettings):
 
     # --- security limits (api/limits.py, SECURITY.md) ---
     body_max_bytes: int = 65_536  # request bodies over this get 413 (SPEC §7: 64 KiB)
-    rate_limit: str = "1200/minute"  # requests per token (`limits` syntax); over: 429
+    rate_limit: str = "6000/minute"  # requests per token (`limits` syntax); over: 429
     auth_fail_limit: str = "60/minute"  # failed authentications per client address; over: 429
     streams_per_token: int = 5  # open event streams one token may hold
     metrics_public: bool = False  # False: /metrics needs an API token; True: no token
