@@ -8,7 +8,9 @@ HOW TO ADD A ROUTE (for whoever adds one): one line in EXPECTED,
     "METHOD /path/{param}": Access(ROLES_ALLOWED, target=..., body=..., query=...),
 where ROLES_ALLOWED is the set of roles that get 2xx (every other role gets 403) or PUBLIC
 (no token needed), `target` says what `{incident_id}` (or another id) must be for a call to
-succeed, and `body`/`query` are the smallest valid request.
+succeed, and `body`/`query` are the smallest valid request. One more caller, an admin token
+limited to another site (`--sites elsewhere`), gets 404 from a route with an id in its path
+and 2xx from the others, unless `other_site=` says which status it gets instead.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ class Access:
     target: str | None = None  # what {incident_id} is: "alert", "ticket", "assigned_ticket"
     body: dict[str, Any] | None = None
     query: dict[str, Any] = field(default_factory=dict)
+    other_site: int | None = None  # status for a token of another site; None: 404 / 2xx
 
 
 EXPECTED: dict[str, Access] = {
@@ -73,16 +76,18 @@ EXPECTED: dict[str, Access] = {
     "POST /api/v1/incidents/{incident_id}/start": Access(ON_TICKETS, target="assigned_ticket"),
     "POST /api/v1/incidents/{incident_id}/cancel": Access(ON_TICKETS, target="ticket"),
     "POST /api/v1/tickets": Access(
-        frozenset({"maintenance", "security", "admin"}), body={"title": "Leaking tap"}
+        frozenset({"maintenance", "security", "admin"}), body={"title": "Leaking tap"},
+        other_site=422,  # it must name one of its sites
     ),
     "GET /api/v1/stream": Access(READERS),
     "GET /api/v1/deadletters": Access(frozenset({"viewer", "admin"})),
     "GET /api/v1/reports": Access(READERS),
-    "GET /api/v1/notifications/deliveries": Access(READERS),
+    "GET /api/v1/notifications/deliveries": Access(READERS, other_site=403),  # one incident
     "GET /metrics": Access(READERS),
 }
 BAD_CALLERS = ("no token", "malformed", "unknown", "revoked", "expired")
-CALLERS = BAD_CALLERS + tuple(ROLES)
+OTHER_SITE = "admin of another site"
+CALLERS = (*BAD_CALLERS, *ROLES, OTHER_SITE)
 
 
 def _operations() -> list[str]:
@@ -124,6 +129,7 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     expired = create_token(rt.engine, "old", "admin",
                            expires_at=datetime.now(UTC) - timedelta(seconds=1))
     headers.update({
+        OTHER_SITE: bearer(create_token(rt.engine, "elsewhere", "admin", sites=["elsewhere"])),
         "no token": {},
         "malformed": {"Authorization": "Bearer not a token!"},
         "unknown": bearer(new_token_secret()),
@@ -191,6 +197,10 @@ def test_every_route_answers_each_caller_as_the_matrix_says(
         assert 200 <= status < 300, f"{operation} is public but answered {caller} {status}"
     elif caller in BAD_CALLERS:
         assert status == 401, f"{operation} answered {caller} {status}, not 401"
+    elif caller == OTHER_SITE:
+        expected = access.other_site or (404 if "{" in operation else 200)
+        assert status == expected or (expected == 200 and 200 <= status < 300), (
+            f"{operation} answered {caller} {status}, not {expected}")
     elif caller in access.roles:
         assert 200 <= status < 300, f"{operation} refused {caller} with {status}"
     else:
