@@ -73,7 +73,7 @@ def create_app(
     app.state.heartbeat_s = heartbeat_s
     app.state.metrics = ApiMetrics(runtime, broadcaster)
     app.state.limits = ApiLimits(settings, app.state.metrics.registry)
-    app.add_middleware(BodyLimit, max_bytes=settings.body_max_bytes)
+    app.add_middleware(BodyLimit, max_bytes=settings.body_max_bytes, router=app.router)
     app.add_middleware(RequestMetrics, metrics=app.state.metrics)  # outermost: counts 413s
 
     for module in (health, status, devices, telemetry, incidents, tickets_endpoints, stream,

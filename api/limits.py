@@ -18,10 +18,12 @@ import time
 from typing import TYPE_CHECKING
 
 from fastapi import HTTPException
+from fastapi.dependencies.models import Dependant
 from limits import parse
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 from prometheus_client import Counter
+from starlette.routing import Match, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
@@ -48,12 +50,32 @@ async def _answer(send: Send, status: int, detail: str, extra: list[tuple[bytes,
     await send({"type": "http.response.body", "body": body})
 
 
+def needs_token(router: Router, scope: Scope) -> bool:
+    """True when the route `scope` goes to asks for a bearer token (unmatched: True too).
+
+    So a route that takes a body without a bearer token (a signed link, say) still gets it.
+    """
+    from api.auth import current_principal  # api.auth imports this module
+
+    for route in router.routes:
+        match, _ = route.matches(scope)
+        if match == Match.FULL:
+            dependant = getattr(route, "dependant", None)
+            return dependant is None or _calls(dependant, current_principal)
+    return True
+
+
+def _calls(dependant: Dependant, call: object) -> bool:
+    return dependant.call is call or any(_calls(d, call) for d in dependant.dependencies)
+
+
 class BodyLimit:
     """ASGI middleware: 413 for bodies over `max_bytes`, 401 for unauthenticated API bodies."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, router: Router | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes  # bytes of request body, SPEC §7: 64 KiB
+        self.router = router  # to tell routes that need a token from those that do not
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Check the headers, then count the body's bytes as the app reads them."""
@@ -75,7 +97,8 @@ class BodyLimit:
         authorization = headers.get(b"authorization", b"")
         if (has_body and scope["method"] in BODY_METHODS
                 and scope["path"].startswith("/api/")
-                and authorization[:7].lower() != b"bearer "):
+                and authorization[:7].lower() != b"bearer "
+                and (self.router is None or needs_token(self.router, scope))):
             await _answer(send, 401, "a bearer token is required (Authorization: Bearer <token>)",
                           [(b"www-authenticate", b"Bearer")])
             return

@@ -7,8 +7,10 @@ import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Annotated
 
 import pytest
+from fastapi import Body
 from fastapi.testclient import TestClient
 
 from api.app import create_app
@@ -219,3 +221,18 @@ def test_every_request_body_in_the_openapi_document_refuses_unknown_fields(rt: R
                     f"{method.upper()} {path}: body {name} needs extra='forbid'"
                 )
     assert bodies  # the walk found the bodies
+
+
+def test_a_route_that_needs_no_token_still_reads_its_body(rt: Runtime) -> None:
+    app = create_app(rt)
+
+    @app.post("/api/v1/open-door-test")
+    def signed_link(payload: Annotated[dict[str, int], Body()]) -> dict[str, int]:
+        return payload
+
+    with TestClient(app) as c:
+        assert c.post("/api/v1/open-door-test", json={"a": 1}).json() == {"a": 1}
+        assert c.post("/api/v1/tickets", json={"title": "x"}).status_code == 401
+        big = c.post("/api/v1/open-door-test", content=b"x" * BIG,
+                     headers={"Content-Type": "application/json"})
+        assert big.status_code == 413
