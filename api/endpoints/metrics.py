@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST
 
@@ -24,7 +24,9 @@ def _guard(
     request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]
 ) -> None:
     if not request.app.state.runtime.settings.metrics_public:
-        current_principal(request, creds)
+        principal = current_principal(request, creds)
+        if principal.sites is not None:  # the figures cover every site
+            raise HTTPException(403, "/metrics covers every site: use a token without --sites")
 
 
 @router.get(
