@@ -25,6 +25,7 @@ from api.endpoints import (
     whoami,
 )
 from api.endpoints import tickets as tickets_endpoints
+from api.limits import ApiLimits, BodyLimit
 from api.metrics import ApiMetrics, RequestMetrics
 from api.runtime import Runtime
 from api.schemas import ConflictOut
@@ -57,7 +58,10 @@ def create_app(
         finally:
             await broadcaster.stop()
 
+    settings = runtime.settings
     app = FastAPI(
+        docs_url="/docs" if settings.api_docs else None,  # off unless asked: CDN scripts
+        redoc_url="/redoc" if settings.api_docs else None,
         title="Sitewatch",
         version="1.0.0",
         summary="Facility and safety monitoring: devices, alerts, tickets, live stream.",
@@ -68,12 +72,15 @@ def create_app(
     app.state.broadcaster = broadcaster
     app.state.heartbeat_s = heartbeat_s
     app.state.metrics = ApiMetrics(runtime, broadcaster)
-    app.add_middleware(RequestMetrics, metrics=app.state.metrics)
+    app.state.limits = ApiLimits(settings, app.state.metrics.registry)
+    app.add_middleware(BodyLimit, max_bytes=settings.body_max_bytes, router=app.router)
+    app.add_middleware(RequestMetrics, metrics=app.state.metrics)  # outermost: counts 413s
 
     for module in (health, status, devices, telemetry, incidents, tickets_endpoints, stream,
                    deadletters, reports, whoami):
         app.include_router(module.router)
-    app.include_router(metrics.router)
+    if settings.metrics_port is None:  # else /metrics is served on its own port only
+        app.include_router(metrics.router)
     app.include_router(ui.router)
     _install_error_handlers(app)
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -13,6 +14,7 @@ import sqlalchemy as sa
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from api.limits import ApiLimits
 from api.schemas import ErrorOut
 from api.tokens import hash_token
 from rules.db.schema import api_tokens
@@ -30,6 +32,8 @@ TICKET_OPENERS = frozenset({"maintenance", "security", "admin"})  # a guard may 
 AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorOut, "description": "No token, or not a valid one"},
     403: {"model": ErrorOut, "description": "The token's role may not do this"},
+    413: {"model": ErrorOut, "description": "The request body is over 64 KiB"},
+    429: {"model": ErrorOut, "description": "Over the token's request rate: see Retry-After"},
     503: {"model": ErrorOut, "description": "The database is unavailable: retry later"},
 }
 BAD_BODY: dict[int | str, dict[str, Any]] = {
@@ -39,10 +43,20 @@ BAD_BODY: dict[int | str, dict[str, Any]] = {
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: the token's name (the actor in timelines) and its role."""
+    """Who is calling: the token's name (the actor in timelines), role, sites and id."""
 
     name: str
     role: str
+    sites: frozenset[str] | None = None  # None: every site; else only these (SPEC §7)
+    token_id: int = 0  # the token's row, which keeps one name's successive tokens apart
+
+    def sees(self, site: str | None) -> bool:
+        """True when this caller may see something at `site` (unsited things: every caller)."""
+        return self.sites is None or site is None or site in self.sites
+
+
+def _sites(text: str | None) -> frozenset[str] | None:
+    return frozenset(text.split(",")) if text else None
 
 
 class TokenAuth:
@@ -54,22 +68,36 @@ class TokenAuth:
         self._touched: dict[int, float] = {}  # token id -> clock() of the last write
         self._lock = threading.Lock()
 
-    def principal(self, token: str) -> Principal | None:
-        """The live (not revoked) token's principal, or None."""
+    def lookup(self, token: str) -> Principal | str:
+        """The live token's principal, or why not: "unknown", "revoked" or "expired"."""
+        c = api_tokens.c
         try:
             with self._engine.connect() as conn:
                 row = conn.execute(
-                    sa.select(api_tokens.c.id, api_tokens.c.name, api_tokens.c.role).where(
-                        api_tokens.c.token_hash == hash_token(token),
-                        api_tokens.c.revoked_at.is_(None),
-                    )
+                    sa.select(c.id, c.name, c.role, c.sites, c.revoked_at, c.expires_at)
+                    .where(c.token_hash == hash_token(token))
                 ).first()
-            if row is None:
-                return None
+            failure = _failure(row)
+            if failure is not None or row is None:
+                return failure or "unknown"
             self._touch(row.id)
         except sa.exc.OperationalError as e:  # the app answers 503: retry later
             raise IncidentStoreUnavailable(str(e.orig)) from e
-        return Principal(row.name, row.role)
+        return Principal(row.name, row.role, _sites(row.sites), row.id)
+
+    def principal(self, token: str) -> Principal | None:
+        """The live (not revoked, not expired) token's principal, or None."""
+        found = self.lookup(token)
+        return found if isinstance(found, Principal) else None
+
+    def is_live(self, token_id: int) -> bool:
+        """True while the token is neither revoked nor expired (open streams ask this)."""
+        c = api_tokens.c
+        with self._engine.connect() as conn:
+            row = conn.execute(
+                sa.select(c.revoked_at, c.expires_at).where(c.id == token_id)
+            ).first()
+        return _failure(row) is None
 
     def _touch(self, token_id: int) -> None:
         now = self._clock()
@@ -85,7 +113,18 @@ class TokenAuth:
             )
 
 
+def _failure(row: Any) -> str | None:
+    if row is None:
+        return "unknown"
+    if row.revoked_at is not None:
+        return "revoked"
+    if row.expires_at is not None and row.expires_at <= datetime.now(UTC):
+        return "expired"
+    return None
+
+
 _bearer = HTTPBearer(auto_error=False, description="An API token: `Authorization: Bearer sw_...`")
+_TOKEN_RE = re.compile(r"[A-Za-z0-9\-._~+/]{1,512}=*")  # RFC 6750's b64token, bounded
 
 
 def unauthorized(detail: str) -> HTTPException:
@@ -93,17 +132,38 @@ def unauthorized(detail: str) -> HTTPException:
     return HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
 
 
+_DETAIL = {
+    "missing": "a bearer token is required (Authorization: Bearer <token>)",
+    "malformed": "the Authorization header is not `Bearer <token>`",
+    "unknown": "the token is not valid or has been revoked",
+    "revoked": "the token is not valid or has been revoked",  # same words: no oracle
+    "expired": "the token has expired",
+}
+
+
 def current_principal(
-    request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Principal:
-    """The caller, or 401."""
-    if creds is None or not creds.credentials:
-        raise unauthorized("a bearer token is required (Authorization: Bearer <token>)")
-    auth: TokenAuth = request.app.state.auth
-    principal = auth.principal(creds.credentials)
-    if principal is None:
-        raise unauthorized("the token is not valid or has been revoked")
-    return principal
+    """The caller, or 401 (counted and logged without the secret); 429 over the rate."""
+    limits: ApiLimits = request.app.state.limits
+    address = request.client.host if request.client else "unknown"
+    limits.check_address(address)
+    scheme, _sep, token = request.headers.get("authorization", "").partition(" ")
+    token = token.strip()
+    if not scheme:
+        reason: str = "missing"
+    elif scheme.lower() != "bearer" or not _TOKEN_RE.fullmatch(token):
+        reason = "malformed"
+    else:
+        auth: TokenAuth = request.app.state.auth
+        found = auth.lookup(token)
+        if isinstance(found, Principal):
+            limits.hit_token(found.token_id)
+            return found
+        reason = found
+    fingerprint = hash_token(token)[:8] if token else ""
+    limits.failed(reason, address, request.url.path, fingerprint)
+    raise unauthorized(_DETAIL[reason])
 
 
 def require(roles: frozenset[str]) -> Callable[[Principal], Principal]:

@@ -67,9 +67,21 @@ def _token_create(args: argparse.Namespace) -> int:
     from api.tokens import TokenError, create_token
     from rules.db.database import open_database
 
+    sites = [s.strip() for s in args.sites.split(",")] if args.sites is not None else None
+    expires_at = None
+    if args.expires is not None:
+        from datetime import UTC, datetime, timedelta
+
+        from rules.engine.durations import parse_duration
+
+        try:
+            expires_at = datetime.now(UTC) + timedelta(seconds=parse_duration(args.expires))
+        except ValueError as e:
+            print(f"sitewatch token create: --expires: {e}", file=sys.stderr)
+            return 2
     engine = open_database(Settings().database_url)
     try:
-        print(create_token(engine, args.name, args.role))
+        print(create_token(engine, args.name, args.role, sites=sites, expires_at=expires_at))
     except TokenError as e:
         print(f"sitewatch token create: {e}", file=sys.stderr)
         return 2
@@ -103,7 +115,11 @@ def _token_list(args: argparse.Namespace) -> int:
     try:
         for t in list_tokens(engine):
             state = f"revoked {t['revoked_at']:%Y-%m-%d}" if t["revoked_at"] else "active"
-            print(f"{t['name']:<24} {t['role']:<12} created {t['created_at']:%Y-%m-%d}  {state}")
+            if t["expires_at"] and not t["revoked_at"]:
+                state += f", expires {t['expires_at']:%Y-%m-%d %H:%M}"
+            sites = t["sites"] or "all sites"
+            print(f"{t['id']:>4} {t['name']:<24} {t['role']:<12} created "
+                  f"{t['created_at']:%Y-%m-%d}  {state}  {sites}")
         return 0
     finally:
         engine.dispose()
@@ -147,6 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument(
         "--role", required=True, choices=["viewer", "security", "maintenance", "admin"]
     )
+    create.add_argument("--sites", help="comma-separated site ids the token is limited to "
+                        "(default: every site)")
+    create.add_argument("--expires", help="lifetime, e.g. 90d or 12h (default: never expires)")
     create.set_defaults(func=_token_create)
     revoke = tsub.add_parser("revoke", help="revoke a token by name")
     revoke.add_argument("name")
@@ -165,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     from api.tokens import TokenError
     from devices.broker_url import BrokerUrlError
     from devices.registry import RegistryError
+    from devices.tls import TlsConfigError
     from rules.db.database import DatabaseUrlError
     from rules.engine.loader import RuleError
     from rules.incidents.sla import SlaConfigError
@@ -180,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"sitewatch: {name}: {err['msg']}", file=sys.stderr)
         return 2
     except (SettingsError, TokenError, BrokerUrlError, DatabaseUrlError, RegistryError, RuleError,
-            NotificationConfigError, ScheduleConfigError, SlaConfigError) as e:
+            NotificationConfigError, ScheduleConfigError, SlaConfigError, TlsConfigError) as e:
         print(f"sitewatch: {e}", file=sys.stderr)
         return 2
 

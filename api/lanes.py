@@ -20,6 +20,7 @@ from typing import Any
 from api.settings import Settings
 from devices.reading import Reading
 from devices.registry import Registry
+from devices.tls import TlsFiles
 from ingest.consumer import LogConsumer
 from ingest.counters import IngestCounters
 from ingest.deadletters import DeadLetters
@@ -68,6 +69,7 @@ class LifeSafetyLane:
             queue_max=settings.queue_max,
             subscription=life_safety_filters(settings.mqtt_topic_prefix),
             name="life-safety",
+            tls=TlsFiles(settings.mqtt_ca_file, settings.mqtt_cert_file, settings.mqtt_key_file),
         )
         self.rules = LogConsumer(
             self.log, "lane-rules", retry_while_down(handle), RULES_BATCH_MAX, counters,

@@ -25,6 +25,7 @@ GAUGE_KEYS = frozenset({"log_depth"})  # ingest snapshot keys that go up and dow
 LABEL_OF = {"rejected": "reason", "warnings": "reason", "log_depth": "consumer"}
 SKIP_KEYS = frozenset({"seq_lost"})  # per device: too many series; seq_lost_total is kept
 _UNSAFE = re.compile(r"[^a-zA-Z0-9_]")
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class ApiMetrics:
@@ -71,7 +72,8 @@ class RequestMetrics:
                 route = scope.get("route")
                 # Unmatched paths share one label, so random URLs cannot explode cardinality.
                 template = getattr(route, "path", None) or "unmatched"
-                method = scope["method"]
+                # Made-up methods share one label too, for the same reason.
+                method = scope["method"] if scope["method"] in METHODS else "other"
                 self.metrics.requests.labels(method, template, str(message["status"])).inc()
                 self.metrics.latency.labels(method, template).observe(
                     time.perf_counter() - started

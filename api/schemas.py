@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.text import Line, Prose
 from rules.engine.parts import Department, Priority
 
 IncidentState = Literal[
@@ -208,14 +209,14 @@ class TransitionIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    note: str = Field(default="", max_length=2000)
-    assignee: str | None = Field(default=None, min_length=1, max_length=200)
+    note: Prose = Field(default="", max_length=2000)
+    assignee: Line | None = Field(default=None, min_length=1, max_length=200)
 
 
 class AssignIn(TransitionIn):
     """Body of assign: who takes the ticket (none given: the caller)."""
 
-    assignee: str | None = Field(default=None, min_length=1, max_length=200)
+    assignee: Line | None = Field(default=None, min_length=1, max_length=200)
 
 
 class ResolveIn(TransitionIn):
@@ -228,7 +229,7 @@ class ResolveIn(TransitionIn):
 class CommentIn(TransitionIn):
     """Body of comment: the note is what it is for."""
 
-    note: str = Field(min_length=1, max_length=2000, pattern=r"\S")
+    note: Prose = Field(min_length=1, max_length=2000, pattern=r"\S")
 
 
 class TicketIn(BaseModel):
@@ -236,14 +237,14 @@ class TicketIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    title: str = Field(min_length=1, max_length=200)
-    description: str = Field(default="", max_length=5000)
+    title: Line = Field(min_length=1, max_length=200)
+    description: Prose = Field(default="", max_length=5000)
     department: Department = "maintenance"
     priority: Priority = "P3"
     site: str | None = Field(default=None, pattern=NAME_PATTERN)
-    zone: str | None = Field(default=None, min_length=1, max_length=200)
+    zone: Line | None = Field(default=None, min_length=1, max_length=200)
     device_id: str | None = Field(default=None, pattern=NAME_PATTERN)
-    location: str | None = Field(default=None, max_length=500)  # free text: "hall B, door 3"
+    location: Line | None = Field(default=None, max_length=500)  # free text: "hall B, door 3"
 
 
 class DeadLetterPage(BaseModel):

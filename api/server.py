@@ -39,6 +39,10 @@ def serve_api(
         timeout_graceful_shutdown=5,  # a stream that still will not end is cut after this
     )
     server = _StreamEndingServer(config, app.state.broadcaster.end_streams)
+    if runtime.settings.metrics_port is not None:
+        from api.metrics_server import start_metrics_server
+
+        start_metrics_server(app.state.metrics, host, runtime.settings.metrics_port)
     if on_ready is not None:
         ready = on_ready
 

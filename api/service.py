@@ -24,6 +24,7 @@ from api.settings import Settings
 from api.settings_check import check_serve_settings
 from devices.liveness import DeviceLiveness
 from devices.registry import Registry, load_registry
+from devices.tls import TlsFiles
 from ingest.consumer import LogConsumer
 from ingest.counters import IngestCounters
 from ingest.deadletters import DeadLetters
@@ -125,6 +126,7 @@ class Service:
             queue_max=settings.queue_max,
             elsewhere=life_safety_filters(settings.mqtt_topic_prefix),
             disk=self.disk,
+            tls=TlsFiles(settings.mqtt_ca_file, settings.mqtt_cert_file, settings.mqtt_key_file),
         )
         self.store_consumer = LogConsumer(
             self.log, "store", self.store.write, settings.batch_max, self.counters,
@@ -196,7 +198,8 @@ def run_serve(settings: Settings) -> int:
     if settings.bootstrap_token:
         from api.tokens import ensure_bootstrap_token
 
-        ensure_bootstrap_token(service.engine, settings.bootstrap_token)
+        if not ensure_bootstrap_token(service.engine, settings.bootstrap_token):
+            log.warning("SITEWATCH_BOOTSTRAP_TOKEN holds a revoked token; it stays revoked")
     service.start()
     log.info("API on http://%s:%d/api/v1", settings.api_host, settings.api_port)
     try:

@@ -5,14 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
     """Sitewatch configuration; every field maps to `SITEWATCH_<NAME>`."""
 
-    model_config = SettingsConfigDict(env_prefix="SITEWATCH_", extra="ignore")
+    # An empty variable (as .env.example leaves optional ones) means the default.
+    model_config = SettingsConfigDict(
+        env_prefix="SITEWATCH_", extra="ignore", env_ignore_empty=True
+    )
 
     mqtt_url: str = "mqtt://127.0.0.1:1883"  # mqtt://user:pass@host:port or mqtts://...
     mqtt_client_id: str = "sitewatch-ingest"  # fixed, so the broker keeps our session
@@ -47,9 +50,35 @@ class Settings(BaseSettings):
     log_soft_limit_mb: float = 2_048  # durable log size (MB) past which health warns
     log_hard_limit_mb: float = 8_192  # past this (MB) telemetry is refused, unacked; never events
 
+    # --- security limits (api/limits.py, SECURITY.md) ---
+    body_max_bytes: int = 65_536  # request bodies over this get 413 (SPEC §7: 64 KiB)
+    rate_limit: str = "6000/minute"  # requests per token (`limits` syntax); over: 429
+    auth_fail_limit: str = "60/minute"  # failed authentications per client address; over: 429
+    streams_per_token: int = 5  # open event streams one token may hold
+    metrics_public: bool = False  # False: /metrics needs an API token; True: no token
+    metrics_port: int | None = None  # set: /metrics served only on this port, without a token
+    api_docs: bool = False  # serve /docs and /redoc (their scripts load from a public CDN)
+    mqtt_ca_file: Path | None = None  # mqtts://: trust this CA (PEM) instead of the system's
+    mqtt_cert_file: Path | None = None  # mqtts://: client certificate (PEM), with the key
+    mqtt_key_file: Path | None = None  # mqtts://: the client certificate's private key (PEM)
+    influx_token_file: Path | None = None  # read the InfluxDB token from here (deploy/influxdb)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_placeholder(cls, value: object) -> object:
+        # .env.example's values: starting with one would run on a password anyone can read.
+        if isinstance(value, str) and "change-me" in value:
+            raise ValueError("still holds a change-me value from .env.example: set a real one")
+        return value
+
     @model_validator(mode="after")
     def _database_beside_data(self) -> Settings:
         # The default database lives in the data folder (`./var` gives SPEC's default).
         if not self.database_url:
             self.database_url = f"sqlite:///{self.data_dir}/sitewatch.db"
+        if self.influx_token is None and self.influx_token_file is not None:
+            try:
+                self.influx_token = self.influx_token_file.read_text().strip() or None
+            except OSError as e:
+                raise ValueError(f"SITEWATCH_INFLUX_TOKEN_FILE: {e.strerror}") from None
         return self

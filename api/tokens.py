@@ -39,57 +39,86 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def _check(name: str, role: str) -> None:
+_SITE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")  # SPEC §2's site ids
+_SECRET_RE = re.compile(r"^[A-Za-z0-9\-._~+/]{16,512}=*$")  # what a bearer header can carry
+
+
+def _check(name: str, role: str, sites: list[str] | None) -> None:
     if not _NAME_RE.match(name):
         raise TokenError(f"token name {name!r} must match {_NAME_RE.pattern}")
     if role not in ROLES:
         raise TokenError(f"role {role!r} is not one of {', '.join(ROLES)}")
+    if sites is not None:
+        if not sites:
+            raise TokenError("--sites needs at least one site")
+        for site in sites:
+            if not _SITE_RE.match(site):
+                raise TokenError(f"site {site!r} must match {_SITE_RE.pattern}")
 
 
-def create_token(engine: sa.Engine, name: str, role: str) -> str:
-    """Create a token named `name` with `role`; returns the plaintext, which is never stored."""
-    _check(name, role)
+def create_token(
+    engine: sa.Engine, name: str, role: str, *, sites: list[str] | None = None,
+    expires_at: datetime | None = None,
+) -> str:
+    """Create a token named `name` with `role` (limited to `sites`, valid until `expires_at`
+    when given); returns the plaintext, which is never stored.
+
+    A revoked token's name may be taken again: the new token gets its own id, so history
+    written by the old one stays apart.
+    """
+    _check(name, role, sites)
+    if expires_at is not None and expires_at.tzinfo is None:
+        raise TokenError("the expiry needs a time zone")
     token = new_token_secret()
     with _writer(engine).begin() as conn:
         taken = conn.execute(
-            sa.select(api_tokens.c.id).where(api_tokens.c.name == name)
+            sa.select(api_tokens.c.id).where(
+                api_tokens.c.name == name, api_tokens.c.revoked_at.is_(None)
+            )
         ).first()
         if taken is not None:
             raise TokenError(f"a token named {name!r} already exists")
         conn.execute(
             api_tokens.insert().values(
-                name=name, role=role, token_hash=hash_token(token), created_at=datetime.now(UTC)
+                name=name, role=role, token_hash=hash_token(token), created_at=datetime.now(UTC),
+                sites=",".join(sorted(set(sites))) if sites else None, expires_at=expires_at,
             )
         )
     return token
 
 
-def ensure_bootstrap_token(engine: sa.Engine, token: str) -> None:
-    """Make `token` a valid admin token named "bootstrap" (the configured value wins)."""
-    if len(token) < 16:
-        raise TokenError("the bootstrap token must be at least 16 characters long")
+def ensure_bootstrap_token(engine: sa.Engine, token: str) -> bool:
+    """Make `token` a valid admin token named "bootstrap", unless that secret was revoked.
+
+    A revoked bootstrap secret stays revoked however often the service restarts with it
+    set (False is returned and the caller logs it); a new secret value replaces the live
+    bootstrap token.
+    """
+    if not _SECRET_RE.match(token):
+        raise TokenError(
+            "the bootstrap token must be 16 to 512 characters of A-Z a-z 0-9 - . _ ~ + /"
+        )
     digest = hash_token(token)
+    c = api_tokens.c
     with _writer(engine).begin() as conn:
-        row = conn.execute(
-            sa.select(api_tokens.c.id, api_tokens.c.name).where(
-                (api_tokens.c.name == BOOTSTRAP_NAME) | (api_tokens.c.token_hash == digest)
+        same = conn.execute(
+            sa.select(c.id, c.name, c.revoked_at).where(c.token_hash == digest)
+        ).first()
+        if same is not None:
+            if same.name != BOOTSTRAP_NAME:
+                raise TokenError("the bootstrap token is already in use by another token")
+            return same.revoked_at is None
+        conn.execute(  # a new secret: the old live bootstrap token (if any) stops working
+            api_tokens.update()
+            .where(c.name == BOOTSTRAP_NAME, c.revoked_at.is_(None))
+            .values(revoked_at=datetime.now(UTC))
+        )
+        conn.execute(
+            api_tokens.insert().values(
+                name=BOOTSTRAP_NAME, role="admin", token_hash=digest, created_at=datetime.now(UTC),
             )
-        ).all()
-        if any(r.name != BOOTSTRAP_NAME for r in row):
-            raise TokenError("the bootstrap token is already in use by another token")
-        if row:
-            conn.execute(
-                api_tokens.update()
-                .where(api_tokens.c.name == BOOTSTRAP_NAME)
-                .values(token_hash=digest, role="admin", revoked_at=None)
-            )
-        else:
-            conn.execute(
-                api_tokens.insert().values(
-                    name=BOOTSTRAP_NAME, role="admin", token_hash=digest,
-                    created_at=datetime.now(UTC),
-                )
-            )
+        )
+    return True
 
 
 def revoke_token(engine: sa.Engine, name: str) -> bool:
@@ -104,9 +133,12 @@ def revoke_token(engine: sa.Engine, name: str) -> bool:
 
 
 def list_tokens(engine: sa.Engine) -> list[dict[str, object]]:
-    """Every token's name, role and dates (never the secret), oldest first."""
+    """Every token's id, name, role, sites and dates (never the secret), oldest first."""
     cols = api_tokens.c
-    query = sa.select(cols.name, cols.role, cols.created_at, cols.last_used_at, cols.revoked_at)
+    query = sa.select(
+        cols.id, cols.name, cols.role, cols.sites, cols.created_at, cols.last_used_at,
+        cols.revoked_at, cols.expires_at,
+    )
     with engine.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(query.order_by(cols.id))]
 

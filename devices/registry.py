@@ -19,6 +19,11 @@ class RegistryError(ValueError):
     """The registry file is unreadable or invalid; the message names the file and entry."""
 
 
+# Broker usernames of the service and the simulator: a device with one of these ids would
+# be given that account's password by the broker's device list (deploy/mosquitto).
+RESERVED_IDS = frozenset({"sitewatch", "simulator"})
+
+
 class Device(BaseModel):
     """One registered device."""
 
@@ -36,6 +41,13 @@ class Device(BaseModel):
     def _valid_name(cls, v: str) -> str:
         if not NAME_RE.fullmatch(v):
             raise ValueError(f"{v!r} does not match {NAME_RE.pattern}")
+        return v
+
+    @field_validator("id")
+    @classmethod
+    def _not_reserved(cls, v: str) -> str:
+        if v.lower() in RESERVED_IDS:
+            raise ValueError(f"device id {v!r} is reserved for the broker's own accounts")
         return v
 
     @field_validator("kind")

@@ -94,8 +94,12 @@ class Decoder:
         self._warn = on_warning
         self._sources: dict[str, Source] = {}
 
-    def __call__(self, topic: str, payload: bytes, received_at: float) -> Reading:
-        """Validate one MQTT message and turn it into a Reading, or raise Rejected."""
+    def __call__(
+        self, topic: str, payload: bytes, received_at: float, retained: bool = False
+    ) -> Reading:
+        """Validate one MQTT message and turn it into a Reading, or raise Rejected.
+
+        `retained`: the broker replayed it from its retained store (counted, as "retained")."""
         if len(payload) > MAX_PAYLOAD_BYTES:
             raise Rejected("too_large", f"{len(payload)} bytes > {MAX_PAYLOAD_BYTES}")
         source = self._sources.get(topic)
@@ -104,7 +108,7 @@ class Decoder:
             if len(self._sources) >= TOPICS_MAX:
                 self._sources.clear()
             self._sources[topic] = source
-        faults: list[str] = []  # counted only once the message is accepted
+        faults: list[str] = ["retained"] if retained else []  # counted once accepted
         if "@" in source[1]:  # ids cannot hold "@": only _source's site-mismatch rename does
             faults.append("site_mismatch")
         reading = _decode_payload(source, payload, received_at, faults)
@@ -277,6 +281,8 @@ def _metric_value(name: str, value: object) -> MetricValue:
     if isinstance(value, str):
         if len(value) > MAX_STRING_CHARS:
             raise Rejected("bad_metric_value", f"{name} is {len(value)} characters > 64")
+        if _CONTROL_RE.search(value):  # a line break would end a line-protocol line
+            raise Rejected("bad_metric_value", f"{name} holds a control character")
         return value
     raise Rejected("bad_metric_value", f"{name} is a {type(value).__name__}")
 

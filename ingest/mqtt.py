@@ -12,7 +12,6 @@ an ack from an older generation is skipped (the redelivered copy gets acked inst
 from __future__ import annotations
 
 import logging
-import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -22,6 +21,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.matcher import MQTTMatcher
 
 from devices.broker_url import parse_broker_url
+from devices.tls import TlsFiles, tls_failure
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,7 @@ class MqttSession:
         subscription: str | Sequence[str],  # one topic filter or several, each at QoS 1
         on_message: Callable[[Delivery], None],
         clock: Callable[[], float] = time.time,
+        tls: TlsFiles | None = None,  # mqtts://: CA and client certificate (None: system CAs)
     ) -> None:
         self.address = parse_broker_url(url)
         filters = [subscription] if isinstance(subscription, str) else list(subscription)
@@ -88,8 +89,11 @@ class MqttSession:
         )
         if self.address.username is not None:
             self._client.username_pw_set(self.address.username, self.address.password)
+        self._tls = tls or TlsFiles()
+        self._tls_reported = False  # one line per outage, not one per retry
         if self.address.tls:
-            self._client.tls_set(cert_reqs=ssl.CERT_REQUIRED)
+            self._client.tls_set_context(self._tls.context())
+            self._client.on_connect_fail = self._on_connect_fail
         self._client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
         self._client.on_pre_connect = self._on_pre_connect
         self._client.on_connect = self._on_connect
@@ -135,6 +139,14 @@ class MqttSession:
             self._client.ack(delivery.mid, delivery.qos)
             return True
 
+    def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        if self._tls_reported:
+            return
+        reason = tls_failure(self.address.host, self.address.port, self._tls)
+        if reason is not None:
+            self._tls_reported = True
+            log.error("cannot connect to the broker: %s", reason)
+
     def _bump_generation(self) -> None:
         with self._lock:
             self._generation += 1
@@ -148,6 +160,7 @@ class MqttSession:
         if reason.is_failure:
             log.warning("broker refused the connection: %s", reason)
             return
+        self._tls_reported = False  # a later outage is reported again
         # Subscribe on every connect: the broker may have lost the session (restart without
         # persistence), and a duplicate subscription is harmless.
         client.subscribe(self._subscription)

@@ -23,6 +23,8 @@ from paho.mqtt.client import topic_matches_sub
 
 from devices.reading import Reading
 from devices.registry import Registry
+from devices.tls import TlsFiles
+from ingest.caps import DeviceCaps
 from ingest.counters import IngestCounters
 from ingest.deadletters import DeadLetters
 from ingest.decode import Decoder
@@ -62,8 +64,10 @@ class IngestPipeline:
         elsewhere: Sequence[str] = (),  # topic filters another session takes: acked, skipped
         disk: LogDiskGuard | None = None,  # past its hard limit, messages are left unacked
         name: str = "ingest",  # thread name
+        tls: TlsFiles | None = None,  # mqtts://: private CA and client certificate
     ) -> None:
         self._decode = Decoder(registry, prefix, counters.add_warning)
+        self._caps = DeviceCaps(registry)  # bounds unregistered ids and unknown metric names
         self._name = name
         self._elsewhere = tuple(elsewhere)
         self._elsewhere_last = {f.rsplit("/", 1)[-1] for f in self._elsewhere}
@@ -86,7 +90,8 @@ class IngestPipeline:
         # `{prefix}/#` rather than `{prefix}/+/+/+`: a device publishing to a topic with too
         # many or too few levels is then counted and dead-lettered as bad_topic, not invisible.
         self.session = MqttSession(
-            mqtt_url, client_id, subscription or f"{prefix}/#", self._on_message, clock=clock
+            mqtt_url, client_id, subscription or f"{prefix}/#", self._on_message, clock=clock,
+            tls=tls,
         )
 
     def start(self) -> None:
@@ -202,7 +207,7 @@ class IngestPipeline:
                 self.counters.add_warning("retained_event")
                 continue
             try:
-                r = self._decode(d.topic, d.payload, d.received_at)
+                r = self._caps(self._decode(d.topic, d.payload, d.received_at, d.retained))
                 # Encoded here, per message: a reading that cannot be written is refused
                 # alone instead of failing (and redelivering) the whole batch forever.
                 items.append((encode_reading(r), r))

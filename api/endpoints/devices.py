@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, Path, Query
 
 from api.auth import AUTH_ERRORS, Reader
 from api.endpoints import API_PREFIX, OFFSET_MAX, RuntimeDep, utc
@@ -16,6 +16,7 @@ from api.schemas import (
     LatestValue,
     LiveState,
 )
+from api.sites import device_visible, narrow, sees
 from devices.liveness import DeviceState
 from devices.registry import Registry
 from ingest.stores.base import StoreUnavailable
@@ -47,20 +48,22 @@ def device_out(d: DeviceState, registry: Registry) -> DeviceOut:
 @router.get("/devices", response_model=DevicePage, responses=AUTH_ERRORS)
 def list_devices(
     rt: RuntimeDep,
-    _: Reader,
+    principal: Reader,
     site: str | None = Query(None, max_length=64),
     zone: str | None = Query(None, max_length=128),
     kind: str | None = Query(None, max_length=64),
     state: LiveState | None = None,
     registered: bool | None = None,
-    limit: int = Query(100, ge=1, le=1000),
+    limit: int = Query(100, ge=1, le=500),
     offset: int = Query(0, ge=0, le=OFFSET_MAX),
 ) -> DevicePage:
     """Registered devices and unregistered ones heard on the broker, ordered by id."""
+    site, any_visible = narrow(principal, site)
     matches = [
         d
         for d in rt.liveness.states(rt.clock())
-        if (site is None or d.site == site)
+        if any_visible and sees(principal, d)
+        and (site is None or d.site == site)
         and (zone is None or d.zone == zone)
         and (kind is None or d.kind == kind)
         and (state is None or d.state == state)
@@ -81,13 +84,13 @@ def list_devices(
 )
 def get_device(
     rt: RuntimeDep,
-    _: Reader,
+    principal: Reader,
     device_id: DeviceId,
 ) -> DeviceOut:
     """One device; after a restart its latest metrics come from the telemetry store."""
     d = rt.liveness.state(device_id, rt.clock())
-    if d is None:
-        raise HTTPException(404, f"device {device_id!r} is neither registered nor heard")
+    device_visible(principal, device_id, d.site if d is not None else None)
+    assert d is not None
     out = device_out(d, rt.registry)
     try:
         stored = rt.store.latest(device_id)

@@ -24,6 +24,7 @@ from api.schemas import (
     TimelineEntryOut,
     TransitionIn,
 )
+from api.sites import incident_visible, narrow
 from rules.engine.parts import Department, Priority, Severity
 from rules.incidents.record import Action, Incident, NoteRequired
 
@@ -51,7 +52,7 @@ def detail(rt: Runtime, incident: Incident) -> IncidentDetail:
 @router.get("/incidents", response_model=IncidentPage, responses=AUTH_ERRORS)
 def list_incidents(
     rt: RuntimeDep,
-    _: Reader,
+    principal: Reader,
     kind: Literal["alert", "ticket"] | None = None,
     state: IncidentState | None = None,
     severity: Severity | None = None,
@@ -74,7 +75,11 @@ def list_incidents(
 ) -> IncidentPage:
     """Alerts and tickets, filtered and paginated, with the total matching."""
     chosen = sort or order or ("severity" if kind == "alert" else "newest")
+    site, any_visible = narrow(principal, site)
+    if not any_visible:
+        return IncidentPage(items=[], total=0, limit=limit, offset=offset)
     items, total = rt.incidents.list(
+        sites=principal.sites,
         kind=kind, state=state, severity=severity, priority=priority, department=department,
         site=site, device_id=device_id, open_only=open_only, order=chosen, limit=limit,
         offset=offset,
@@ -94,17 +99,20 @@ def list_incidents(
 )
 def get_incident(
     rt: RuntimeDep,
-    _: Reader,
+    principal: Reader,
     incident_id: IncidentId,
 ) -> IncidentDetail:
     """One incident and its whole timeline, oldest entry first."""
-    return detail(rt, rt.incidents.get(incident_id))
+    incident = rt.incidents.get(incident_id)
+    incident_visible(principal, incident_id, incident.site)
+    return detail(rt, incident)
 
 
 def _transition(
     rt: Runtime, principal: Principal, incident_id: int, action: Action, body: TransitionIn
 ) -> IncidentDetail:
     current = rt.incidents.get(incident_id)
+    incident_visible(principal, incident_id, current.site)
     check_may_act(principal, current.kind)
     updated = rt.incidents.transition(
         incident_id, action, actor=principal.name, note=body.note, assignee=body.assignee

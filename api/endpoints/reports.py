@@ -6,17 +6,20 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import AUTH_ERRORS, Reader
 from api.endpoints import API_PREFIX, OFFSET_MAX, RuntimeDep, utc
 from api.schemas import ErrorOut
+from api.sites import incident_visible
 from rules.incidents.reports import build_report, report_csv
 from rules.notify.delivery_log import list_deliveries
 
 router = APIRouter(prefix=API_PREFIX, tags=["reports"])
 DEFAULT_PERIOD = timedelta(days=30)  # the period when `from` is not given
+PERIOD_MAX = timedelta(days=366)  # longer periods get 422: one pass reads every incident
 
 
 class FiguresOut(BaseModel):
@@ -96,7 +99,7 @@ def _aware(value: datetime) -> datetime:
 )
 def report(
     rt: RuntimeDep,
-    _: Reader,
+    principal: Reader,
     from_: Annotated[
         datetime | None, Query(alias="from", description="RFC 3339; default: to - 30 days")
     ] = None,
@@ -113,7 +116,11 @@ def report(
         raise HTTPException(400, "`to` is too early for a default period; give `from`") from e
     if start >= end:
         raise HTTPException(400, "`from` must be before `to`")
-    figures = build_report(rt.engine, start, end, now)
+    if end - start > PERIOD_MAX:
+        error = {"type": "value_error", "loc": ["query", "from"], "input": str(from_),
+                 "msg": f"the period is longer than {PERIOD_MAX.days} days"}
+        raise RequestValidationError([error])
+    figures = build_report(rt.engine, start, end, now, principal.sites)
     if format == "csv":
         name = f"sitewatch-report-{start:%Y%m%d}-{end:%Y%m%d}.csv"
         return Response(
@@ -130,11 +137,17 @@ def deliveries(
     principal: Reader,
     status: Literal["pending", "delivered", "failed", "muted"] | None = None,
     incident_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=OFFSET_MAX)] = 0,
 ) -> DeliveryPage:
     """The notification delivery log, newest first: status, attempts and the last error
-    (its detail for admins only; other roles see its kind, e.g. `HTTP 500`)."""
+    (its detail for admins only; other roles see its kind, e.g. `HTTP 500`).
+
+    A site-scoped token reads one incident's deliveries at a time (`incident_id`)."""
+    if principal.sites is not None:
+        if incident_id is None:
+            raise HTTPException(403, "a site-scoped token must give incident_id")
+        incident_visible(principal, incident_id, rt.incidents.get(incident_id).site)
     items, total = list_deliveries(
         rt.engine, status=status, incident_id=incident_id, limit=limit, offset=offset,
         reveal_errors=principal.role == "admin",  # remote error text is for admins only

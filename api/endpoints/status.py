@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,7 +63,29 @@ class _OverviewCache:
 def _compute(rt: Runtime, computed: float) -> _Overview:
     now = rt.clock()
     # Liveness is in memory: one counting pass over 10,000 devices, no query per device.
-    counts = rt.liveness.counts(now)
+    return _overview(rt, now, computed, dict(rt.liveness.counts(now)), None)
+
+
+def scoped_overview(rt: Runtime, sites: frozenset[str]) -> _Overview:
+    """The overview of a site-scoped caller's sites only (computed per request)."""
+    now = rt.clock()
+    counts: Counter[tuple[str, bool]] = Counter(
+        (d.state, d.registered) for d in rt.liveness.states(now) if d.site in sites
+    )
+    return _overview(rt, now, time.monotonic(), dict(counts), sites)
+
+
+def ingest_view(snapshot: dict[str, Any], sites: frozenset[str] | None) -> dict[str, Any]:
+    """The ingest counters; a site-scoped caller gets the plain totals, no per-device maps."""
+    if sites is None:
+        return snapshot
+    return {k: v for k, v in snapshot.items() if not isinstance(v, dict)}
+
+
+def _overview(
+    rt: Runtime, now: float, computed: float, counts: Mapping[tuple[Any, bool], int],
+    sites: frozenset[str] | None,
+) -> _Overview:
     by_state: Counter[str] = Counter()
     registered = 0
     for (state, is_registered), n in counts.items():
@@ -76,7 +98,7 @@ def _compute(rt: Runtime, computed: float) -> _Overview:
         unregistered=total - registered,
         by_state={s: by_state.get(s, 0) for s in ("online", "stale", "offline", "unknown")},
     )
-    return _Overview(now, computed, devices, rt.incidents.summary(now))
+    return _Overview(now, computed, devices, rt.incidents.summary(now, sites))
 
 
 def _cache(request: Request) -> _OverviewCache:
@@ -92,13 +114,16 @@ def _cache(request: Request) -> _OverviewCache:
     response_model=StatusOut,
     responses=AUTH_ERRORS,
 )
-def status(request: Request, rt: RuntimeDep, _: Reader) -> StatusOut:
+def status(request: Request, rt: RuntimeDep, principal: Reader) -> StatusOut:
     """Devices by state, active alerts by severity, open tickets by priority, SLA breaches.
 
     Device and incident counts are refreshed at most once a second (`at` says when they
     were computed); the `ingest` counters are read live on every request.
     """
-    overview = _cache(request).get(rt)
+    if principal.sites is not None:  # a site-scoped token: its own sites, never the cache
+        overview = scoped_overview(rt, principal.sites)
+    else:
+        overview = _cache(request).get(rt)
     summary = overview.summary
     return StatusOut(
         at=utc(overview.at),
@@ -107,5 +132,5 @@ def status(request: Request, rt: RuntimeDep, _: Reader) -> StatusOut:
         alerts_unacknowledged=int(summary["unacknowledged_alerts"]),
         tickets_open_by_priority=dict(summary["open_tickets"]),
         sla_breaches=int(summary["sla_breaches"]),
-        ingest=rt.counters.snapshot(),
+        ingest=ingest_view(rt.counters.snapshot(), principal.sites),
     )

@@ -13,6 +13,7 @@ from api.auth import AUTH_ERRORS, Reader
 from api.endpoints import API_PREFIX, RuntimeDep, utc
 from api.endpoints.devices import DeviceId
 from api.schemas import METRIC_PATTERN, ErrorOut, SampleOut, TelemetryOut
+from api.sites import device_visible
 from ingest.stores.base import BadData, StoreUnavailable
 from rules.engine.durations import parse_duration
 
@@ -71,7 +72,7 @@ def parse_every(text: str) -> float:
 )
 def telemetry(
     rt: RuntimeDep,
-    _: Reader,
+    principal: Reader,
     device_id: DeviceId,
     metric: str = Query(pattern=METRIC_PATTERN),
     start: str | None = Query(
@@ -91,6 +92,8 @@ def telemetry(
     every_s = parse_every(every) if every is not None else None
     span = end_s - start_s
     state = rt.liveness.state(device_id, rt.clock())
+    if principal.sites is not None:  # a scoped caller sees only devices it can place
+        device_visible(principal, device_id, state.site if state is not None else None)
     if every_s is not None:
         if span / every_s > POINTS_MAX:
             raise HTTPException(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
+from fastapi.exceptions import RequestValidationError
 
 from api.auth import AUTH_ERRORS, BAD_BODY, TICKET_OPENERS, Principal, require
 from api.endpoints import API_PREFIX, RuntimeDep
@@ -26,7 +27,13 @@ def open_ticket(
     body: TicketIn,
     response: Response,
 ) -> IncidentDetail:
-    """Open a ticket on the same SLA clocks as a rule's (maintenance, security, admin)."""
+    """Open a ticket on the same SLA clocks as a rule's (maintenance, security, admin).
+
+    A site-scoped token must name one of its sites."""
+    if principal.sites is not None and body.site not in principal.sites:
+        error = {"type": "value_error", "loc": ["body", "site"], "input": body.site,
+                 "msg": f"this token may open tickets only at {sorted(principal.sites)}"}
+        raise RequestValidationError([error])
     ticket = rt.incidents.open_ticket(
         title=body.title,
         description=body.description,

@@ -16,9 +16,11 @@ class WhoAmIOut(BaseModel):
 
     name: str
     role: str
+    sites: list[str] | None  # the only sites this token sees; null: every site
 
 
 @router.get("/whoami", response_model=WhoAmIOut, responses=AUTH_ERRORS)
 def whoami(principal: Reader) -> WhoAmIOut:
-    """The name and role of the token that made this request."""
-    return WhoAmIOut(name=principal.name, role=principal.role)
+    """The name, role and sites of the token that made this request."""
+    sites = sorted(principal.sites) if principal.sites is not None else None
+    return WhoAmIOut(name=principal.name, role=principal.role, sites=sites)

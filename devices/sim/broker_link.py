@@ -9,6 +9,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from devices.broker_url import BrokerAddress
+from devices.tls import TlsFiles, tls_failure
 
 
 class SimulatorError(RuntimeError):
@@ -20,9 +21,10 @@ class BrokerLink:
 
     def __init__(
         self, client_id: str, address: BrokerAddress, status_topics: list[str], will: bool,
-        queue_max: int,
+        queue_max: int, tls: TlsFiles | None = None,
     ) -> None:
         self.address = address
+        self._tls = tls or TlsFiles()  # mqtts://: private CA and client certificate
         self.status_topics = status_topics
         self._client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True
@@ -30,7 +32,7 @@ class BrokerLink:
         if address.username is not None:
             self._client.username_pw_set(address.username, address.password)
         if address.tls:
-            self._client.tls_set()
+            self._client.tls_set_context(self._tls.context())
         if will:
             self._client.will_set(status_topics[0], "offline", qos=1, retain=True)
         self._client.max_queued_messages_set(queue_max)  # bounded: refusals are counted
@@ -49,7 +51,10 @@ class BrokerLink:
         """Block until the broker accepted this client, or raise SimulatorError."""
         if not self._answered.wait(timeout):
             where = f"{self.address.host}:{self.address.port}"
-            raise SimulatorError(f"no answer from the MQTT broker at {where} within {timeout:.0f}s")
+            cause = tls_failure(self.address.host, self.address.port, self._tls) if (
+                self.address.tls) else None
+            raise SimulatorError(cause or f"no answer from the MQTT broker at {where} within "
+                                 f"{timeout:.0f}s")
         if self._refusal is not None:
             raise SimulatorError(f"the MQTT broker refused the connection: {self._refusal}")
 

@@ -7,6 +7,7 @@ import logging
 import signal
 import sys
 import threading
+from pathlib import Path
 
 from devices.registry import RegistryError, load_registry
 from devices.sim.broker_link import SimulatorError
@@ -18,6 +19,7 @@ from devices.sim.scenario import (
     parse_fault,
 )
 from devices.sim.simulator import Simulator
+from devices.tls import TlsConfigError, TlsFiles
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,6 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fault", action="append", default=[], metavar="NAME[:DEVICE][@TIME]",
                         help="scripted fault, repeatable, e.g. door_held:door-08@40s"
                         f"; names: {', '.join(sorted(FAULT_TARGETS))}")
+    parser.add_argument("--ca-file", type=Path, help="mqtts://: trust this CA (PEM)")
+    parser.add_argument("--cert-file", type=Path, help="mqtts://: client certificate (PEM)")
+    parser.add_argument("--key-file", type=Path, help="mqtts://: the client certificate's key")
     parser.add_argument("--scenario", choices=["demo"],
                         help="add the demo's scripted faults (needs the sample site's devices)")
 
@@ -57,7 +62,8 @@ def run_from_args(args: argparse.Namespace) -> int:
         if args.scenario == "demo":
             faults = demo_scenario() + faults
         sim = Simulator(registry, args.broker, prefix=args.prefix, rate=args.rate,
-                        duration_s=args.duration, seed=args.seed, faults=faults, speed=args.speed)
+                        duration_s=args.duration, seed=args.seed, faults=faults, speed=args.speed,
+                        tls=TlsFiles(args.ca_file, args.cert_file, args.key_file))
     except (RegistryError, FaultError, ValueError) as e:
         print(f"sitewatch simulate: {e}", file=sys.stderr)
         return 2
@@ -67,7 +73,7 @@ def run_from_args(args: argparse.Namespace) -> int:
             previous[sig] = signal.signal(sig, lambda signum, frame: sim.stop())
     try:
         stats = sim.run()
-    except SimulatorError as e:
+    except (SimulatorError, TlsConfigError) as e:
         print(f"sitewatch simulate: {e}", file=sys.stderr)
         return 1
     finally:

@@ -36,6 +36,7 @@ from devices.sim.scenario import (
     plan,
 )
 from devices.sim.signals import DeviceModel
+from devices.tls import TlsFiles
 from devices.topics import device_topic
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,9 @@ class Simulator:
         connect_timeout_s: float = CONNECT_TIMEOUT_S,  # give up when the broker stays silent
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
+        tls: TlsFiles | None = None,  # mqtts://: private CA and client certificate
     ) -> None:
+        self._tls = tls
         if rate is not None and rate <= 0:
             raise ValueError("rate must be positive")
         if speed <= 0:
@@ -136,7 +139,7 @@ class Simulator:
             for d in self.devices:
                 link = BrokerLink(
                     f"{self.prefix}-{d.site}-{d.id}", self.address, [self._status_topic(d)],
-                    will=True, queue_max=self._queue_max,
+                    will=True, queue_max=self._queue_max, tls=self._tls,
                 )
                 self._links.append(link)
                 self._link_of[d.id] = link
@@ -148,6 +151,7 @@ class Simulator:
                 link = BrokerLink(
                     f"{self.prefix}-sim-{tag}-{i}", self.address,
                     [self._status_topic(d) for d in group], will=False, queue_max=self._queue_max,
+                    tls=self._tls,
                 )
                 self._links.append(link)
                 self._link_of.update({d.id: link for d in group})

@@ -16,7 +16,9 @@ DEVICE_STATUS = "device_status"
 
 _MEASUREMENT_ESCAPES = str.maketrans({",": r"\,", " ": r"\ "})
 _KEY_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ "})  # tag keys/values, field keys
-_STRING_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"'})
+# Line breaks never end a line inside a string: decode refuses them, and should one get
+# here anyway it is written as the two characters backslash-n / backslash-r.
+_STRING_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r"})
 
 
 def ts_us(ts: float) -> int:

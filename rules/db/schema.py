@@ -124,12 +124,20 @@ api_tokens = sa.Table(
     "api_tokens",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    sa.Column("name", sa.String(128), nullable=False),  # unique among live tokens (below)
     sa.Column("role", sa.String(32), nullable=False),
     sa.Column("token_hash", sa.String(128), nullable=False, unique=True),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("last_used_at", UtcDateTime, nullable=True),
     sa.Column("revoked_at", UtcDateTime, nullable=True),
+    sa.Column("sites", sa.String(1024), nullable=True),  # "a,b": only these sites; NULL: all
+    sa.Column("expires_at", UtcDateTime, nullable=True),  # NULL: never
+)
+# A revoked token's name may be given to a new token; timelines keep them apart by token id.
+sa.Index(
+    "ux_api_tokens_live_name", api_tokens.c.name, unique=True,
+    sqlite_where=api_tokens.c.revoked_at.is_(None),
+    postgresql_where=api_tokens.c.revoked_at.is_(None),
 )
 
 # One row per device: the liveness a restart must not forget (rules/db/device_states.py).

@@ -34,6 +34,7 @@ class Filters:
     site: str | None = None
     device_id: str | None = None
     open_only: bool = False
+    sites: frozenset[str] | None = None  # a site-scoped caller: only these sites
 
     def clauses(self) -> list[sa.ColumnElement[bool]]:
         """The WHERE clauses these filters make."""
@@ -45,7 +46,13 @@ class Filters:
                 out.append(c[name] == value)
         if self.open_only:
             out.append(c.state.in_(sorted(OPEN_STATES)))
+        out.extend(site_clauses(self.sites))
         return out
+
+
+def site_clauses(sites: frozenset[str] | None) -> list[sa.ColumnElement[bool]]:
+    """Nothing for an unscoped caller; else the incident's site must be one of `sites`."""
+    return [] if sites is None else [incidents.c.site.in_(sorted(sites))]
 
 
 def page(
@@ -96,23 +103,26 @@ def changes_since(conn: sa.Connection, after_id: int, limit: int) -> list[Timeli
     return [rows.to_entry(row) for row in found]
 
 
-def summary(conn: sa.Connection, at: datetime) -> dict[str, Any]:
+def summary(
+    conn: sa.Connection, at: datetime, sites: frozenset[str] | None = None
+) -> dict[str, Any]:
     """Open alerts by severity, unacknowledged alerts, open tickets by priority, SLA breaches."""
     c = incidents.c
+    scope = site_clauses(sites)
     alerts = dict.fromkeys(SEVERITIES, 0)
     for severity, count in conn.execute(
         sa.select(c.severity, sa.func.count())
-        .where(c.kind == "alert", c.state.in_(("active", "acknowledged")))
+        .where(c.kind == "alert", c.state.in_(("active", "acknowledged")), *scope)
         .group_by(c.severity)
     ):
         alerts[severity] = int(count)
     unacknowledged = conn.execute(
-        sa.select(sa.func.count()).where(c.kind == "alert", c.state == "active")
+        sa.select(sa.func.count()).where(c.kind == "alert", c.state == "active", *scope)
     ).scalar_one()
     tickets = dict.fromkeys(PRIORITIES, 0)
     for priority, count in conn.execute(
         sa.select(c.priority, sa.func.count())
-        .where(c.kind == "ticket", c.state.in_(OPEN_TICKET_STATES))
+        .where(c.kind == "ticket", c.state.in_(OPEN_TICKET_STATES), *scope)
         .group_by(c.priority)
     ):
         tickets[priority] = int(count)
@@ -124,7 +134,7 @@ def summary(conn: sa.Connection, at: datetime) -> dict[str, Any]:
     )
     breaches = conn.execute(
         sa.select(sa.func.count()).where(
-            c.kind == "ticket", c.state.in_(OPEN_TICKET_STATES), breached
+            c.kind == "ticket", c.state.in_(OPEN_TICKET_STATES), breached, *scope
         )
     ).scalar_one()
     return {

@@ -138,11 +138,15 @@ def summarise(
 
 
 def build_report(
-    engine: sa.Engine, start: datetime, end: datetime, now: datetime
+    engine: sa.Engine, start: datetime, end: datetime, now: datetime,
+    sites: frozenset[str] | None = None,
 ) -> dict[str, Any]:
-    """The report of the period [start, end) from the incidents table."""
+    """The report of the period [start, end) from the incidents table (only `sites` if given)."""
     c = incidents_table.c
-    query = select_incidents().where(c.opened_at >= start, c.opened_at < end).order_by(c.id)
+    scope = [] if sites is None else [c.site.in_(sorted(sites))]
+    query = (
+        select_incidents().where(c.opened_at >= start, c.opened_at < end, *scope).order_by(c.id)
+    )
     with engine.connect() as conn:
         rows = [to_incident(r) for r in conn.execute(query)]
     return summarise(rows, start, end, now)

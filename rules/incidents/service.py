@@ -272,6 +272,7 @@ class IncidentService(Transactions):
         order: Literal["newest", "deadline", "severity", "priority"] = "newest",
         limit: int = 50,
         offset: int = 0,
+        sites: frozenset[str] | None = None,
     ) -> tuple[Incidents, int]:
         """One page of incidents matching every given filter, and how many match in total."""
         filters = incident_queries.Filters(
@@ -283,6 +284,7 @@ class IncidentService(Transactions):
             site=site,
             device_id=device_id,
             open_only=open_only,
+            sites=sites,
         )
         return self._read(
             lambda conn: incident_queries.page(conn, filters, order, limit=limit, offset=offset)
@@ -302,14 +304,16 @@ class IncidentService(Transactions):
         """The highest timeline id committed so far (0 when there is none)."""
         return self._read(head)
 
-    def summary(self, now: float | None = None) -> dict[str, Any]:
+    def summary(
+        self, now: float | None = None, sites: frozenset[str] | None = None
+    ) -> dict[str, Any]:
         """Counts for the status page: open alerts by severity, open tickets by priority, breaches.
 
         Keys: active_alerts {critical, major, minor} (not yet resolved), unacknowledged_alerts,
         open_tickets {P1..P4}, sla_breaches (open tickets breached or past a deadline).
         """
         at = self._at(now)
-        return self._read(lambda conn: incident_queries.summary(conn, at))
+        return self._read(lambda conn: incident_queries.summary(conn, at, sites))
 
     def _at(self, now: float | None) -> datetime:
         return to_datetime(self._clock() if now is None else now)

@@ -69,7 +69,18 @@ def test_the_bootstrap_token_is_an_admin_and_follows_the_configured_value(
     assert client.get("/api/v1/status", headers=bearer(first)).status_code == 401
     assert client.get("/api/v1/deadletters", headers=bearer(second)).status_code == 200
     with rt.engine.connect() as conn:
-        assert conn.execute(sa.select(sa.func.count()).select_from(api_tokens)).scalar() == 1
+        live = sa.select(sa.func.count()).where(api_tokens.c.revoked_at.is_(None))
+        assert conn.execute(live).scalar() == 1
+
+
+def test_a_revoked_bootstrap_token_stays_revoked_across_restarts(
+    rt: Runtime, client: TestClient
+) -> None:
+    secret = "bootstrap-secret-revoked-1"
+    assert ensure_bootstrap_token(rt.engine, secret) is True
+    assert revoke_token(rt.engine, "bootstrap") is True
+    assert ensure_bootstrap_token(rt.engine, secret) is False  # the next start
+    assert client.get("/api/v1/status", headers=bearer(secret)).status_code == 401
 
 
 def test_a_short_bootstrap_token_is_refused(rt: Runtime) -> None:
@@ -169,5 +180,6 @@ def test_whoami_names_the_token_and_its_role(
     client: TestClient, tokens: dict[str, str], role: str
 ) -> None:
     r = client.get("/api/v1/whoami", headers=bearer(tokens[role]))
-    assert r.status_code == 200 and r.json() == {"name": f"{role}-user", "role": role}
+    assert r.status_code == 200
+    assert r.json() == {"name": f"{role}-user", "role": role, "sites": None}
     assert client.get("/api/v1/whoami").status_code == 401

@@ -11,6 +11,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 
 from api.app import create_app
+from api.settings import Settings
 from api.tokens import create_token
 from tests.api.conftest import bearer, build_runtime, open_ticket, raise_alert
 
@@ -24,6 +25,10 @@ def _fuzz_target() -> tuple[schemathesis.BaseSchema, dict[str, str]]:
     folder = Path(tempfile.mkdtemp(prefix="sitewatch-openapi-"))
     atexit.register(shutil.rmtree, folder, True)
     rt = build_runtime(folder)
+    # The fuzzer sends thousands of requests, many with bad tokens on purpose: rate limits
+    # are tested in test_limits.py, not here.
+    rt.settings = Settings(data_dir=folder, rate_limit="1000000/minute",
+                           auth_fail_limit="1000000/minute")
     admin = bearer(create_token(rt.engine, "fuzzer", "admin"))
     for _ in range(3):
         raise_alert(rt)

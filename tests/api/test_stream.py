@@ -177,9 +177,10 @@ def test_an_idle_stream_carries_heartbeat_comments_and_a_closed_one_is_forgotten
             reader = SseReader(r)
             attached(reader)
             reader.wait_comment("keepalive")
-            assert "sitewatch_sse_clients 1.0" in http.get(f"{server}/metrics").text
+            scrape = bearer(tokens["admin"])
+            assert "sitewatch_sse_clients 1.0" in http.get(f"{server}/metrics", headers=scrape).text
         deadline = time.monotonic() + 5
-        while "sitewatch_sse_clients 0.0" not in http.get(f"{server}/metrics").text:
+        while "sitewatch_sse_clients 0.0" not in http.get(f"{server}/metrics", headers=scrape).text:
             assert time.monotonic() < deadline, "the closed client was never detached"
             time.sleep(0.05)
 

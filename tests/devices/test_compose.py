@@ -8,12 +8,9 @@ Mosquitto with the deploy config and ACL, and devices try to publish where they 
 from __future__ import annotations
 
 import http.server
-import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -26,11 +23,17 @@ import yaml
 
 from devices.registry import Device, Registry
 from devices.sim.simulator import Simulator
-from tests.servers import Server, free_port, wait_for_port
+from tests.devices.deploy_broker import (
+    DeployBroker,
+    close,
+    connect,
+    start_deploy_broker,
+)
+from tests.servers import Server, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy" / "mosquitto"
-SERVICES = {"mosquitto", "influxdb", "postgres", "sitewatch", "simulate"}
+SERVICES = {"mosquitto", "influxdb", "postgres", "sitewatch", "caddy", "simulate"}
 _VAR_RE = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)")
 
 
@@ -40,7 +43,7 @@ def compose() -> dict[str, Any]:
     return yaml.safe_load((REPO / "docker-compose.yml").read_text())
 
 
-def test_the_stack_has_the_five_services_each_with_a_healthcheck(compose: dict[str, Any]) -> None:
+def test_the_stack_has_the_six_services_each_with_a_healthcheck(compose: dict[str, Any]) -> None:
     assert set(compose["services"]) == SERVICES
     for name, service in compose["services"].items():
         check = service.get("healthcheck", {})
@@ -108,12 +111,15 @@ def test_the_service_is_configured_for_mqtt_user_influx_v2_and_postgres(
     compose: dict[str, Any]
 ) -> None:
     env = compose["services"]["sitewatch"]["environment"]
-    assert env["SITEWATCH_MQTT_URL"].startswith("mqtt://sitewatch:")
-    assert env["SITEWATCH_MQTT_URL"].endswith("@mosquitto:1883")
+    assert env["SITEWATCH_MQTT_URL"].startswith("mqtts://sitewatch:")
+    assert env["SITEWATCH_MQTT_URL"].endswith("@mosquitto:8883")
+    assert env["SITEWATCH_MQTT_CA_FILE"] == "/certs/ca.crt"
     assert env["SITEWATCH_INFLUX_API"] == "v2"
     assert env["SITEWATCH_INFLUX_URL"] == "http://influxdb:8086"
-    assert {"SITEWATCH_INFLUX_TOKEN", "SITEWATCH_INFLUX_ORG", "SITEWATCH_INFLUX_BUCKET"} <= set(env)
-    assert env["SITEWATCH_DATABASE_URL"].startswith("postgresql+psycopg://")
+    assert {"SITEWATCH_INFLUX_TOKEN_FILE", "SITEWATCH_INFLUX_ORG",
+            "SITEWATCH_INFLUX_BUCKET"} <= set(env)
+    assert "SITEWATCH_INFLUX_TOKEN" not in env  # the admin token stays inside InfluxDB
+    assert env["SITEWATCH_DATABASE_URL"].startswith("postgresql+psycopg://sitewatch_app:")
     assert env["SITEWATCH_DATABASE_URL"].endswith("@postgres:5432/${POSTGRES_DB:-sitewatch}")
     assert env["SITEWATCH_API_HOST"] == "0.0.0.0"
     check = " ".join(compose["services"]["sitewatch"]["healthcheck"]["test"])
@@ -127,99 +133,80 @@ def test_the_service_is_configured_for_mqtt_user_influx_v2_and_postgres(
     assert simulate["command"].startswith("sitewatch simulate --broker mqtt://simulator:")
 
 
-def test_the_broker_config_refuses_anonymous_clients_and_uses_the_password_file_and_acl() -> None:
-    conf = [line.split() for line in (DEPLOY / "mosquitto.conf").read_text().splitlines()
-            if line.strip() and not line.lstrip().startswith("#")]
-    settings = {words[0]: words[1:] for words in conf}
-    assert settings["allow_anonymous"] == ["false"]
-    assert ["allow_anonymous", "true"] not in conf
-    assert settings["password_file"] == ["/mosquitto/data/passwd"]  # written by entrypoint.sh
-    assert settings["acl_file"] == ["/mosquitto/config/acl"]  # ./deploy/mosquitto mounted here
+def _listeners() -> dict[str, dict[str, list[str]]]:
+    """mosquitto.conf's settings per listener port ("global" for those before the first)."""
+    out: dict[str, dict[str, list[str]]] = {"global": {}}
+    current = out["global"]
+    for line in (DEPLOY / "mosquitto.conf").read_text().splitlines():
+        words = line.split()
+        if not words or words[0].startswith("#"):
+            continue
+        if words[0] == "listener":
+            current = out.setdefault(words[1], {})
+        else:
+            current[words[0]] = words[1:]
+    return out
 
 
-def test_the_acl_lets_a_device_write_only_its_own_topics_and_read_nothing() -> None:
-    lines = [line.split() for line in (DEPLOY / "acl").read_text().splitlines()
-             if line.strip() and not line.lstrip().startswith("#")]
-    first_user = next(i for i, words in enumerate(lines) if words[0] == "user")
-    assert all(words[0] != "topic" for words in lines[:first_user])  # nothing for anonymous
-    patterns = [words[1:] for words in lines if words[0] == "pattern"]
-    assert patterns
-    for access, topic in patterns:
-        assert access == "write"
-        prefix, site, device, channel = topic.split("/")
-        assert (prefix, site, device) == ("sitewatch", "+", "%u")
-        assert channel in {"telemetry", "event", "status"}
+def test_each_broker_listener_refuses_anonymous_clients_and_has_its_own_accounts() -> None:
+    conf = _listeners()
+    assert conf["global"]["per_listener_settings"] == ["true"]
+    assert set(conf) == {"global", "8883", "1883"}
+    for port in ("8883", "1883"):
+        assert conf[port]["allow_anonymous"] == ["false"]
+        assert conf[port]["acl_file"] == ["/mosquitto/data/acl"]  # written by entrypoint.sh
+    assert conf["8883"]["password_file"] == ["/mosquitto/data/passwd-devices"]
+    assert conf["1883"]["password_file"] == ["/mosquitto/data/passwd-internal"]
+    # Devices: TLS only, and a client id bound to the username (no session takeover).
+    assert conf["8883"]["use_username_as_clientid"] == ["true"]
+    assert {"cafile", "certfile", "keyfile"} <= set(conf["8883"])
+    flat = {k: v for settings in conf.values() for k, v in settings.items()}  # global ones
+    assert flat["max_packet_size"] == ["67584"]  # 66 KiB
+    assert int(flat["max_queued_bytes"][0]) > 0
+
+
+def test_only_tls_and_https_are_published_beyond_this_host(compose: dict[str, Any]) -> None:
+    published = {}
+    for name, service in compose["services"].items():
+        for mapping in service.get("ports", []):
+            published[mapping] = name
+    public = {m: n for m, n in published.items() if not m.startswith("127.0.0.1:")}
+    assert sorted(public.values()) == ["caddy", "mosquitto"]
+    assert {m.rsplit(":", 1)[1] for m in public} == {"8883", "8443"}
+
+
+def test_containers_run_as_non_root_and_read_only_where_the_image_allows(
+    compose: dict[str, Any]
+) -> None:
+    for name, service in compose["services"].items():
+        if name == "influxdb":  # its setup writes CLI config and bolt files outside volumes
+            continue
+        assert service.get("read_only") is True, name
+        assert service.get("user") not in (None, "root", "0"), name
+
+
+def test_the_simulator_account_exists_only_under_the_simulate_profile(
+    compose: dict[str, Any]
+) -> None:
+    script = (DEPLOY / "entrypoint.sh").read_text()
+    assert "*,simulate,*) simulate=true" in script
+    assert compose["services"]["mosquitto"]["environment"]["COMPOSE_PROFILES"] == (
+        "${COMPOSE_PROFILES:-}")
 
 
 # -- the deploy broker, for real --------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def deploy_broker() -> Iterator[int]:
-    """Mosquitto started by deploy/mosquitto/entrypoint.sh with the deploy config and ACL."""
-    workdir = Path(tempfile.mkdtemp(prefix="sitewatch-deploy-mqtt-"))
-    os.chmod(workdir, 0o755)
-    shutil.chown(workdir, "mosquitto")  # Mosquitto drops root and writes its persistence here
-    port = free_port()
-    conf = (DEPLOY / "mosquitto.conf").read_text()
-    conf = conf.replace("/mosquitto/data/passwd", f"{workdir}/passwd")
-    conf = conf.replace("/mosquitto/data/", f"{workdir}/")
-    conf = conf.replace("/mosquitto/config/acl", str(DEPLOY / "acl"))
-    conf = conf.replace("listener 1883", f"listener {port} 127.0.0.1")
-    (workdir / "mosquitto.conf").write_text(conf)
-    (workdir / "devices.txt").write_text("# id password\nsd-01 pw-sd-01\n\nsd-02 pw-sd-02\n")
-    env = {
-        "PATH": f"/usr/sbin:/usr/bin:/bin:{os.environ.get('PATH', '')}",
-        "MOSQUITTO_CONF": str(workdir / "mosquitto.conf"),
-        "MOSQUITTO_PASSWD_FILE": str(workdir / "passwd"),
-        "MOSQUITTO_DEVICE_CREDENTIALS": str(workdir / "devices.txt"),
-        "MQTT_SITEWATCH_PASSWORD": "pw-service",
-        "MQTT_SIMULATOR_PASSWORD": "pw-sim",
-    }
-    log = open(workdir / "server.log", "wb")  # noqa: SIM115 - lives with the process
-    proc = subprocess.Popen(["sh", str(DEPLOY / "entrypoint.sh")], env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
-    try:
-        wait_for_port(port)
-        yield port
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        log.close()
-
-
-def connect(port: int, user: str | None, password: str | None, will: str | None = None
-            ) -> tuple[mqtt.Client, str]:
-    """A started client and the broker's answer (`Success` or the refusal)."""
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
-    answer: list[str] = []
-    done = threading.Event()
-
-    def on_connect(c: mqtt.Client, u: object, f: object, rc: Any, p: object) -> None:
-        answer.append(str(rc))
-        done.set()
-
-    client.on_connect = on_connect
-    if user is not None:
-        client.username_pw_set(user, password)
-    if will is not None:
-        client.will_set(will, "offline", qos=1, retain=True)
-    client.connect("127.0.0.1", port)
-    client.loop_start()
-    done.wait(5)
-    return client, answer[0] if answer else "no answer"
-
-
-def close(client: mqtt.Client) -> None:
-    """Disconnect and stop a client from connect()."""
-    client.disconnect()
-    client.loop_stop()
+def deploy_broker() -> Iterator[DeployBroker]:
+    """The deploy broker (both listeners, generated certificates, three devices)."""
+    yield from start_deploy_broker()
 
 
 @pytest.fixture
-def service_reader(deploy_broker: int) -> Iterator[tuple[mqtt.Client, list[str]]]:
-    """The `sitewatch` user subscribed to sitewatch/#, with the topics it received."""
-    client, answer = connect(deploy_broker, "sitewatch", "pw-service")
+def service_reader(deploy_broker: DeployBroker) -> Iterator[tuple[mqtt.Client, list[str]]]:
+    """The `sitewatch` user subscribed to sitewatch/# (internal listener), with the topics."""
+    client, answer = connect(deploy_broker.internal, "sitewatch", "pw-service")
     assert answer == "Success"
     topics: list[str] = []
     subscribed = threading.Event()
@@ -239,28 +226,46 @@ def wait_for_topic(topics: list[str], topic: str) -> None:
         time.sleep(0.02)
 
 
+def device(broker: DeployBroker, user: str, will: str | None = None) -> mqtt.Client:
+    """A device logged in over TLS with its password from DEVICES."""
+    client, answer = connect(broker.tls, user, f"pw-{user}", will=will, ca=broker.certs / "ca.crt")
+    assert answer == "Success"
+    return client
+
+
 @pytest.mark.parametrize(("user", "password"), [(None, None), ("sd-01", "wrong"), ("nobody", "x")])
 def test_the_deploy_broker_refuses_anonymous_and_unknown_logins(
-    deploy_broker: int, user: str | None, password: str | None
+    deploy_broker: DeployBroker, user: str | None, password: str | None
 ) -> None:
-    client, answer = connect(deploy_broker, user, password)
+    client, answer = connect(deploy_broker.tls, user, password, ca=deploy_broker.certs / "ca.crt")
+    close(client)
+    assert answer == "Not authorized"
+    client, answer = connect(deploy_broker.internal, user, password)
     close(client)
     assert answer == "Not authorized"
 
 
-def test_a_device_can_publish_only_under_its_own_topics_at_the_deploy_broker(
-    deploy_broker: int, service_reader: tuple[mqtt.Client, list[str]]
+def test_devices_cannot_log_in_on_the_plain_internal_listener(
+    deploy_broker: DeployBroker,
+) -> None:
+    client, answer = connect(deploy_broker.internal, "sd-01", "pw-sd-01")
+    close(client)
+    assert answer == "Not authorized"
+
+
+def test_a_device_can_publish_only_under_its_own_site_and_topics_at_the_deploy_broker(
+    deploy_broker: DeployBroker, service_reader: tuple[mqtt.Client, list[str]]
 ) -> None:
     _, topics = service_reader
-    device, answer = connect(deploy_broker, "sd-01", "pw-sd-01")
-    assert answer == "Success"
+    sd01 = device(deploy_broker, "sd-01")
     forged = ["sitewatch/hq/sd-02/telemetry", "sitewatch/hq/sd-02/status",
+              "sitewatch/annex/sd-01/telemetry", "sitewatch/annex/sd-01/event",
               "sitewatch/hq/sd-01/commands", "sitewatch/hq/sd-01/telemetry/x"]
     for topic in forged:
-        device.publish(topic, "{}", qos=1).wait_for_publish(5)
-    device.publish("sitewatch/hq/sd-01/telemetry", "{}", qos=1).wait_for_publish(5)
+        sd01.publish(topic, "{}", qos=1).wait_for_publish(5)
+    sd01.publish("sitewatch/hq/sd-01/telemetry", "{}", qos=1).wait_for_publish(5)
     wait_for_topic(topics, "sitewatch/hq/sd-01/telemetry")  # same client: forged ones came first
-    close(device)
+    close(sd01)
     assert not set(forged) & set(topics)
 
 
@@ -273,13 +278,11 @@ def drop(client: mqtt.Client) -> None:
 
 
 def test_a_device_last_will_fires_on_its_own_status_but_never_on_another_devices(
-    deploy_broker: int, service_reader: tuple[mqtt.Client, list[str]]
+    deploy_broker: DeployBroker, service_reader: tuple[mqtt.Client, list[str]]
 ) -> None:
     _, topics = service_reader
-    forger, answer = connect(deploy_broker, "sd-01", "pw-sd-01", will="sitewatch/hq/sd-02/status")
-    assert answer == "Success"  # Mosquitto 2 accepts the connection and drops the will later
-    honest, answer = connect(deploy_broker, "sd-02", "pw-sd-02", will="sitewatch/hq/sd-02/status")
-    assert answer == "Success"
+    forger = device(deploy_broker, "sd-01", will="sitewatch/hq/sd-02/status")
+    honest = device(deploy_broker, "sd-02", will="sitewatch/hq/sd-02/status")
     drop(forger)
     time.sleep(0.5)  # let the broker handle the first drop before the second
     drop(honest)
@@ -292,17 +295,29 @@ def test_a_device_last_will_fires_on_its_own_status_but_never_on_another_devices
 
 
 def test_the_simulator_user_publishes_the_whole_site_with_last_wills_at_the_deploy_broker(
-    deploy_broker: int, service_reader: tuple[mqtt.Client, list[str]]
+    deploy_broker: DeployBroker, service_reader: tuple[mqtt.Client, list[str]]
 ) -> None:
     _, topics = service_reader
     registry = Registry.from_devices([Device(id=i, kind="door", site="acl", zone="z")
                                       for i in ("door-a", "door-b")])
-    sim = Simulator(registry, f"mqtt://simulator:pw-sim@127.0.0.1:{deploy_broker}",
+    sim = Simulator(registry, f"mqtt://simulator:pw-sim@127.0.0.1:{deploy_broker.internal}",
                     rate=10, duration_s=1.0)
     sim.run()
     for d in ("door-a", "door-b"):
         wait_for_topic(topics, f"sitewatch/acl/{d}/telemetry")
         wait_for_topic(topics, f"sitewatch/acl/{d}/status")
+
+
+def test_the_generated_acl_gives_each_device_its_own_site_and_id(
+    deploy_broker: DeployBroker,
+) -> None:
+    acl = (deploy_broker.workdir / "acl").read_text()
+    block = acl[acl.index("user ac-01\n"):].splitlines()[1:4]
+    assert block == [f"topic write sitewatch/annex/ac-01/{c}" for c in
+                     ("telemetry", "event", "status")]
+    rules = [line.split() for line in acl.splitlines() if line and not line.startswith("#")]
+    assert not [r for r in rules if r[0] == "pattern" or "+" in r[-1] and r[0] != "user"
+                and r[-1] != "sitewatch/#"]
 
 
 # -- the container healthcheck script ---------------------------------------------------
