@@ -6,6 +6,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.runtime import Runtime
+from api.tokens import create_token
 from rules.notify.dispatcher import Notifier
 from rules.notify.routes import Route
 from tests.api.conftest import raise_alert
@@ -21,8 +22,9 @@ def test_metrics_show_each_routes_pending_oldest_age_failures_and_breaker(rt: Ru
     notifier.catch_up()
     notifier.deliver_due()  # refused: one failure opens this breaker
     rt.notify_stats = notifier.health
+    scraper = create_token(rt.engine, "scraper", "viewer")  # /metrics needs a token
     with TestClient(create_app(rt)) as client:
-        text = client.get("/metrics").text
+        text = client.get("/metrics", headers={"Authorization": f"Bearer {scraper}"}).text
     assert 'sitewatch_notify_pending{route="dead-hook"} 1.0' in text
     assert 'sitewatch_notify_failures{route="dead-hook"} 1.0' in text
     assert 'sitewatch_notify_breaker_open{route="dead-hook"} 1.0' in text

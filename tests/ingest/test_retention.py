@@ -8,6 +8,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from api.tokens import create_token
 from devices.reading import Reading
 from ingest.stores.embedded import EmbeddedStore
 from ingest.stores.influx_v1 import InfluxV1Store
@@ -90,8 +91,9 @@ def test_the_service_runs_retention_for_the_embedded_store_only_and_metrics_coun
     assert retention_jobs(rt.store, 0) == []
     rt.store.write(_readings(NOW - 100 * DAY))
     job.run(NOW)
+    scraper = create_token(rt.engine, "scraper", "viewer")  # /metrics needs a token
     with TestClient(create_app(rt)) as client:
-        text = client.get("/metrics").text
+        text = client.get("/metrics", headers={"Authorization": f"Bearer {scraper}"}).text
     assert "sitewatch_telemetry_retention_removed_total 4.0" in text
     rt.store.close()
     rt.engine.dispose()
