@@ -32,6 +32,8 @@ from rules.maintenance.schedules import PreventiveMaintenance
 from rules.notify.dispatcher import Notifier
 from rules.notify.routes import load_routes
 from rules.notify.windows import MaintenanceWindows
+from rules.operations.plans import load_plans
+from rules.operations.service import Operations
 
 log = logging.getLogger("sitewatch")
 
@@ -57,6 +59,8 @@ class Service:
         self.liveness.restore(device_states.load())  # last seen, since, latest: before a restart
         self.device_states = DeviceStateSaver(self.liveness, device_states)
         self.incidents = IncidentService(self.engine, self.pack, load_sla(settings.sla))
+        self.operations = Operations(self.engine, self.incidents, self.registry, self.pack,
+                                     load_plans(settings.plans)).install()  # SPEC §8.1-§8.3
         self.evaluator = Evaluator(self.pack, SqlStateStore(self.engine), self._interval_of)
         # Stale rules count silence from this start: while Sitewatch was down nobody listened,
         # and QoS 0 telemetry sent meanwhile is gone, so counting from the saved last seen
@@ -72,6 +76,7 @@ class Service:
         self.notifier = Notifier(
             self.engine, self.incidents, load_routes(settings.notifications),
             windows=MaintenanceWindows(self.engine),
+            verdict=self.operations.notifications.verdict,
         )
         self.jobs = Jobs(
             scheduled_work(
@@ -80,6 +85,7 @@ class Service:
                 extra=[
                     Job("rules-tick", lambda now: self.rules.tick(), 1.0),
                     device_states_job(self.device_states),
+                    Job("operations", self.operations.expire_due, 1.0),  # ends what is due
                 ],
             )
         )
@@ -105,7 +111,7 @@ class Service:
             settings=settings, registry=self.registry, store=self.store,
             incidents=self.incidents, liveness=self.liveness, counters=self.counters,
             deadletters=self.deadletters, pack=self.pack, engine=self.engine,
-            health=self.health,
+            health=self.health, operations=self.operations,
             rules_stats=lambda: {
                 **self.rules.health(), "backlog": self.log.depth("rules"),
             },

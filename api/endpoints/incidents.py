@@ -11,6 +11,7 @@ from api.endpoints import API_PREFIX, ID_MAX, OFFSET_MAX, RuntimeDep
 from api.runtime import Runtime
 from api.schemas import (
     NAME_PATTERN,
+    AcknowledgeIn,
     AssignIn,
     CommentIn,
     ConflictOut,
@@ -19,11 +20,13 @@ from api.schemas import (
     IncidentOut,
     IncidentPage,
     IncidentState,
+    ResolveIn,
     TimelineEntryOut,
     TransitionIn,
 )
 from rules.engine.parts import Department, Priority, Severity
 from rules.incidents.record import Action, Incident
+from rules.operations.errors import InvalidField
 
 router = APIRouter(prefix=API_PREFIX, tags=["incidents"])
 IncidentId = Annotated[int, Path(ge=1, le=ID_MAX, description="The incident id")]
@@ -41,8 +44,10 @@ TRANSITION_ERRORS: dict[int | str, dict[str, Any]] = {
 def detail(rt: Runtime, incident: Incident) -> IncidentDetail:
     """An incident with its timeline."""
     timeline = [TimelineEntryOut.model_validate(e) for e in rt.incidents.timeline(incident.id)]
+    members = rt.operations.members(incident) if rt.operations is not None else []
     return IncidentDetail(
-        **IncidentOut.model_validate(incident).model_dump(), timeline=timeline
+        **IncidentOut.model_validate(incident).model_dump(), timeline=timeline,
+        members=[IncidentOut.model_validate(m) for m in members],
     )
 
 
@@ -61,6 +66,10 @@ def list_incidents(
     order: Literal["newest", "deadline"] = Query(
         "newest", description="newest: opened last first; deadline: soonest resolve-by first"
     ),
+    shelved: bool | None = Query(
+        None, description="true: only shelved alerts; false: none; default: none when listing "
+        "open or active incidents (the active list), else both"
+    ),
     limit: int = Query(50, ge=1, le=500),
     offset: int = Query(0, ge=0, le=OFFSET_MAX),
 ) -> IncidentPage:
@@ -68,7 +77,7 @@ def list_incidents(
     items, total = rt.incidents.list(
         kind=kind, state=state, severity=severity, priority=priority, department=department,
         site=site, device_id=device_id, open_only=open_only, order=order, limit=limit,
-        offset=offset,
+        offset=offset, shelved=_shelved(shelved, open_only, state),
     )
     return IncidentPage(
         items=[IncidentOut.model_validate(i) for i in items],
@@ -92,13 +101,28 @@ def get_incident(
     return detail(rt, rt.incidents.get(incident_id))
 
 
+def _shelved(shelved: bool | None, open_only: bool, state: str | None) -> bool | None:
+    """Shelved alerts leave the active list (SPEC §8.1) unless asked for."""
+    if shelved is None and (open_only or state in ("active", "acknowledged")):
+        return False
+    return shelved
+
+
 def _transition(
     rt: Runtime, principal: Principal, incident_id: int, action: Action, body: TransitionIn
 ) -> IncidentDetail:
     current = rt.incidents.get(incident_id)
     check_may_act(principal, current.kind)
+    code = body.code if isinstance(body, ResolveIn) else None
+    if action == "resolve" and current.kind == "alert" and code is None:
+        raise InvalidField("code", "resolving an alert needs a code: real, false_alarm, "
+                           "unwanted, test or fault")
+    if isinstance(body, AcknowledgeIn) and body.group and rt.operations is not None:
+        head = rt.operations.acknowledge_group(incident_id, actor=principal.name, note=body.note)
+        return detail(rt, head)
     updated = rt.incidents.transition(
-        incident_id, action, actor=principal.name, note=body.note, assignee=body.assignee
+        incident_id, action, actor=principal.name, note=body.note, assignee=body.assignee,
+        code=code,
     )
     return detail(rt, updated)
 
@@ -114,10 +138,11 @@ def acknowledge(
     principal: Actor,
     rt: RuntimeDep,
     incident_id: IncidentId,
-    body: TransitionIn | None = None,
+    body: AcknowledgeIn | None = None,
 ) -> IncidentDetail:
-    """An alert: someone is on it (security, admin)."""
-    return _transition(rt, principal, incident_id, "acknowledge", body or TransitionIn())
+    """An alert: someone is on it (security, admin); `{"group": true}` on a group's head
+    acknowledges every active alert of the group, one timeline entry each."""
+    return _transition(rt, principal, incident_id, "acknowledge", body or AcknowledgeIn())
 
 
 @router.post(
@@ -155,10 +180,11 @@ def resolve(
     principal: Actor,
     rt: RuntimeDep,
     incident_id: IncidentId,
-    body: TransitionIn | None = None,
+    body: ResolveIn | None = None,
 ) -> IncidentDetail:
-    """An alert (security, admin) or a ticket (maintenance, admin) is done."""
-    return _transition(rt, principal, incident_id, "resolve", body or TransitionIn())
+    """An alert (security, admin; `code` required: real, false_alarm, unwanted, test,
+    fault) or a ticket (maintenance, admin) is done."""
+    return _transition(rt, principal, incident_id, "resolve", body or ResolveIn())
 
 
 @router.post(

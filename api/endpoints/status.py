@@ -76,7 +76,10 @@ def _compute(rt: Runtime, computed: float) -> _Overview:
         unregistered=total - registered,
         by_state={s: by_state.get(s, 0) for s in ("online", "stale", "offline")},
     )
-    return _Overview(now, computed, devices, rt.incidents.summary(now))
+    summary = rt.incidents.summary(now)
+    if rt.operations is not None:  # disabled points, tests, shelved, silences, groups (§8)
+        summary["operations"] = rt.operations.summary()
+    return _Overview(now, computed, devices, summary)
 
 
 def _cache(request: Request) -> _OverviewCache:
@@ -108,4 +111,5 @@ def status(request: Request, rt: RuntimeDep, _: Reader) -> StatusOut:
         tickets_open_by_priority=dict(summary["open_tickets"]),
         sla_breaches=int(summary["sla_breaches"]),
         ingest=rt.counters.snapshot(),
+        operations=summary.get("operations"),
     )

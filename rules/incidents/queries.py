@@ -34,6 +34,7 @@ class Filters:
     site: str | None = None
     device_id: str | None = None
     open_only: bool = False
+    shelved: bool | None = None  # True: only shelved alerts; False: none (SPEC §8.1)
 
     def clauses(self) -> list[sa.ColumnElement[bool]]:
         """The WHERE clauses these filters make."""
@@ -45,6 +46,8 @@ class Filters:
                 out.append(c[name] == value)
         if self.open_only:
             out.append(c.state.in_(sorted(OPEN_STATES)))
+        if self.shelved is not None:
+            out.append(c.shelved_until.is_not(None) if self.shelved else c.shelved_until.is_(None))
         return out
 
 

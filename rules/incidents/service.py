@@ -18,6 +18,7 @@ from rules.incidents import clocks as incident_clocks
 from rules.incidents import opening as incident_opening
 from rules.incidents import queries as incident_queries
 from rules.incidents import rows
+from rules.incidents.gate import SignalGate
 from rules.incidents.lifecycle import PAST_TENSE, next_state
 from rules.incidents.record import (
     OPEN_STATES,
@@ -64,6 +65,16 @@ class IncidentService:
         self._clock = clock
         self._subscribers: list[Subscriber] = []
         self._subscribers_lock = threading.Lock()
+        self._gate: SignalGate | None = None
+
+    @property
+    def sla(self) -> SlaPolicy:
+        """The SLA and escalation clocks incidents get."""
+        return self._sla
+
+    def install_gate(self, gate: SignalGate) -> None:
+        """Let operations (disablements, tests, grouping, windows) see every signal."""
+        self._gate = gate
 
     # --- writes -----------------------------------------------------------------------------
 
@@ -73,13 +84,30 @@ class IncidentService:
         `now` defaults to `signal.at`, the evaluator's clock when it decided.
         """
         at = to_datetime(signal.at if now is None else now)
-        if signal.action == "clear":
-            return self._write(lambda conn: incident_opening.clear(conn, signal, at))
-        rule = self._pack.get(signal.rule_id)
-        if rule is None:
+        if signal.action != "clear" and self._pack.get(signal.rule_id) is None:
             log.warning("signal for unknown rule %s ignored", signal.rule_id)
             return []
-        return self._write(lambda conn: incident_opening.fire(conn, signal, rule, self._sla, at))
+        return self._write(lambda conn: self.apply_in(conn, signal, at))
+
+    def apply_in(self, conn: sa.Connection, signal: Signal, at: datetime) -> Entries:
+        """What `apply` does, inside the caller's write transaction (operations replay)."""
+        gate = self._gate
+        if signal.action == "clear":
+            if gate is None:
+                return incident_opening.clear(conn, signal, at)
+            return gate.clear(conn, signal, at, lambda: incident_opening.clear(conn, signal, at))
+        rule = self._pack.get(signal.rule_id)
+        if rule is None:
+            return []
+        if gate is None:
+            return incident_opening.fire(conn, signal, rule, self._sla, at)
+        return gate.fire(conn, signal, rule, at,
+                         lambda: incident_opening.fire(conn, signal, rule, self._sla, at))
+
+    def write(self, work: Callable[[sa.Connection], tuple[T, Entries]]) -> T:
+        """Run `work` in one write transaction (retried on a race or a lock) and publish the
+        timeline entries it returns: how operations change incidents."""
+        return self._write_returning(work)
 
     def open_ticket(
         self,
@@ -108,12 +136,15 @@ class IncidentService:
             location=location,
         )
 
-        incident_id = self._write_returning(
-            lambda conn: incident_opening.open_ticket(
+        def work(conn: sa.Connection) -> tuple[int, Entries]:
+            incident_id, entries = incident_opening.open_ticket(
                 conn, ticket, self._sla, at, actor=actor, note=title
             )
-        )
-        return self.get(incident_id)
+            if self._gate is not None:
+                entries += self._gate.opened(conn, entries, at)
+            return incident_id, entries
+
+        return self.get(self._write_returning(work))
 
     def transition(
         self,
@@ -123,9 +154,11 @@ class IncidentService:
         actor: str,
         note: str = "",
         assignee: str | None = None,
+        code: str | None = None,
         now: float | None = None,
     ) -> Incident:
-        """Move an incident through its lifecycle (IllegalTransition, IncidentNotFound)."""
+        """Move an incident through its lifecycle (IllegalTransition, IncidentNotFound);
+        `code` is a resolution code (SPEC §6), stored when resolving."""
         at = self._at(now)
 
         def work(conn: sa.Connection) -> tuple[int, Entries]:
@@ -139,6 +172,9 @@ class IncidentService:
                 values.update(resolved_at=at, open_key=None, next_escalation_at=None)
             if action == "acknowledge":
                 values.update(acknowledged_at=at, next_escalation_at=None)
+            if action == "resolve" and code is not None:
+                values["resolution_code"] = code
+                text = f"{code}: {note}" if note else code
             if action in ("assign", "start") and current.acknowledged_at is None:
                 values["acknowledged_at"] = at  # a ticket's first response stops its clock
             if action == "assign":
@@ -201,6 +237,7 @@ class IncidentService:
         site: str | None = None,
         device_id: str | None = None,
         open_only: bool = False,
+        shelved: bool | None = None,
         order: Literal["newest", "deadline"] = "newest",
         limit: int = 50,
         offset: int = 0,
@@ -215,6 +252,7 @@ class IncidentService:
             site=site,
             device_id=device_id,
             open_only=open_only,
+            shelved=shelved,
         )
         return self._read(
             lambda conn: incident_queries.page(conn, filters, order, limit=limit, offset=offset)

@@ -30,7 +30,8 @@ if TYPE_CHECKING:
     from rules.notify.windows import MaintenanceWindows
 
 log = logging.getLogger("sitewatch.notify")
-
+# Operations' say per route (rules/operations/notifications.py): "send", "mute" or "skip".
+RouteVerdict = Callable[[Incident, TimelineEntry, Route, float], str]
 
 
 def _jsonable(value: Any) -> Any:
@@ -60,6 +61,7 @@ class Notifier:
         routes: Sequence[Route],
         *,
         windows: MaintenanceWindows | None = None,
+        verdict: RouteVerdict | None = None,
         clock: Callable[[], float] = time.time,
         queue_max: int = 10_000,  # batches of timeline entries waiting for the worker
     ) -> None:
@@ -68,6 +70,7 @@ class Notifier:
         self._incidents = incidents
         self._routes = {r.name: r for r in routes}
         self._windows = windows
+        self._verdict = verdict
         self._clock = clock
         self._queue: queue.Queue[list[TimelineEntry] | None] = queue.Queue(maxsize=queue_max)
         self._stop = threading.Event()
@@ -91,16 +94,26 @@ class Notifier:
         now = self._clock() if now is None else now
         created = 0
         for entry in entries:
-            routes = [r for r in self._routes.values() if entry.action in r.actions]
+            routes = [r for r in self._routes.values()
+                      if entry.action in r.actions or self._verdict is not None]
             if routes:
                 incident = self._incidents.get(entry.incident_id)
                 muted = self._windows is not None and self._windows.mutes(incident, now)
                 for route in routes:
-                    if route.matches(incident, entry.action):
-                        created += self._record(route, incident, entry, muted, now)
+                    verdict = self._route_verdict(route, incident, entry, now)
+                    if verdict != "skip":
+                        created += self._record(route, incident, entry,
+                                                muted or verdict == "mute", now)
         if entries:
             self._advance_cursor(max(e.id for e in entries))
         return created
+
+    def _route_verdict(self, route: Route, incident: Incident, entry: TimelineEntry,
+                       now: float) -> str:
+        """send, mute or skip: the route's own filters, or operations' say when given."""
+        if self._verdict is None:
+            return "send" if route.matches(incident, entry.action) else "skip"
+        return self._verdict(incident, entry, route, now)
 
     def _record(
         self, route: Route, incident: Incident, entry: TimelineEntry, muted: bool, now: float

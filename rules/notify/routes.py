@@ -42,6 +42,7 @@ class Route(BaseModel):
     max_attempts: int = Field(default=8, ge=1)
     backoff_s: float = Field(default=2.0, ge=0)  # wait before the 2nd attempt; doubles after
     backoff_max_s: float = Field(default=600.0, ge=0)  # longest wait between attempts
+    tests: bool = False  # also send walk-test alerts (SPEC §8.1), which others never get
 
     @model_validator(mode="after")
     def _channel_settings(self) -> Route:

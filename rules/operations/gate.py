@@ -1,0 +1,83 @@
+"""The signal gate: where disablements hide a signal, walk tests mark an alert, alerts join
+a group and tickets learn their maintenance window, inside the incident's own transaction.
+
+Checked per signal, never per reading: the evaluator is untouched, and a signal is rare.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from rules.db.schema import disablements, walk_tests
+from rules.engine.models import Rule
+from rules.engine.signals import Signal
+from rules.incidents import rows
+from rules.incidents.record import TimelineEntry
+from rules.operations import grouping, seen, windows
+from rules.operations.targets import covering
+
+Entries = list[TimelineEntry]
+
+
+class OperationsGate:
+    """The `SignalGate` the incident service calls (rules/incidents/gate.py).
+
+    Overlaps: a device under two disablements is hidden by both, and each lists the signal; it
+    is heard again only when the last one ends. A walk test inside a disabled area: the
+    disablement wins (no alert, not even a test one), but the test still records the device's
+    first alarm, so the detector counts as tested.
+    """
+
+    def fire(self, conn: sa.Connection, signal: Signal, rule: Rule, at: datetime,
+             open_: Callable[[], Entries]) -> Entries:
+        """Hide the signal under a disablement, or open it (as a test alert inside a test)."""
+        hiding = _active_ids(conn, disablements, signal, at)
+        testing = _active_ids(conn, walk_tests, signal, at)
+        for test_id in testing:
+            seen.record(conn, "test", test_id, signal, at)
+        if hiding:
+            for disablement_id in hiding:
+                seen.record(conn, "disablement", disablement_id, signal, at)
+            return []
+        entries = open_()
+        if testing:
+            _mark_tests(conn, entries, testing[0])
+        return entries + self.opened(conn, entries, at)
+
+    def clear(self, conn: sa.Connection, signal: Signal, at: datetime,
+              clear_: Callable[[], Entries]) -> Entries:
+        """Note the clear on the operations that saw the fire, then clear as usual."""
+        for test_id in _active_ids(conn, walk_tests, signal, at):
+            seen.record(conn, "test", test_id, signal, at)
+        for disablement_id in _active_ids(conn, disablements, signal, at):
+            seen.record(conn, "disablement", disablement_id, signal, at)
+        return clear_()
+
+    def opened(self, conn: sa.Connection, entries: Entries, at: datetime) -> Entries:
+        """Group each new alert, mark each new ticket opened inside a maintenance window."""
+        out: Entries = []
+        for entry in entries:
+            if entry.action != "opened":
+                continue
+            incident = rows.fetch(conn, entry.incident_id)
+            if incident.kind == "alert":
+                out += grouping.join(conn, incident, at)
+            else:
+                out += windows.mark_ticket(conn, incident, at)
+        return out
+
+
+def _active_ids(conn: sa.Connection, table: sa.Table, signal: Signal, at: datetime) -> list[int]:
+    query = covering(table, signal.site, signal.zone, signal.device_id, at)
+    return [int(r.id) for r in conn.execute(query.order_by(table.c.id))]
+
+
+def _mark_tests(conn: sa.Connection, entries: Entries, test_id: int) -> None:
+    """New alerts become test alerts: no escalation clock, resolved when the test ends."""
+    for entry in entries:
+        if entry.action == "opened" and rows.fetch(conn, entry.incident_id).kind == "alert":
+            rows.update_incident(conn, entry.incident_id, test=True, test_id=test_id,
+                                 next_escalation_at=None)
