@@ -95,7 +95,7 @@ def create_app(
 def _install_error_handlers(app: FastAPI) -> None:
     """Domain errors -> HTTP answers, all as JSON with `detail`."""
     for error, handler in OPERATION_ERRORS.items():  # 422 naming the field, 404, 409, 403
-        app.add_exception_handler(error, handler)  # type: ignore[arg-type]
+        app.add_exception_handler(error, handler)
 
     @app.exception_handler(IncidentNotFound)
     async def _not_found(_: Request, e: IncidentNotFound) -> JSONResponse:

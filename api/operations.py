@@ -3,9 +3,14 @@ here over a test's Runtime parts, installed in its incident service either way."
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import HTTPException, Request
 from fastapi.encoders import jsonable_encoder
-from fastapi.responses import JSONResponse
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from api.runtime import Runtime
 from rules.operations.errors import AlreadyEnded, InvalidField, NotAllowed, UnknownTarget
@@ -53,5 +58,24 @@ async def not_allowed(_: Request, e: NotAllowed) -> JSONResponse:
     return JSONResponse({"detail": str(e)}, status_code=403)
 
 
-ERROR_HANDLERS = {InvalidField: invalid_field, UnknownTarget: unknown_target,
-                  AlreadyEnded: already_ended, NotAllowed: not_allowed}
+ERROR_HANDLERS: dict[type[Exception], Any] = {
+    InvalidField: invalid_field, UnknownTarget: unknown_target, AlreadyEnded: already_ended,
+    NotAllowed: not_allowed,
+}
+
+
+async def method_not_allowed(request: Request, e: StarletteHTTPException) -> Response:
+    """405 with `Allow` naming every method of the path, not only its first route's (the
+    operations paths have GET and POST as two routes); other HTTP errors as FastAPI answers."""
+    if e.status_code != 405:
+        return await http_exception_handler(request, e)
+    methods: set[str] = set()
+    for route in request.app.routes:
+        match, _ = route.matches(request.scope)
+        if match != Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return JSONResponse({"detail": e.detail}, status_code=405,
+                        headers={"Allow": ", ".join(sorted(methods))})
+
+
+ERROR_HANDLERS[StarletteHTTPException] = method_not_allowed

@@ -95,7 +95,7 @@ ACTIONS = {
     "read an alert": ("GET", "/api/v1/incidents/{id}", ALERT, None),
     "read dead letters": ("GET", "/api/v1/deadletters", None, None),
     "acknowledge an alert": ("POST", "/api/v1/incidents/{id}/acknowledge", ALERT, {}),
-    "resolve an alert": ("POST", "/api/v1/incidents/{id}/resolve", ALERT, {"note": "false alarm"}),
+    "resolve an alert": ("POST", "/api/v1/incidents/{id}/resolve", ALERT, {"note": "dust", "code": "unwanted"}),
     "comment an alert": ("POST", "/api/v1/incidents/{id}/comment", ALERT, {"note": "on my way"}),
     "assign a ticket": ("POST", "/api/v1/incidents/{id}/assign", TICKET, {"assignee": "tom"}),
     "start a ticket": ("POST", "/api/v1/incidents/{id}/start", TICKET, None),
