@@ -13,6 +13,7 @@ from typing import Literal
 
 import sqlalchemy as sa
 
+from rules.db.schema import incidents
 from rules.incidents.record import Incident, TimelineEntry
 from rules.notify.routes import Route
 from rules.operations import silences
@@ -34,13 +35,22 @@ class NotificationRules:
             return "send" if entry.action in route.actions else "skip"
         if not route.matches(incident, entry.action):
             head = incident.kind == "alert" and incident.group_id == incident.id
-            if head and entry.action == "grouped" and route.matches(incident, "opened"):
-                return "send"  # a member folded into its head: told where the head went
-            return "skip"
+            if not (head and entry.action == "grouped" and route.matches(incident, "opened")):
+                return "skip"  # (a member joining is told where its head's opening went)
         if incident.test:
             return "send" if route.tests else "mute"
-        if incident.kind == "alert" and incident.group_id not in (None, incident.id):
-            return "mute"  # folded into the head's notifications
         at = datetime.fromtimestamp(self._clock() if now is None else now, UTC)
         with self._engine.connect() as conn:
+            if self._folded(conn, incident):
+                return "mute"  # told through the head's "grouped" entry
             return "mute" if silences.silenced(conn, incident, at) else "send"
+
+    @staticmethod
+    def _folded(conn: sa.Connection, incident: Incident) -> bool:
+        """A group member whose head is critical (never silenced) is folded into it; under a
+        lesser head it speaks for itself, so a silence on the head never hides it."""
+        if incident.kind != "alert" or incident.group_id in (None, incident.id):
+            return False
+        head = conn.execute(sa.select(incidents.c.severity).where(
+            incidents.c.id == incident.group_id)).scalar()
+        return head == "critical"
