@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
 
-from api.auth import AUTH_ERRORS, Actor, Reader
+from api.auth import AUTH_ERRORS, BAD_BODY, Actor, Reader
 from api.endpoints import API_PREFIX, ID_MAX, OFFSET_MAX
 from api.op_schemas import (
     DisablementDetail,
@@ -25,6 +25,7 @@ Ops = Annotated[Operations, Depends(operations_of)]
 ItemId = Annotated[int, Path(ge=1, le=ID_MAX)]
 ERRORS: dict[int | str, dict[str, Any]] = {
     **AUTH_ERRORS,
+    **BAD_BODY,
     404: {"model": ErrorOut, "description": "Unknown target or item"},
     409: {"model": ErrorOut, "description": "It has ended already"},
 }

@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Query
+from fastapi.exceptions import RequestValidationError
 from pydantic import AwareDatetime
 
 from api.auth import AUTH_ERRORS, Reader
@@ -29,8 +30,15 @@ def false_alarms(
     to = end or datetime.fromtimestamp(rt.clock(), UTC)
     since = start or to - timedelta(days=365)
     if since >= to:
-        raise HTTPException(422, "from: must be before to")
+        raise _invalid("from", "must be before to")
     if to - since > RANGE_MAX:
-        raise HTTPException(422, f"to: the period is at most {RANGE_MAX.days} days")
+        raise _invalid("to", f"the period is at most {RANGE_MAX.days} days")
     with rt.engine.connect() as conn:
         return false_alarm_rates(conn, since, to, len(rt.registry.devices))
+
+
+def _invalid(name: str, message: str) -> RequestValidationError:
+    """422 naming the query parameter, in FastAPI's own shape."""
+    return RequestValidationError(
+        [{"type": "value_error", "loc": ("query", name), "msg": message, "input": None}]
+    )
