@@ -153,7 +153,8 @@ def test_the_built_in_plans_cover_the_seven_emergencies_in_three_languages() -> 
 
 
 def test_a_plans_file_with_mismatched_steps_is_refused_naming_the_field() -> None:
-    bad = "plans:\n  x:\n    title: {en: X}\n    checklist:\n      security: {en: [a, b], zh-Hant: [甲]}\n"
+    bad = ("plans:\n  x:\n    title: {en: X}\n    checklist:\n"
+           "      security: {en: [a, b], zh-Hant: [甲]}\n")
     with pytest.raises(PlanConfigError, match="plans.x.checklist.security"):
         parse_plans(bad, "p.yaml")
 
