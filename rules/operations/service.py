@@ -79,9 +79,11 @@ class Operations:
         text = check_text(reason, "reason")
         check_until(until, now, disablements.DISABLE_MAX)
         safety = life_safety(tgt, self.registry)
-        return self._incidents.write(lambda conn: disablements.create(
+        made = self._incidents.write(lambda conn: disablements.create(
             conn, tgt, reason=text, until=until, actor=actor, now=now, life_safety=safety,
             sla=self._incidents.sla))
+        self.gate.invalidate()
+        return made
 
     def end_disablement(self, disablement_id: int, *, actor: str, role: str) -> Disablement:
         """End a disablement early; what is still present raises at once (AlreadyEnded)."""
@@ -89,9 +91,12 @@ class Operations:
             d = disablements.get(conn, disablement_id)
         check_role(role, Target(d.site, d.zone, d.device_id), self.registry, "enable")
         now = self.now()
-        return self._incidents.write(lambda conn: disablements.end(
+        self.gate.invalidate()  # the replays inside must not see it in force
+        ended = self._incidents.write(lambda conn: disablements.end(
             conn, disablement_id, actor=actor, at=now, present=self._present_after_disable,
             replay=self._replay))
+        self.gate.invalidate()
+        return ended
 
     def disablement(self, disablement_id: int) -> tuple[Disablement, list[seen.SeenSignal]]:
         """One disablement and what it hid."""
@@ -114,15 +119,20 @@ class Operations:
         tgt = resolve_target(self.registry, target)
         text = check_text(note, "note", required=False)
         check_until(until, now, walktests.TEST_MAX)
-        return self._incidents.write(lambda conn: (walktests.create(
+        made = self._incidents.write(lambda conn: (walktests.create(
             conn, tgt, note=text, until=until, actor=actor, now=now), []))
+        self.gate.invalidate()
+        return made
 
     def end_test(self, test_id: int, *, actor: str) -> WalkTest:
         """End a walk test: its alerts resolve, what still holds raises for real."""
         now = self.now()
-        return self._incidents.write(lambda conn: walktests.end(
+        self.gate.invalidate()
+        ended = self._incidents.write(lambda conn: walktests.end(
             conn, test_id, actor=actor, at=now, present=self._present_after_test,
             replay=self._replay))
+        self.gate.invalidate()
+        return ended
 
     def test(self, test_id: int) -> tuple[WalkTest, list[dict[str, Any]]]:
         """One walk test and its device report (first alarm per device, None = untested)."""
@@ -279,7 +289,10 @@ class Operations:
             windows.expire(conn, at)
             return len(entries), entries
 
-        return self._incidents.write(work)
+        self.gate.invalidate()
+        done = self._incidents.write(work)
+        self.gate.invalidate()
+        return done
 
     def summary(self) -> dict[str, Any]:
         """What status shows: disabled points, tests, shelved alerts, silences, groups."""

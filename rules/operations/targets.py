@@ -8,8 +8,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
-
 from devices.registry import Device, Registry
 from rules.engine.models import RulePack
 from rules.operations.errors import InvalidField, NotAllowed, UnknownTarget
@@ -102,19 +100,6 @@ def check_text(value: str, field: str, *, required: bool = True, max_length: int
     if any(ord(ch) < 32 and ch not in "\n\t" for ch in text):
         raise InvalidField(field, "must not contain control characters")
     return text
-
-
-def covering(table: sa.Table, site: str, zone: str | None, device_id: str,
-             at: datetime) -> sa.Select[Any]:
-    """Rows of a target table active at `at` whose target covers (site, zone, device)."""
-    c = table.c
-    zone_ok = c.zone.is_(None) if zone is None else sa.or_(c.zone.is_(None), c.zone == zone)
-    return sa.select(table).where(
-        c.site == site,
-        c.ended_at.is_(None),
-        c.until > at,
-        sa.or_(c.device_id == device_id, sa.and_(c.device_id.is_(None), zone_ok)),
-    )
 
 
 def check_matchers(registry: Registry, pack: RulePack, matchers: Mapping[str, Any]) -> None:

@@ -99,6 +99,8 @@ def test_a_guard_acknowledges_then_resolves_an_alert_and_is_named_as_actor(
     assert r.status_code == 200
     assert r.json()["state"] == "acknowledged"
     r = client.post(f"/api/v1/incidents/{alert}/resolve", headers=guard)  # no body at all
+    assert r.status_code == 422  # an alert is resolved with its code (SPEC §6)
+    r = client.post(f"/api/v1/incidents/{alert}/resolve", json={"code": "real"}, headers=guard)
     assert r.json()["state"] == "resolved"
     timeline = r.json()["timeline"]
     assert [(e["action"], e["actor"]) for e in timeline[1:]] == [

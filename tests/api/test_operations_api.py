@@ -109,7 +109,7 @@ def test_resolving_an_alert_needs_a_resolution_code(
 def test_a_group_head_lists_its_members_and_one_acknowledge_takes_them_all(
     rt: Runtime, client: TestClient, h: dict[str, dict[str, str]]
 ) -> None:
-    first, second = raise_alert(rt), raise_alert(rt)
+    first, second = raise_alert(rt, zone="hall-a"), raise_alert(rt, zone="hall-a")
     head = client.get(f"/api/v1/incidents/{first}", headers=h["viewer"]).json()
     assert head["group_id"] == first and [m["id"] for m in head["members"]] == [second]
     r = client.post(f"/api/v1/incidents/{first}/acknowledge", json={"group": True},
