@@ -36,19 +36,21 @@ def join(conn: sa.Connection, alert: Incident, at: datetime) -> list[TimelineEnt
 
 
 def _group_for(conn: sa.Connection, alert: Incident) -> int | None:
+    """The group of the first open alert of the zone near enough (a critical one, unless the
+    new alert is critical itself)."""
     c = incidents.c
-    near = conn.execute(
-        sa.select(c.id, c.group_id, c.severity)
+    query = (
+        sa.select(c.id, c.group_id)
         .where(c.kind == "alert", c.state.in_(_OPEN_ALERT), c.test.is_(sa.false()),
                c.site == alert.site, c.zone == alert.zone, c.id != alert.id,
                c.opened_at >= alert.opened_at - GROUP_WITHIN)
         .order_by(c.opened_at, c.id)
-    ).all()
+        .limit(1)
+    )
     if alert.severity != "critical":
-        near = [r for r in near if r.severity == "critical"]
-    if not near:
-        return None
-    return int(near[0].group_id or near[0].id)
+        query = query.where(c.severity == "critical")
+    first = conn.execute(query).first()
+    return None if first is None else int(first.group_id or first.id)
 
 
 def members(conn: sa.Connection, head_id: int) -> list[Incident]:
