@@ -3,16 +3,20 @@ API, state across a restart."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from api.service import Service
 from tests.api.conftest import bearer
 from tests.e2e.conftest import ApiServer, Services
 from tests.e2e.helpers import Site, evaluated, incidents_of, one_incident, poll
+from tests.rules.test_notify import Receiver, receiver  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.slow
 
@@ -108,3 +112,40 @@ def test_disablements_tests_and_shelving_survive_a_restart(services: Services,
     back = poll(lambda: second.incidents.get(held.id).shelved_until is None or None, 10,
                 "the shelved alert back after the restart")
     assert back and second.incidents.get(held.id).state == "active"
+
+
+def test_a_silence_stops_a_route_but_not_the_incident_and_tests_go_only_to_test_routes(
+    services: Services, site: Site, receiver: Receiver, tmp_path: Path
+) -> None:
+    routes = tmp_path / "routes.yaml"
+    routes.write_text(yaml.safe_dump({"routes": [
+        {"name": "guards", "channel": "webhook", "url": receiver.url, "secret": "s",
+         "kinds": ["alert"], "actions": ["opened"]},
+        {"name": "testlog", "channel": "webhook", "url": receiver.url + "?tests",
+         "secret": "s", "kinds": ["alert"], "actions": ["opened"], "tests": True},
+    ]}), "utf-8")
+    service = services.start(notifications=routes)
+    ops = service.operations
+    until = ops.now() + timedelta(hours=1)
+    ops.silence({"device_id": "door-02"}, until=until, comment="closer broken", actor="ana")
+    ops.start_test({"site": "hq", "zone": "kitchen"}, until=until, note="", actor="ana")
+    site.event("door-02", "door_held_open")
+    site.event("hd-01", "alarm")
+    site.event("door-05", "door_forced_open")
+    held = poll(lambda: one_incident(service, "door_held_open", "door-02"), 5, "held alert")
+    forced = poll(lambda: one_incident(service, "door_forced", "door-05"), 5, "forced alert")
+
+    def received() -> list[tuple[str, int, bool]]:
+        out = []
+        for headers, body in receiver.requests:
+            payload = json.loads(body)["incident"]
+            out.append((headers["Idempotency-Key"].rsplit("-", 1)[-1], payload["id"],
+                        payload["test"]))
+        return out
+
+    poll(lambda: len(received()) >= 3 or None, 10, "three webhooks")
+    tested = one_incident(service, "detector_alarm", "hd-01")
+    assert tested is not None and held.state == "active"
+    assert sorted(received()) == sorted([("guards", forced.id, False),  # not the silenced one
+                                         ("testlog", forced.id, False),
+                                         ("testlog", tested.id, True)])
