@@ -9,9 +9,11 @@ from typing import Protocol
 
 import sqlalchemy as sa
 
-from rules.engine.models import Rule
+from rules.engine.models import Rule, RulePack
 from rules.engine.signals import Signal
+from rules.incidents import opening
 from rules.incidents.record import TimelineEntry
+from rules.incidents.sla import SlaPolicy
 
 Entries = list[TimelineEntry]
 
@@ -29,3 +31,19 @@ class SignalGate(Protocol):
 
     def opened(self, conn: sa.Connection, entries: Entries, at: datetime) -> Entries:
         """After any opening (a rule's or by hand): group alerts, mark tickets in windows."""
+
+
+def apply_signal(conn: sa.Connection, signal: Signal, at: datetime, pack: RulePack,
+                 sla: SlaPolicy, gate: SignalGate | None) -> Entries:
+    """Open, bump or clear for one signal in the caller's transaction, through `gate` if any."""
+    if signal.action == "clear":
+        def clear() -> Entries:
+            return opening.clear(conn, signal, at)
+        return clear() if gate is None else gate.clear(conn, signal, at, clear)
+    rule = pack.get(signal.rule_id)
+    if rule is None:
+        return []
+
+    def fire() -> Entries:
+        return opening.fire(conn, signal, rule, sla, at)
+    return fire() if gate is None else gate.fire(conn, signal, rule, at, fire)

@@ -18,7 +18,7 @@ from rules.incidents import clocks as incident_clocks
 from rules.incidents import opening as incident_opening
 from rules.incidents import queries as incident_queries
 from rules.incidents import rows
-from rules.incidents.gate import SignalGate
+from rules.incidents.gate import SignalGate, apply_signal
 from rules.incidents.lifecycle import PAST_TENSE, next_state
 from rules.incidents.record import (
     OPEN_STATES,
@@ -91,18 +91,7 @@ class IncidentService:
 
     def apply_in(self, conn: sa.Connection, signal: Signal, at: datetime) -> Entries:
         """What `apply` does, inside the caller's write transaction (operations replay)."""
-        gate = self._gate
-        if signal.action == "clear":
-            if gate is None:
-                return incident_opening.clear(conn, signal, at)
-            return gate.clear(conn, signal, at, lambda: incident_opening.clear(conn, signal, at))
-        rule = self._pack.get(signal.rule_id)
-        if rule is None:
-            return []
-        if gate is None:
-            return incident_opening.fire(conn, signal, rule, self._sla, at)
-        return gate.fire(conn, signal, rule, at,
-                         lambda: incident_opening.fire(conn, signal, rule, self._sla, at))
+        return apply_signal(conn, signal, at, self._pack, self._sla, self._gate)
 
     def write(self, work: Callable[[sa.Connection], tuple[T, Entries]]) -> T:
         """Run `work` in one write transaction (retried on a race or a lock) and publish the

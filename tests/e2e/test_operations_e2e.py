@@ -4,6 +4,7 @@ API, state across a restart."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,8 @@ from api.service import Service
 from tests.api.conftest import bearer
 from tests.e2e.conftest import ApiServer, Services
 from tests.e2e.helpers import Site, evaluated, incidents_of, one_incident, poll
-from tests.rules.test_notify import Receiver, receiver  # noqa: F401 - the fixture
+from tests.rules.test_notify import Receiver, serve_receiver
+from tests.servers import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -112,6 +114,15 @@ def test_disablements_tests_and_shelving_survive_a_restart(services: Services,
     back = poll(lambda: second.incidents.get(held.id).shelved_until is None or None, 10,
                 "the shelved alert back after the restart")
     assert back and second.incidents.get(held.id).state == "active"
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A webhook receiver that accepts everything."""
+    rec, server = serve_receiver(free_port(), [])
+    yield rec
+    server.shutdown()
+    server.server_close()
 
 
 def test_a_silence_stops_a_route_but_not_the_incident_and_tests_go_only_to_test_routes(
