@@ -26,7 +26,9 @@ def add_operations_verbs(sub: Any) -> None:
     add.set_defaults(func=_disable_add)
     _list_show_end(dsub, "disablement", _disable_list, _disable_show, _disable_end)
 
-    test = sub.add_parser("test", help="walk tests of a site, zone or device")
+    # `walk-test` too: `./run.sh test` runs the project's test suite, `./run.sh walk-test` this.
+    test = sub.add_parser("test", aliases=["walk-test"],
+                          help="walk tests of a site, zone or device")
     tsub = test.add_subparsers(dest="test_verb", required=True)
     start = tsub.add_parser("start", help="put a target in test until a time (at most 24 h)")
     _target_args(start)
