@@ -30,7 +30,7 @@ from rules.operations.gate import OperationsGate
 from rules.operations.notifications import NotificationRules
 from rules.operations.plans import Language, Plan
 from rules.operations.records import Disablement, Shelving, Silence, WalkTest
-from rules.operations.status import status_summary
+from rules.operations.status import status_due, status_summary
 from rules.operations.targets import (
     Target,
     check_matchers,
@@ -289,6 +289,9 @@ class Operations:
             windows.expire(conn, at)
             return len(entries), entries
 
+        with self._engine.connect() as conn:  # a read first: no write lock each second for naught
+            if not status_due(conn, at):
+                return 0
         self.gate.invalidate()
         done = self._incidents.write(work)
         self.gate.invalidate()

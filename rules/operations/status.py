@@ -8,13 +8,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from rules.db.schema import incidents
+from rules.db import schema
 from rules.operations import disablements, grouping, silences, walktests
 
 
 def status_summary(conn: sa.Connection, now: datetime) -> dict[str, Any]:
     """The operations part of the status page at `now`."""
-    c = incidents.c
+    c = schema.incidents.c
     shelved = conn.execute(sa.select(sa.func.count()).where(
         c.shelved_until.is_not(None), c.state.in_(("active", "acknowledged")))).scalar_one()
     return {
@@ -24,3 +24,14 @@ def status_summary(conn: sa.Connection, now: datetime) -> dict[str, Any]:
         "silences_active": len(silences.listed(conn, active_at=now)),
         "alert_groups": grouping.counts(conn),
     }
+
+
+def status_due(conn: sa.Connection, now: datetime) -> bool:
+    """Whether anything still open has reached its `until` (or a window its end)."""
+    for table in (schema.disablements, schema.walk_tests, schema.shelvings, schema.silences):
+        query = sa.select(table.c.id).where(table.c.ended_at.is_(None), table.c.until <= now)
+        if conn.execute(query.limit(1)).first() is not None:
+            return True
+    w = schema.maintenance_windows.c
+    query = sa.select(w.id).where(w.ended_at.is_(None), w.end_at <= now.timestamp())
+    return conn.execute(query.limit(1)).first() is not None
