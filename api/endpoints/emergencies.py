@@ -10,7 +10,7 @@ from api.auth import AUTH_ERRORS, Principal, Reader, require
 from api.endpoints import API_PREFIX
 from api.endpoints.disablements import ERRORS, ItemId, Ops
 from api.op_schemas import EmergencyIn
-from api.schemas import IncidentOut
+from api.schemas import IncidentOut, ResolveIn
 
 router = APIRouter(prefix=API_PREFIX, tags=["operations"])
 Declarer = Annotated[Principal, Depends(require(frozenset({"security", "admin"})))]
@@ -37,6 +37,16 @@ def listed(ops: Ops, _: Reader,
 def one(ops: Ops, _: Reader, emergency_id: ItemId) -> IncidentOut:
     """One declared emergency."""
     return IncidentOut.model_validate(ops.emergency(emergency_id))
+
+
+@router.post("/emergencies/{emergency_id}/end", response_model=IncidentOut, responses=ERRORS)
+def end(ops: Ops, principal: Declarer, emergency_id: ItemId,
+        body: ResolveIn | None = None) -> IncidentOut:
+    """Stand the emergency down: its alert resolves (code `real`, `test` for a drill)."""
+    given = body or ResolveIn()
+    alert = ops.end_emergency(emergency_id, actor=principal.name, note=given.note,
+                              code=given.code)
+    return IncidentOut.model_validate(alert)
 
 
 @router.get("/plans", responses=AUTH_ERRORS)

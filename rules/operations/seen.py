@@ -3,6 +3,7 @@ with the first and last time, how often, and whether the condition last fired or
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -10,6 +11,8 @@ from typing import Any, Literal
 import sqlalchemy as sa
 
 from rules.db.schema import operation_signals, rule_state
+from rules.engine.models import EventRule, RulePack
+from rules.engine.parts import AlertSpec
 from rules.engine.signals import Signal
 
 Operation = Literal["disablement", "test"]
@@ -87,3 +90,19 @@ def replay(seen: SeenSignal, at: float, why: str) -> Signal:
     """The fire signal to apply again now that nothing hides it."""
     return Signal(seen.rule_id, "fire", seen.site, seen.device_id, at, seen.zone,
                   seen.device_kind, None, f"{why}: {seen.message}".strip(": "))
+
+
+def presence(pack: RulePack, *, test: bool) -> Callable[[sa.Connection, SeenSignal], bool]:
+    """`still_present` for the pack's rules: after a disablement a stateless latching alert
+    rule's fire holds (nobody resolved it); after a walk test only evaluation state counts."""
+
+    def present(conn: sa.Connection, hit: SeenSignal) -> bool:
+        rule = pack.get(hit.rule_id)
+        if rule is None:
+            return False
+        stateless = isinstance(rule, EventRule) and rule.clear_when is None
+        latching = isinstance(rule.raises, AlertSpec) and rule.raises.latching
+        return still_present(conn, hit, stateless=stateless,
+                             stateless_latch=latching and not test)
+
+    return present

@@ -11,8 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from devices.registry import Registry
-from rules.engine.models import EventRule, RulePack
-from rules.engine.parts import AlertSpec
+from rules.engine.models import RulePack
 from rules.incidents.record import Incident
 from rules.incidents.service import IncidentService
 from rules.operations import (
@@ -58,6 +57,8 @@ class Operations:
         self.plans = dict(plans)
         self._clock = clock
         self.gate = OperationsGate()
+        self._present_after_disable = seen.presence(pack, test=False)
+        self._present_after_test = seen.presence(pack, test=True)
         self.notifications = NotificationRules(engine, clock)
 
     def install(self) -> Operations:
@@ -266,6 +267,14 @@ class Operations:
             language=language))
         return self._incidents.get(alert_id)
 
+    def end_emergency(self, emergency_id: int, *, actor: str, note: str = "",
+                      code: str | None = None) -> Incident:
+        """Resolve a declared emergency (a drill's code is `test`, others `real` by default)."""
+        plan = self.emergency(emergency_id).plan
+        code = code or ("test" if plan == "evacuation_drill" else "real")
+        return self._incidents.transition(emergency_id, "resolve", actor=actor, note=note,
+                                          code=code)
+
     def emergencies(self, *, open_only: bool = False) -> list[Incident]:
         """Declared emergencies newest first."""
         with self._engine.connect() as conn:
@@ -303,21 +312,6 @@ class Operations:
             return status_summary(conn, self.now())
 
     # --- plumbing -------------------------------------------------------------------------
-    def _present(self, conn: sa.Connection, hit: seen.SeenSignal, test: bool) -> bool:
-        rule = self._pack.get(hit.rule_id)
-        if rule is None:
-            return False
-        stateless = isinstance(rule, EventRule) and rule.clear_when is None
-        latching = isinstance(rule.raises, AlertSpec) and rule.raises.latching
-        return seen.still_present(conn, hit, stateless=stateless,
-                                  stateless_latch=latching and not test)
-
-    def _present_after_disable(self, conn: sa.Connection, hit: seen.SeenSignal) -> bool:
-        return self._present(conn, hit, test=False)
-
-    def _present_after_test(self, conn: sa.Connection, hit: seen.SeenSignal) -> bool:
-        return self._present(conn, hit, test=True)
-
     def _replay(self, conn: sa.Connection, hit: seen.SeenSignal, at: datetime,
                 why: str) -> Entries:
         return self._incidents.apply_in(conn, seen.replay(hit, at.timestamp(), why), at)

@@ -172,5 +172,9 @@ def test_an_emergency_is_declared_with_its_plan_and_an_unknown_plan_is_404(
                        headers=h["security"]).status_code == 404
     listed = client.get("/api/v1/emergencies?open=true", headers=h["viewer"]).json()
     assert [e["id"] for e in listed] == [made.json()["id"]]
+    end = f"/api/v1/emergencies/{made.json()['id']}/end"
+    ended = client.post(end, json={"note": "pipe fixed"}, headers=h["security"]).json()
+    assert (ended["state"], ended["resolution_code"]) == ("resolved", "real")
+    assert client.post(end, headers=h["security"]).status_code == 409
     plans = client.get("/api/v1/plans?language=zh-Hant", headers=h["viewer"]).json()
     assert plans["flood"]["title"] == "水浸或漏水" and len(plans) == 7
