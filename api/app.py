@@ -11,22 +11,31 @@ from fastapi.responses import JSONResponse
 
 from api.auth import TokenAuth
 from api.broadcast import IncidentBroadcaster
-from api.endpoints import (
+from api.endpoints import (  # operations, SPEC §8
     deadletters,
     devices,
+    disablements,
+    emergencies,
+    false_alarms,
     health,
     incidents,
+    maintenance_windows,
     metrics,
     reports,
+    shelving,
+    silences,
     status,
     stream,
     telemetry,
     ui,
+    walk_tests,
     whoami,
 )
 from api.endpoints import tickets as tickets_endpoints
 from api.limits import ApiLimits, BodyLimit
 from api.metrics import ApiMetrics, RequestMetrics
+from api.operations import ERROR_HANDLERS as OPERATION_ERRORS
+from api.operations import attach_operations
 from api.runtime import Runtime
 from api.schemas import ConflictOut
 from ingest.stores.base import StoreUnavailable
@@ -47,6 +56,7 @@ def create_app(
     stream_queue_max: int = 1000,  # events buffered per SSE client before it is cut off
 ) -> FastAPI:
     """An app serving SPEC §7 over `runtime`; it never starts ingest or rules itself."""
+    attach_operations(runtime)  # SPEC §8; built here when the runtime has none
     broadcaster = IncidentBroadcaster(runtime.incidents, client_queue_max=stream_queue_max)
     runtime.incidents.subscribe(broadcaster.publish)
 
@@ -82,12 +92,17 @@ def create_app(
     if settings.metrics_port is None:  # else /metrics is served on its own port only
         app.include_router(metrics.router)
     app.include_router(ui.router)
+    for module in (disablements, walk_tests, shelving, silences, maintenance_windows,
+                   emergencies, false_alarms):
+        app.include_router(module.router)
     _install_error_handlers(app)
     return app
 
 
 def _install_error_handlers(app: FastAPI) -> None:
     """Domain errors -> HTTP answers, all as JSON with `detail`."""
+    for error, handler in OPERATION_ERRORS.items():  # 422 naming the field, 404, 409, 403
+        app.add_exception_handler(error, handler)
 
     @app.exception_handler(IncidentNotFound)
     async def _not_found(_: Request, e: IncidentNotFound) -> JSONResponse:

@@ -173,6 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
     tsub.add_parser("list", help="list tokens (names and roles, never secrets)").set_defaults(
         func=_token_list
     )
+    from api.cli_operations import add_operations_verbs
+
+    add_operations_verbs(sub)  # sitewatch disable …, sitewatch test …
     return p
 
 
@@ -190,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     from rules.incidents.sla import SlaConfigError
     from rules.maintenance.config import ScheduleConfigError
     from rules.notify.routes import NotificationConfigError
+    from rules.operations.plans import PlanConfigError
 
     args = build_parser().parse_args(argv)
     try:
@@ -200,7 +204,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"sitewatch: {name}: {err['msg']}", file=sys.stderr)
         return 2
     except (SettingsError, TokenError, BrokerUrlError, DatabaseUrlError, RegistryError, RuleError,
-            NotificationConfigError, ScheduleConfigError, SlaConfigError, TlsConfigError) as e:
+            NotificationConfigError, ScheduleConfigError, SlaConfigError, TlsConfigError,
+            PlanConfigError) as e:
         print(f"sitewatch: {e}", file=sys.stderr)
         return 2
 

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from ingest.stores.base import TelemetryStore
     from rules.engine.loader import RulePack
     from rules.incidents.service import IncidentService
+    from rules.operations.service import Operations
 
 
 @dataclass
@@ -41,3 +42,6 @@ class Runtime:
     live: Callable[[], dict[str, Any]] = field(default=dict)
     # The notifier's health() for /metrics: per route breaker, queue, failures, oldest pending.
     notify_stats: Callable[[], dict[str, Any]] = field(default=dict)
+    # Disablements, tests, shelving, silences, windows, groups, emergencies (SPEC §8); the app
+    # builds one over the parts above when a test's Runtime has none (api/operations.py).
+    operations: Operations | None = None

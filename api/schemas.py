@@ -62,6 +62,8 @@ class StatusOut(BaseModel):
     alerts_unacknowledged: int
     tickets_open_by_priority: dict[str, int]
     sla_breaches: int
+    # disabled points, tests in progress, shelved alerts, silences, alert groups (SPEC §8)
+    operations: dict[str, Any] | None = None
     ingest: dict[str, Any]  # the ingest counters (received, accepted, rejected by reason, ...)
 
 
@@ -180,12 +182,21 @@ class IncidentOut(BaseModel):
     next_escalation_at: datetime | None
     linked_incident_id: int | None
     opened_by: str
+    # operations (SPEC §8): walk test, group, shelving, resolution code, window, emergency plan
+    test: bool = False
+    test_id: int | None = None
+    group_id: int | None = None
+    shelved_until: datetime | None = None
+    resolution_code: str | None = None
+    window_id: int | None = None
+    plan: str | None = None
 
 
 class IncidentDetail(IncidentOut):
     """An incident with its whole timeline, oldest first."""
 
     timeline: list[TimelineEntryOut]
+    members: list[IncidentOut] = []  # a group head's other alerts (SPEC §8.2)
 
 
 class IncidentPage(BaseModel):
@@ -213,6 +224,12 @@ class TransitionIn(BaseModel):
     assignee: Line | None = Field(default=None, min_length=1, max_length=200)
 
 
+class AcknowledgeIn(TransitionIn):
+    """Body of acknowledge: `group` acknowledges every active alert of the group (§8.2)."""
+
+    group: bool = False
+
+
 class AssignIn(TransitionIn):
     """Body of assign: who takes the ticket (none given: the caller)."""
 
@@ -220,9 +237,11 @@ class AssignIn(TransitionIn):
 
 
 class ResolveIn(TransitionIn):
-    """Body of resolve: `force` resolves a ticket whose condition is still present (a note
-    saying why is then required; a new ticket opens if it is still present after a grace)."""
+    """Body of resolve: an alert needs its resolution `code` (SPEC §6); `force` resolves a
+    ticket whose condition is still present (a note saying why is then required; a new ticket
+    opens if it is still present after a grace)."""
 
+    code: Literal["real", "false_alarm", "unwanted", "test", "fault"] | None = None
     force: bool = False
 
 

@@ -46,6 +46,8 @@ from rules.maintenance.schedules import PreventiveMaintenance
 from rules.notify.dispatcher import Notifier
 from rules.notify.routes import load_routes
 from rules.notify.windows import MaintenanceWindows
+from rules.operations.plans import load_plans
+from rules.operations.service import Operations
 
 log = logging.getLogger("sitewatch")
 
@@ -78,6 +80,8 @@ class Service:
         )
         self.outbox = SqlSignalOutbox(self.engine)
         self.evaluator = Evaluator(self.pack, self.outbox.states, self._interval_of, batched=True)
+        self.operations = Operations(self.engine, self.incidents, self.registry, self.pack,
+                                     load_plans(settings.plans)).install()  # SPEC §8.1-§8.3
         # Stale rules count silence from this start: while Sitewatch was down nobody listened,
         # and QoS 0 telemetry sent meanwhile is gone, so counting from the saved last seen
         # would open (and soon auto-resolve) a P1 ticket for every device at each restart.
@@ -93,6 +97,7 @@ class Service:
         self.notifier = Notifier(
             self.engine, self.incidents, load_routes(settings.notifications),
             windows=MaintenanceWindows(self.engine),
+            verdict=self.operations.notifications.verdict,
         )
         self.jobs = Jobs(
             scheduled_work(
@@ -104,6 +109,7 @@ class Service:
                     Job("dependency-watch", DependencyWatch(self.health).run, 5.0),
                     *retention_jobs(self.store, settings.retention_days),
                     device_states_job(self.device_states),
+                    Job("operations", self.operations.expire_due, 1.0),  # ends what is due
                 ],
             )
         )
@@ -141,7 +147,7 @@ class Service:
             incidents=self.incidents, liveness=self.liveness, counters=self.counters,
             deadletters=self.deadletters, pack=self.pack, engine=self.engine,
             health=self.health, notify_stats=self.notifier.health,
-            live=self.live,
+            live=self.live, operations=self.operations,
             rules_stats=lambda: {
                 **self.rules.health(),
                 "backlog": self.log.depth("rules") + self.lane.log.depth("lane-rules"),

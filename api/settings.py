@@ -70,6 +70,7 @@ class Settings(BaseSettings):
         if isinstance(value, str) and "change-me" in value:
             raise ValueError("still holds a change-me value from .env.example: set a real one")
         return value
+    plans: Path | None = None  # emergency plans YAML (SPEC §8.3); None: the built-in set
 
     @model_validator(mode="after")
     def _database_beside_data(self) -> Settings:

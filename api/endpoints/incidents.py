@@ -12,6 +12,7 @@ from api.runtime import Runtime
 from api.schemas import (
     DEVICE_REF_PATTERN,
     NAME_PATTERN,
+    AcknowledgeIn,
     AssignIn,
     CommentIn,
     ConflictOut,
@@ -27,6 +28,7 @@ from api.schemas import (
 from api.sites import incident_visible, narrow
 from rules.engine.parts import Department, Priority, Severity
 from rules.incidents.record import Action, Incident, NoteRequired
+from rules.operations.errors import InvalidField
 
 router = APIRouter(prefix=API_PREFIX, tags=["incidents"])
 IncidentId = Annotated[int, Path(ge=1, le=ID_MAX, description="The incident id")]
@@ -44,8 +46,10 @@ TRANSITION_ERRORS: dict[int | str, dict[str, Any]] = {
 def detail(rt: Runtime, incident: Incident) -> IncidentDetail:
     """An incident with its timeline."""
     timeline = [TimelineEntryOut.model_validate(e) for e in rt.incidents.timeline(incident.id)]
+    members = rt.operations.members(incident) if rt.operations is not None else []
     return IncidentDetail(
-        **IncidentOut.model_validate(incident).model_dump(), timeline=timeline
+        **IncidentOut.model_validate(incident).model_dump(), timeline=timeline,
+        members=[IncidentOut.model_validate(m) for m in members],
     )
 
 
@@ -70,6 +74,10 @@ def list_incidents(
         "priority: worst grade first, newest first within it. Default: severity for "
         "kind=alert, else newest",
     ),
+    shelved: bool | None = Query(
+        None, description="true: only shelved alerts; false: none; default: none when listing "
+        "open or active incidents (the active list), else both"
+    ),
     limit: int = Query(50, ge=1, le=500),
     offset: int = Query(0, ge=0, le=OFFSET_MAX),
 ) -> IncidentPage:
@@ -82,7 +90,7 @@ def list_incidents(
         sites=principal.sites,
         kind=kind, state=state, severity=severity, priority=priority, department=department,
         site=site, device_id=device_id, open_only=open_only, order=chosen, limit=limit,
-        offset=offset,
+        offset=offset, shelved=_shelved(shelved, open_only, state),
     )
     return IncidentPage(
         items=[IncidentOut.model_validate(i) for i in items],
@@ -108,14 +116,30 @@ def get_incident(
     return detail(rt, incident)
 
 
+def _shelved(shelved: bool | None, open_only: bool, state: str | None) -> bool | None:
+    """Shelved alerts leave the active list (SPEC §8.1) unless asked for."""
+    if shelved is None and (open_only or state in ("active", "acknowledged")):
+        return False
+    return shelved
+
+
 def _transition(
     rt: Runtime, principal: Principal, incident_id: int, action: Action, body: TransitionIn
 ) -> IncidentDetail:
     current = rt.incidents.get(incident_id)
     incident_visible(principal, incident_id, current.site)
     check_may_act(principal, current.kind)
+    code = body.code if isinstance(body, ResolveIn) else None
+    force = body.force if isinstance(body, ResolveIn) else False
+    if action == "resolve" and current.kind == "alert" and code is None:
+        raise InvalidField("code", "resolving an alert needs a code: real, false_alarm, "
+                           "unwanted, test or fault")
+    if isinstance(body, AcknowledgeIn) and body.group and rt.operations is not None:
+        head = rt.operations.acknowledge_group(incident_id, actor=principal.name, note=body.note)
+        return detail(rt, head)
     updated = rt.incidents.transition(
-        incident_id, action, actor=principal.name, note=body.note, assignee=body.assignee
+        incident_id, action, actor=principal.name, note=body.note, assignee=body.assignee,
+        code=code, force=force,
     )
     return detail(rt, updated)
 
@@ -131,10 +155,11 @@ def acknowledge(
     principal: Actor,
     rt: RuntimeDep,
     incident_id: IncidentId,
-    body: TransitionIn | None = None,
+    body: AcknowledgeIn | None = None,
 ) -> IncidentDetail:
-    """An alert: someone is on it (security, admin)."""
-    return _transition(rt, principal, incident_id, "acknowledge", body or TransitionIn())
+    """An alert: someone is on it (security, admin); `{"group": true}` on a group's head
+    acknowledges every active alert of the group, one timeline entry each."""
+    return _transition(rt, principal, incident_id, "acknowledge", body or AcknowledgeIn())
 
 
 @router.post(
@@ -177,20 +202,15 @@ def resolve(
     incident_id: IncidentId,
     body: ResolveIn | None = None,
 ) -> IncidentDetail:
-    """An alert (security, admin) or a ticket (maintenance, admin) is done.
+    """An alert (security, admin; `code` required: real, false_alarm, unwanted, test,
+    fault) or a ticket (maintenance, admin) is done.
 
     A ticket whose condition is still present: 409, unless `force` with a note (422 without)."""
-    given = body or ResolveIn()
-    current = rt.incidents.get(incident_id)
-    check_may_act(principal, current.kind)
     try:
-        updated = rt.incidents.transition(
-            incident_id, "resolve", actor=principal.name, note=given.note, force=given.force
-        )
+        return _transition(rt, principal, incident_id, "resolve", body or ResolveIn())
     except NoteRequired as e:
         error = {"type": "missing", "loc": ["body", "note"], "msg": str(e), "input": None}
         raise HTTPException(422, [error]) from e
-    return detail(rt, updated)
 
 
 @router.post(

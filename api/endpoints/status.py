@@ -98,7 +98,10 @@ def _overview(
         unregistered=total - registered,
         by_state={s: by_state.get(s, 0) for s in ("online", "stale", "offline", "unknown")},
     )
-    return _Overview(now, computed, devices, rt.incidents.summary(now, sites))
+    summary = rt.incidents.summary(now, sites)
+    if rt.operations is not None:  # disabled points, tests, shelved, silences, groups (§8)
+        summary["operations"] = rt.operations.summary()
+    return _Overview(now, computed, devices, summary)
 
 
 def _cache(request: Request) -> _OverviewCache:
@@ -133,4 +136,5 @@ def status(request: Request, rt: RuntimeDep, principal: Reader) -> StatusOut:
         tickets_open_by_priority=dict(summary["open_tickets"]),
         sla_breaches=int(summary["sla_breaches"]),
         ingest=ingest_view(rt.counters.snapshot(), principal.sites),
+        operations=summary.get("operations"),
     )

@@ -233,6 +233,12 @@ async function act(incident, action) {
       return;
     }
   }
+  if (action === "resolve" && incident.kind === "alert") { // SPEC §6: an alert needs its code
+    const codes = ["real", "false_alarm", "unwanted", "test", "fault"];
+    const code = prompt(`Resolve #${incident.id}: was it ${codes.join(", ")}?`, "real");
+    if (code === null) return; // cancelled
+    body.code = code.trim();
+  }
   const note = prompt(`${action} #${incident.id} “${incident.title}”. Note (optional):`, "");
   if (note === null) return; // cancelled
   body.note = note;

@@ -35,6 +35,7 @@ class Filters:
     device_id: str | None = None
     open_only: bool = False
     sites: frozenset[str] | None = None  # a site-scoped caller: only these sites
+    shelved: bool | None = None  # True: only shelved alerts; False: none (SPEC §8.1)
 
     def clauses(self) -> list[sa.ColumnElement[bool]]:
         """The WHERE clauses these filters make."""
@@ -47,6 +48,8 @@ class Filters:
         if self.open_only:
             out.append(c.state.in_(sorted(OPEN_STATES)))
         out.extend(site_clauses(self.sites))
+        if self.shelved is not None:
+            out.append(c.shelved_until.is_not(None) if self.shelved else c.shelved_until.is_(None))
         return out
 
 

@@ -50,6 +50,14 @@ class Incident:
     next_escalation_at: datetime | None
     linked_incident_id: int | None  # alert -> its linked ticket, ticket -> its alert
     opened_by: str  # "rule:<id>" or the token name
+    # operations (SPEC §8, rules/operations/): defaults keep older callers valid
+    test: bool = False  # opened during a walk test: never escalates, resolves when it ends
+    test_id: int | None = None
+    group_id: int | None = None  # §8.2: the head's id (its own when alone)
+    shelved_until: datetime | None = None  # shelved: off the active list until then
+    resolution_code: str | None = None  # real | false_alarm | unwanted | test | fault
+    window_id: int | None = None  # ticket opened inside this maintenance window
+    plan: str | None = None  # a declared emergency's plan id
 
     @property
     def is_open(self) -> bool:

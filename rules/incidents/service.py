@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -18,20 +17,16 @@ from rules.incidents import queries as incident_queries
 from rules.incidents import rechecks as incident_rechecks
 from rules.incidents import rows
 from rules.incidents.changefeed import head
-from rules.incidents.lifecycle import PAST_TENSE, next_state
-from rules.incidents.places import located
+from rules.incidents.gate import SignalGate, apply_signal
 from rules.incidents.record import (
-    OPEN_STATES,
     Action,
-    AssigneeRequired,
-    ConditionStillPresent,
     Incident,
     IncidentKind,
-    NoteRequired,
     TimelineEntry,
 )
 from rules.incidents.sla import SlaPolicy
 from rules.incidents.transactions import Transactions
+from rules.incidents.transitions import move
 
 if TYPE_CHECKING:
     from devices.registry import Registry
@@ -67,6 +62,16 @@ class IncidentService(Transactions):
         self._registry = registry
         self._sla = sla or SlaPolicy()
         self._clock = clock
+        self._gate: SignalGate | None = None
+
+    @property
+    def sla(self) -> SlaPolicy:
+        """The SLA and escalation clocks incidents get."""
+        return self._sla
+
+    def install_gate(self, gate: SignalGate) -> None:
+        """Let operations (disablements, tests, grouping, windows) see every signal."""
+        self._gate = gate
 
     # --- writes -----------------------------------------------------------------------------
 
@@ -81,29 +86,27 @@ class IncidentService(Transactions):
         can neither apply it twice nor lose it).
         """
         at = to_datetime(signal.at if now is None else now)
-
-        def with_also(work: Callable[[sa.Connection], Entries]) -> Entries:
-            def both(conn: sa.Connection) -> Entries:
-                entries = work(conn)
-                if also is not None:
-                    also(conn)
-                return entries
-
-            return self._write(both)
-
-        own = self._pack.get(signal.rule_id)
-        # A backup signal (the rule `joins` another) acts on the joined rule's incident.
-        rule = self._pack.get(own.joins) if own is not None and own.joins else own
-        if signal.action == "clear":
-            rule_id = rule.id if rule is not None else None
-            return with_also(lambda conn: incident_opening.clear(conn, signal, at, rule_id))
-        if rule is None:
+        if signal.action != "clear" and self._pack.get(signal.rule_id) is None:
             log.warning("signal for unknown rule %s ignored", signal.rule_id)
-            return with_also(lambda conn: []) if also is not None else []
-        signal, location = located(signal, self._registry)
-        return with_also(
-            lambda conn: incident_opening.fire(conn, signal, rule, self._sla, at, location)
-        )
+            if also is None:
+                return []
+
+        def work(conn: sa.Connection) -> Entries:
+            entries = self.apply_in(conn, signal, at)
+            if also is not None:
+                also(conn)  # even for a signal hidden by operations: it was handled
+            return entries
+
+        return self._write(work)
+
+    def apply_in(self, conn: sa.Connection, signal: Signal, at: datetime) -> Entries:
+        """What `apply` does, inside the caller's write transaction (operations replay)."""
+        return apply_signal(conn, signal, at, self._pack, self._sla, self._gate, self._registry)
+
+    def write(self, work: Callable[[sa.Connection], tuple[T, Entries]]) -> T:
+        """Run `work` in one write transaction (retried on a race or a lock) and publish the
+        timeline entries it returns: how operations change incidents."""
+        return self._write_returning(work)
 
     def open_ticket(
         self,
@@ -132,12 +135,15 @@ class IncidentService(Transactions):
             location=location,
         )
 
-        incident_id = self._write_returning(
-            lambda conn: incident_opening.open_ticket(
+        def work(conn: sa.Connection) -> tuple[int, Entries]:
+            incident_id, entries = incident_opening.open_ticket(
                 conn, ticket, self._sla, at, actor=actor, note=title
             )
-        )
-        return self.get(incident_id)
+            if self._gate is not None:
+                entries += self._gate.opened(conn, entries, at)
+            return incident_id, entries
+
+        return self.get(self._write_returning(work))
 
     def transition(
         self,
@@ -148,9 +154,11 @@ class IncidentService(Transactions):
         note: str = "",
         assignee: str | None = None,
         force: bool = False,
+        code: str | None = None,
         now: float | None = None,
     ) -> Incident:
-        """Move an incident through its lifecycle (IllegalTransition, IncidentNotFound).
+        """Move an incident through its lifecycle (IllegalTransition, IncidentNotFound);
+        `code` is a resolution code (SPEC §6), stored when resolving.
 
         Resolving a ticket whose condition is still present raises ConditionStillPresent
         unless `force` (with a note, else NoteRequired); a forced one is checked again after
@@ -158,52 +166,10 @@ class IncidentService(Transactions):
         at = self._at(now)
 
         def work(conn: sa.Connection) -> tuple[int, Entries]:
-            current = rows.fetch(conn, incident_id, for_update=True)
-            to_state = next_state(incident_id, current.kind, action, current.state)
-            if action == "assign" and not assignee:
-                raise AssigneeRequired(incident_id)
-            values: dict[str, Any] = {"state": to_state}
-            text = note
-            if action == "resolve" and current.kind == "ticket":
-                present = incident_rechecks.condition(conn, self._pack, current)
-                if present is not None and not force:
-                    raise ConditionStillPresent(incident_id, current.state, present)
-                if present is not None:
-                    if not note.strip():
-                        raise NoteRequired(incident_id)
-                    incident_rechecks.plan(conn, current, at, self._resolve_grace_s)
-                    text = f"{note} (forced: condition still present, {present})"
-            if to_state not in OPEN_STATES and current.state in OPEN_STATES:
-                values.update(resolved_at=at, open_key=None, next_escalation_at=None)
-            if action == "acknowledge":
-                values.update(acknowledged_at=at, next_escalation_at=None)
-            if action in ("assign", "start") and current.acknowledged_at is None:
-                values["acknowledged_at"] = at  # a ticket's first response stops its clock
-            if action == "assign":
-                values["assignee"] = assignee
-                text = f"assigned to {assignee}" + (f": {note}" if note else "")
-            elif action == "start" and current.assignee is None:
-                values["assignee"] = actor  # starting an unassigned ticket takes it
-                text = f"taken by {actor}" + (f": {note}" if note else "")
-            rows.update_incident(conn, incident_id, **values)
-            entries = [
-                rows.add_entry(
-                    conn,
-                    incident_id,
-                    at=at,
-                    actor=actor,
-                    action=PAST_TENSE[action],
-                    from_state=current.state,
-                    to_state=to_state,
-                    note=text,
-                )
-            ]
-            if current.kind == "ticket":
-                responded = "acknowledged_at" in values
-                closed = "resolved_at" in values
-                moved = dataclasses.replace(current, state=to_state)
-                entries += incident_clocks.late_breaches(conn, moved, at, responded, closed)
-            return incident_id, entries
+            return incident_id, move(
+                conn, self._pack, incident_id, action, at, actor=actor, note=note,
+                assignee=assignee, force=force, code=code, grace_s=self._resolve_grace_s,
+            )
 
         self._write_returning(work)
         return self.get(incident_id)
@@ -269,6 +235,7 @@ class IncidentService(Transactions):
         site: str | None = None,
         device_id: str | None = None,
         open_only: bool = False,
+        shelved: bool | None = None,
         order: Literal["newest", "deadline", "severity", "priority"] = "newest",
         limit: int = 50,
         offset: int = 0,
@@ -285,6 +252,7 @@ class IncidentService(Transactions):
             device_id=device_id,
             open_only=open_only,
             sites=sites,
+            shelved=shelved,
         )
         return self._read(
             lambda conn: incident_queries.page(conn, filters, order, limit=limit, offset=offset)

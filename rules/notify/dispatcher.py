@@ -23,7 +23,7 @@ from rules.db.database import WRITE
 from rules.db.schema import deliveries
 from rules.incidents.record import TimelineEntry
 from rules.notify.delivery_log import pending_by_route
-from rules.notify.intake import Intake, render_payload
+from rules.notify.intake import Intake, RouteVerdict, render_payload
 from rules.notify.lanes import RouteLane
 from rules.notify.mailer import mail_text, send_mail
 from rules.notify.routes import Route
@@ -56,6 +56,7 @@ class Notifier:
         routes: Sequence[Route],
         *,
         windows: MaintenanceWindows | None = None,
+        verdict: RouteVerdict | None = None,
         clock: Callable[[], float] = time.time,
         poll_s: float = POLL_S,
     ) -> None:
@@ -64,7 +65,7 @@ class Notifier:
         self._incidents = incidents
         self._clock = clock
         self._poll_s = poll_s
-        self._intake = Intake(engine, incidents, routes, windows, clock)
+        self._intake = Intake(engine, incidents, routes, windows, clock, verdict)
         self._wake = threading.Event()
         self.lanes = {r.name: RouteLane(r, self._send_one, self._wake.set) for r in routes}
         self._stop = threading.Event()

@@ -32,6 +32,10 @@ log = logging.getLogger("sitewatch.notify")
 PAGE = 500  # timeline entries read per query
 
 
+# Operations' say per route (rules/operations/notifications.py): "send", "mute" or "skip".
+RouteVerdict = Callable[[Incident, TimelineEntry, Route, float], str]
+
+
 def _jsonable(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
 
@@ -57,6 +61,7 @@ class Intake:
         routes: Sequence[Route],
         windows: MaintenanceWindows | None,
         clock: Callable[[], float],
+        verdict: RouteVerdict | None = None,  # operations' say per route, when installed
     ) -> None:
         self._engine = engine
         self._writer = engine.execution_options(**WRITE)  # SQLite: BEGIN IMMEDIATE
@@ -64,6 +69,7 @@ class Intake:
         self._routes = list(routes)
         self._windows = windows
         self._clock = clock
+        self._verdict = verdict
         self.skipped = 0  # changes that raised while being rendered (logged, not notified)
 
     def process(self, entries: Sequence[TimelineEntry], now: float | None = None) -> int:
@@ -83,7 +89,7 @@ class Intake:
         return created
 
     def _process_one(self, entry: TimelineEntry, now: float) -> int:
-        routes = [r for r in self._routes if entry.action in r.actions]
+        routes = [r for r in self._routes if entry.action in r.actions or self._verdict]
         if not routes:
             return 0
         try:
@@ -91,11 +97,20 @@ class Intake:
         except IncidentNotFound:
             return 0  # deleted since: nothing left to tell
         muted = self._windows is not None and self._windows.mutes(incident, now)
-        return sum(
-            self._record(route, incident, entry, muted, now)
-            for route in routes
-            if route.matches(incident, entry.action)
-        )
+        created = 0
+        for route in routes:
+            verdict = self._route_verdict(route, incident, entry, now)
+            if verdict != "skip":
+                created += self._record(route, incident, entry, muted or verdict == "mute", now)
+        return created
+
+    def _route_verdict(
+        self, route: Route, incident: Incident, entry: TimelineEntry, now: float
+    ) -> str:
+        """send, mute or skip: the route's own filters, or operations' say when given."""
+        if self._verdict is None:
+            return "send" if route.matches(incident, entry.action) else "skip"
+        return self._verdict(incident, entry, route, now)
 
     def _record(
         self, route: Route, incident: Incident, entry: TimelineEntry, muted: bool, now: float

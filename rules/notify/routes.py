@@ -60,6 +60,7 @@ class Route(BaseModel):
     queue_max: int = Field(default=1000, ge=1)  # due deliveries waiting for a sender
     breaker_failures: int = Field(default=5, ge=1)  # failures in a row that open the breaker
     breaker_open_s: float = Field(default=30.0, gt=0)  # seconds open before one probe
+    tests: bool = False  # also send walk-test alerts (SPEC §8.1), which others never get
 
     @model_validator(mode="before")
     @classmethod

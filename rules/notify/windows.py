@@ -77,7 +77,8 @@ class MaintenanceWindows:
 
     def list(self, *, active_at: float | None = None) -> list[MaintenanceWindow]:
         """Every window, or those open at `active_at`, by start time."""
-        query = sa.select(windows_table).order_by(windows_table.c.start_at, windows_table.c.id)
+        columns = [windows_table.c[f] for f in MaintenanceWindow.__dataclass_fields__]
+        query = sa.select(*columns).order_by(windows_table.c.start_at, windows_table.c.id)
         if active_at is not None:
             query = query.where(
                 windows_table.c.start_at <= active_at, windows_table.c.end_at > active_at

@@ -100,11 +100,15 @@ def build_runtime(tmp_path: Path, store: TelemetryStore | None = None) -> Runtim
     )
 
 
-def raise_alert(rt: Runtime, rule_id: str = "fire_alarm", device_id: str | None = None) -> int:
-    """Open an alert through the incident service, as the evaluator would; its id."""
+def raise_alert(rt: Runtime, rule_id: str = "fire_alarm", device_id: str | None = None,
+                zone: str | None = None) -> int:
+    """Open an alert through the incident service, as the evaluator would; its id.
+
+    Each alert is in a zone of its own unless `zone` is given (alerts of one zone group).
+    """
     device = device_id or f"sd-x{next(_ids)}"
     entries = rt.incidents.apply(
-        Signal(rule_id, "fire", "hq", device, time.time(), zone="hall-a",
+        Signal(rule_id, "fire", "hq", device, time.time(), zone=zone or f"zone-{device}",
                device_kind="smoke_detector", value="alarm", message="alarm event")
     )
     return entries[0].incident_id

@@ -46,7 +46,7 @@ def test_incident_filters_select_by_kind_state_severity_priority_department_and_
     assert ids(department="environment") == [ticket]
     assert ids(site="annex") == [ticket]
     assert ids(kind="ticket", state="open") == sorted(ids(kind="ticket"), reverse=True)
-    client.post(f"/api/v1/incidents/{alert}/resolve", json={}, headers=admin)
+    client.post(f"/api/v1/incidents/{alert}/resolve", json={"code": "real"}, headers=admin)
     assert alert not in ids(open="true")
     assert ids(state="resolved") == [alert]
 
@@ -99,6 +99,8 @@ def test_a_guard_acknowledges_then_resolves_an_alert_and_is_named_as_actor(
     assert r.status_code == 200
     assert r.json()["state"] == "acknowledged"
     r = client.post(f"/api/v1/incidents/{alert}/resolve", headers=guard)  # no body at all
+    assert r.status_code == 422  # an alert is resolved with its code (SPEC §6)
+    r = client.post(f"/api/v1/incidents/{alert}/resolve", json={"code": "real"}, headers=guard)
     assert r.json()["state"] == "resolved"
     timeline = r.json()["timeline"]
     assert [(e["action"], e["actor"]) for e in timeline[1:]] == [
@@ -127,7 +129,7 @@ def test_an_illegal_move_is_a_409_carrying_the_current_state(
     rt: Runtime, client: TestClient, admin: dict[str, str]
 ) -> None:
     alert = raise_alert(rt)
-    client.post(f"/api/v1/incidents/{alert}/resolve", headers=admin)
+    client.post(f"/api/v1/incidents/{alert}/resolve", json={"code": "real"}, headers=admin)
     r = client.post(f"/api/v1/incidents/{alert}/acknowledge", headers=admin)
     assert r.status_code == 409
     assert r.json()["state"] == "resolved"

@@ -55,7 +55,8 @@ def test_a_guard_sees_a_fire_alarm_on_the_stream_then_acknowledges_and_resolves_
             assert ack.status_code == 200 and ack.json()["state"] == "acknowledged"
             assert reader.next_event().event == "acknowledged"
             assert act(http, guard, alert["id"], "acknowledge").status_code == 409
-            done = act(http, guard, alert["id"], "resolve", note="building handed back")
+            done = act(http, guard, alert["id"], "resolve", note="building handed back",
+                       code="real")
             assert done.status_code == 200 and done.json()["state"] == "resolved"
             resolved = reader.next_event()
             assert (resolved.event, resolved.data["incident"]["state"]) == (
@@ -67,7 +68,7 @@ def test_a_guard_sees_a_fire_alarm_on_the_stream_then_acknowledges_and_resolves_
             ("acknowledged", "guard-ana", "acknowledged"),
             ("resolved", "guard-ana", "resolved"),
         ]
-        assert [e["note"] for e in timeline[1:]] == ["brigade called", "building handed back"]
+        assert [e["note"] for e in timeline[1:]] == ["brigade called", "real: building handed back"]
 
 
 def test_a_technician_works_the_departments_open_tickets_in_deadline_order(

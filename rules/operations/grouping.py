@@ -1,0 +1,100 @@
+"""Grouping (SPEC §8.2): alerts of one site and zone opened within 5 minutes of a critical
+alert are one group, headed by the first; the head lists its members and one acknowledge on
+it acknowledges them all."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from rules.db.schema import incidents
+from rules.incidents import rows
+from rules.incidents.record import IllegalTransition, Incident, TimelineEntry
+
+GROUP_WITHIN = timedelta(minutes=5)  # an alert this close to a critical one joins its group
+_OPEN_ALERT = ("active", "acknowledged")
+
+
+def join(conn: sa.Connection, alert: Incident, at: datetime) -> list[TimelineEntry]:
+    """Put a new alert in its group (its own when none is near); entries on both sides."""
+    head_id = None if alert.test or not alert.zone else _group_for(conn, alert)
+    if head_id is None:
+        rows.update_incident(conn, alert.id, group_id=alert.id)
+        return []
+    rows.update_incident(conn, alert.id, group_id=head_id)
+    head = rows.fetch(conn, head_id)
+    where = f" ({alert.device_id})" if alert.device_id else ""
+    return [
+        rows.add_entry(conn, head_id, at=at, actor="system", action="grouped",
+                       from_state=head.state, to_state=head.state,
+                       note=f"alert #{alert.id} joined this group: {alert.title}{where}"),
+        rows.add_entry(conn, alert.id, at=at, actor="system", action="grouped",
+                       from_state=alert.state, to_state=alert.state,
+                       note=f"joined the group of alert #{head_id}"),
+    ]
+
+
+def _group_for(conn: sa.Connection, alert: Incident) -> int | None:
+    """The group of the first open alert of the zone near enough (a critical one, unless the
+    new alert is critical itself)."""
+    c = incidents.c
+    query = (
+        sa.select(c.id, c.group_id)
+        .where(c.kind == "alert", c.state.in_(_OPEN_ALERT), c.test.is_(sa.false()),
+               c.site == alert.site, c.zone == alert.zone, c.id != alert.id,
+               c.opened_at >= alert.opened_at - GROUP_WITHIN)
+        .order_by(c.opened_at, c.id)
+        .limit(1)
+    )
+    if alert.severity != "critical":
+        query = query.where(c.severity == "critical")
+    first = conn.execute(query).first()
+    return None if first is None else int(first.group_id or first.id)
+
+
+def members(conn: sa.Connection, head_id: int) -> list[Incident]:
+    """The group's alerts other than its head, oldest first."""
+    c = incidents.c
+    found = conn.execute(
+        rows.select_incidents().where(c.group_id == head_id, c.id != head_id).order_by(c.id)
+    ).all()
+    return [rows.to_incident(r) for r in found]
+
+
+def acknowledge(conn: sa.Connection, incident_id: int, *, actor: str, note: str,
+                at: datetime) -> tuple[int, list[TimelineEntry]]:
+    """Acknowledge the group's head and every active member, one entry each; the head's id.
+
+    Given a member, its group is acknowledged. Nothing active in the group: IllegalTransition.
+    """
+    given = rows.fetch(conn, incident_id, for_update=True)
+    if given.kind != "alert":
+        raise IllegalTransition(incident_id, "acknowledge", given.state)
+    head_id = given.group_id or given.id
+    head = rows.fetch(conn, head_id, for_update=True)
+    entries = []
+    for alert in [head, *members(conn, head_id)]:
+        if alert.state != "active":
+            continue
+        rows.update_incident(conn, alert.id, state="acknowledged", acknowledged_at=at,
+                             next_escalation_at=None)
+        text = f"group of #{head_id} acknowledged" + (f": {note}" if note else "")
+        entries.append(rows.add_entry(conn, alert.id, at=at, actor=actor, action="acknowledged",
+                                      from_state="active", to_state="acknowledged", note=text))
+    if not entries:
+        raise IllegalTransition(incident_id, "acknowledge", given.state)
+    return head_id, entries
+
+
+def counts(conn: sa.Connection) -> dict[str, int]:
+    """Open alerts and the groups they make (an alert alone is a group of one)."""
+    c = incidents.c
+    open_alerts = sa.and_(c.kind == "alert", c.state.in_(_OPEN_ALERT))
+    alerts = conn.execute(sa.select(sa.func.count()).where(open_alerts)).scalar_one()
+    groups = conn.execute(
+        sa.select(sa.func.count(sa.distinct(sa.func.coalesce(c.group_id, c.id)))).where(
+            open_alerts
+        )
+    ).scalar_one()
+    return {"alerts": int(alerts), "groups": int(groups)}
