@@ -24,6 +24,7 @@ from api.endpoints import (
     ui,
     whoami,
 )
+from api.endpoints import device_admin as device_admin_endpoints
 from api.endpoints import tickets as tickets_endpoints
 from api.metrics import ApiMetrics, RequestMetrics
 from api.runtime import Runtime
@@ -73,6 +74,7 @@ def create_app(
     for module in (health, status, devices, telemetry, incidents, tickets_endpoints, stream,
                    deadletters, reports, whoami):
         app.include_router(module.router)
+    app.include_router(device_admin_endpoints.router)
     app.include_router(metrics.router)
     app.include_router(ui.router)
     _install_error_handlers(app)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import sqlalchemy
 
+    from api.device_admin import DeviceAdmin
     from api.settings import Settings
     from devices.liveness import DeviceLiveness
     from devices.registry import Registry
@@ -37,3 +38,4 @@ class Runtime:
     clock: Callable[[], float] = field(default=time.time)
     # The rules worker's figures for /metrics: `errors` (evaluations that raised), `backlog`.
     rules_stats: Callable[[], dict[str, Any]] = field(default=dict)
+    devices: DeviceAdmin | None = None  # device changes at runtime (SPEC §10); None: read-only

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from api.device_admin import DeviceAdmin
 from api.jobs import Job, Jobs, device_states_job, scheduled_work
 from api.runtime import Runtime
 from api.server import serve_api
@@ -20,6 +21,7 @@ from ingest.log import ReadingLog
 from ingest.pipeline import IngestPipeline
 from ingest.stores.factory import open_store
 from rules.db.database import database_health, open_database
+from rules.db.device_registry import DeviceTable
 from rules.db.device_states import DeviceStateSaver, DeviceStateStore
 from rules.db.rule_state import SqlStateStore
 from rules.engine.evaluator import Evaluator
@@ -47,6 +49,9 @@ class Service:
         self.registry = registry or load_registry(settings.devices)
         self.pack = pack or load_rules(settings.rules)
         self.engine = open_database(settings.database_url)
+        # The registry is the database's: the file is imported (creates, updates), then read back.
+        self.devices = DeviceAdmin(DeviceTable(self.engine), self.registry)
+        self.devices.load(self.registry)
         self.store = open_store(settings)
         self.counters = IngestCounters()
         self.deadletters = DeadLetters(settings.deadletter_max)
@@ -63,6 +68,7 @@ class Service:
         # would open (and soon auto-resolve) a P1 ticket for every device at each restart.
         # The API still shows the saved last seen, and `stale` where it is old.
         self.evaluator.watch_registry(self.registry, now)
+        self.devices.attach(self.liveness, self.evaluator)
         self.maintenance = PreventiveMaintenance(
             self.engine, self.incidents, load_schedules(settings.schedules), self.registry
         )
@@ -105,7 +111,7 @@ class Service:
             settings=settings, registry=self.registry, store=self.store,
             incidents=self.incidents, liveness=self.liveness, counters=self.counters,
             deadletters=self.deadletters, pack=self.pack, engine=self.engine,
-            health=self.health,
+            health=self.health, devices=self.devices,
             rules_stats=lambda: {
                 **self.rules.health(), "backlog": self.log.depth("rules"),
             },

@@ -206,3 +206,47 @@ schedule_runs = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),  # Unix seconds
     sa.UniqueConstraint("schedule_id", "target", "slot", name="uq_schedule_runs_slot"),
 )
+
+
+# The device registry kept in the database (SPEC §10): SITEWATCH_DEVICES is imported into it at
+# start, the API creates, updates and retires devices; a retired device keeps its row (and its
+# history in the stores) with `retired_at` set.
+registry_devices = sa.Table(
+    "registry_devices",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("site", sa.String(64), nullable=False),
+    sa.Column("zone", sa.String(128), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("interval_s", sa.Float, nullable=True),  # overrides the kind's interval, seconds
+    sa.Column("retired_at", sa.Float, nullable=True),  # Unix seconds; None: in service
+    sa.Column("created_at", sa.Float, nullable=False),  # Unix seconds
+    sa.Column("created_by", sa.String(100), nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),  # Unix seconds
+    sa.Column("updated_by", sa.String(100), nullable=False),
+)
+
+
+registry_zones = sa.Table(
+    "registry_zones",
+    metadata,
+    sa.Column("zone", sa.String(128), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),  # Unix seconds
+    sa.Column("updated_by", sa.String(100), nullable=False),
+)
+
+
+# One row per change to the device registry (who, when, what): the audit log reads these.
+device_changes = sa.Table(
+    "device_changes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.Float, nullable=False),  # Unix seconds
+    sa.Column("actor", sa.String(100), nullable=False),
+    sa.Column("device_id", sa.String(64), nullable=False),
+    sa.Column("action", sa.String(20), nullable=False),  # create | update | retire
+    sa.Column("changes", sa.JSON, nullable=False),  # field -> [before, after]
+    sa.Index("ix_device_changes_device_id", "device_id"),
+)

@@ -1,0 +1,59 @@
+"""The device registry in the database, its zones, and a record of every change to it.
+
+Revision ID: 0008
+Revises: 0003
+Create Date: 2026-11-30
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0008"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    """Create registry_devices, registry_zones and device_changes."""
+    op.create_table(
+        "registry_devices",
+        sa.Column("id", sa.String(64), primary_key=True),
+        sa.Column("kind", sa.String(64), nullable=False),
+        sa.Column("site", sa.String(64), nullable=False),
+        sa.Column("zone", sa.String(128), nullable=False),
+        sa.Column("name", sa.String(200), nullable=False),
+        sa.Column("interval_s", sa.Float, nullable=True),
+        sa.Column("retired_at", sa.Float, nullable=True),
+        sa.Column("created_at", sa.Float, nullable=False),
+        sa.Column("created_by", sa.String(100), nullable=False),
+        sa.Column("updated_at", sa.Float, nullable=False),
+        sa.Column("updated_by", sa.String(100), nullable=False),
+    )
+    op.create_table(
+        "registry_zones",
+        sa.Column("zone", sa.String(128), primary_key=True),
+        sa.Column("name", sa.String(200), nullable=False),
+        sa.Column("updated_at", sa.Float, nullable=False),
+        sa.Column("updated_by", sa.String(100), nullable=False),
+    )
+    op.create_table(
+        "device_changes",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("at", sa.Float, nullable=False),
+        sa.Column("actor", sa.String(100), nullable=False),
+        sa.Column("device_id", sa.String(64), nullable=False),
+        sa.Column("action", sa.String(20), nullable=False),
+        sa.Column("changes", sa.JSON, nullable=False),
+    )
+    op.create_index("ix_device_changes_device_id", "device_changes", ["device_id"])
+
+
+def downgrade() -> None:
+    """Drop the three tables."""
+    op.drop_index("ix_device_changes_device_id", table_name="device_changes")
+    op.drop_table("device_changes")
+    op.drop_table("registry_zones")
+    op.drop_table("registry_devices")
