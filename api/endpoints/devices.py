@@ -11,7 +11,6 @@ from api.endpoints import API_PREFIX, OFFSET_MAX, RuntimeDep, utc
 from api.schemas import NAME_PATTERN, DeviceOut, DevicePage, ErrorOut, LatestValue, LiveState
 from devices.liveness import DeviceState
 from devices.registry import Registry
-from ingest.stores.base import StoreUnavailable
 
 router = APIRouter(prefix=API_PREFIX, tags=["devices"])
 DeviceId = Annotated[str, Path(pattern=NAME_PATTERN, description="The device id")]
@@ -77,18 +76,9 @@ def get_device(
     _: Reader,
     device_id: DeviceId,
 ) -> DeviceOut:
-    """One device; after a restart its latest metrics come from the telemetry store."""
+    """One device from memory: liveness holds each device's latest values (restored from the
+    database after a restart), so a device page never scans the store's history."""
     d = rt.liveness.state(device_id, rt.clock())
     if d is None:
         raise HTTPException(404, f"device {device_id!r} is neither registered nor heard")
-    out = device_out(d, rt.registry)
-    try:
-        stored = rt.store.latest(device_id)
-    except StoreUnavailable:
-        stored = {}  # the in-memory latest values still answer
-    for metric, sample in stored.items():
-        mine = out.latest.get(metric)
-        if mine is None or mine.ts < utc(sample.ts):
-            out.latest[metric] = LatestValue(ts=utc(sample.ts), value=sample.value)
-    out.latest = dict(sorted(out.latest.items()))
-    return out
+    return device_out(d, rt.registry)

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query
 
 from api.auth import AUTH_ERRORS, BAD_BODY, Actor, Principal, Reader, check_may_act
+from api.csv_export import incidents_csv
 from api.endpoints import API_PREFIX, ID_MAX, OFFSET_MAX, RuntimeDep
 from api.runtime import Runtime
 from api.schemas import (
@@ -63,13 +64,18 @@ def list_incidents(
     ),
     limit: int = Query(50, ge=1, le=500),
     offset: int = Query(0, ge=0, le=OFFSET_MAX),
-) -> IncidentPage:
+    format: Literal["json", "csv"] = Query(
+        "json", description="csv: every match from `offset` on (100,000 at most), streamed"),
+) -> Any:
     """Alerts and tickets, filtered and paginated, with the total matching."""
-    items, total = rt.incidents.list(
+    filters: dict[str, Any] = dict(
         kind=kind, state=state, severity=severity, priority=priority, department=department,
-        site=site, device_id=device_id, open_only=open_only, order=order, limit=limit,
-        offset=offset,
+        site=site, device_id=device_id, open_only=open_only, order=order,
     )
+    if format == "csv":
+        return incidents_csv(lambda n, at: rt.incidents.list(**filters, limit=n, offset=at)[0],
+                             offset)
+    items, total = rt.incidents.list(**filters, limit=limit, offset=offset)
     return IncidentPage(
         items=[IncidentOut.model_validate(i) for i in items],
         total=total,
