@@ -116,6 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     check = rsub.add_parser("check", help="validate rules files")
     check.add_argument("files", nargs="+", metavar="FILE")
     check.set_defaults(func=_rules_check)
+    from api.backtest_run import add_parser as add_backtest_parser
+
+    add_backtest_parser(rsub)
 
     from api.cli_devices import add_parser as add_devices_parser
 
