@@ -26,6 +26,7 @@ from api.endpoints import (
 )
 from api.endpoints import device_admin as device_admin_endpoints
 from api.endpoints import history as history_endpoints
+from api.endpoints import rules_runtime as rules_runtime_endpoints
 from api.endpoints import tickets as tickets_endpoints
 from api.metrics import ApiMetrics, RequestMetrics
 from api.runtime import Runtime
@@ -77,6 +78,7 @@ def create_app(
         app.include_router(module.router)
     app.include_router(device_admin_endpoints.router)
     app.include_router(history_endpoints.router)
+    app.include_router(rules_runtime_endpoints.router)
     app.include_router(metrics.router)
     app.include_router(ui.router)
     _install_error_handlers(app)

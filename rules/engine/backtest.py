@@ -152,7 +152,8 @@ def replay(
         if progress is not None and count % 10_000 == 0 and clock() - reported >= PROGRESS_EVERY_S:
             reported = clock()
             progress(count, ts)
-    while next_tick < end:
+    # No data at all: nothing says the service ran (a stale ticket per device would be noise).
+    while count and next_tick < end:
         incidents.apply(ev.tick(next_tick))
         next_tick += TICK_S
     result = BacktestResult(would_open=incidents.all, readings=count)
