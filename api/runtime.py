@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from ingest.deadletters import DeadLetters
     from ingest.stores.base import TelemetryStore
     from rules.engine.loader import RulePack
+    from rules.engine.reload import ReloadResult
     from rules.incidents.service import IncidentService
 
 
@@ -39,3 +40,4 @@ class Runtime:
     # The rules worker's figures for /metrics: `errors` (evaluations that raised), `backlog`.
     rules_stats: Callable[[], dict[str, Any]] = field(default=dict)
     devices: DeviceAdmin | None = None  # device changes at runtime (SPEC §10); None: read-only
+    reload: Callable[[str], ReloadResult] | None = None  # actor -> reload the rules file

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,8 @@ from rules.db.device_registry import DeviceTable
 from rules.db.device_states import DeviceStateSaver, DeviceStateStore
 from rules.db.rule_state import SqlStateStore
 from rules.engine.evaluator import Evaluator
-from rules.engine.loader import RulePack, load_rules
+from rules.engine.loader import RuleError, RulePack, load_rules
+from rules.engine.reload import RulesReloader
 from rules.engine.worker import RulesWorker
 from rules.incidents.service import IncidentService
 from rules.incidents.sla import load_sla
@@ -75,6 +78,11 @@ class Service:
         self.rules = RulesWorker(
             self.evaluator, self.incidents, self.liveness, observers=[self.maintenance.observe]
         )
+        self.reloader = RulesReloader(
+            settings.rules, self.rules,
+            lambda pack: Evaluator(pack, SqlStateStore(self.engine), self._interval_of),
+            self.incidents, self._swapped,
+        )
         self.notifier = Notifier(
             self.engine, self.incidents, load_routes(settings.notifications),
             windows=MaintenanceWindows(self.engine),
@@ -111,11 +119,27 @@ class Service:
             settings=settings, registry=self.registry, store=self.store,
             incidents=self.incidents, liveness=self.liveness, counters=self.counters,
             deadletters=self.deadletters, pack=self.pack, engine=self.engine,
-            health=self.health, devices=self.devices,
+            health=self.health, devices=self.devices, reload=self.reloader.reload,
             rules_stats=lambda: {
                 **self.rules.health(), "backlog": self.log.depth("rules"),
             },
         )
+
+    def _swapped(self, pack: RulePack, evaluator: Evaluator) -> None:
+        """A reloaded rules file took effect: every holder of the pack sees the new one."""
+        self.pack, self.evaluator = pack, evaluator
+        if hasattr(self, "runtime"):
+            self.runtime.pack = pack
+        self.devices.attach(self.liveness, evaluator)
+
+    def reload_on_signal(self) -> None:
+        """SIGHUP: reload the rules file; a bad file is logged with every error, nothing changes."""
+        try:
+            self.reloader.reload("SIGHUP")
+        except RuleError as e:
+            log.error("rules reload refused, nothing changed:\n%s", e)
+        except Exception:
+            log.exception("rules reload failed")
 
     def _interval_of(self, device_id: str) -> float | None:
         d = self.registry.devices.get(device_id)
@@ -166,6 +190,8 @@ def run_serve(settings: Settings) -> int:
         from api.tokens import ensure_bootstrap_token
 
         ensure_bootstrap_token(service.engine, settings.bootstrap_token)
+    signal.signal(signal.SIGHUP, lambda *_: threading.Thread(
+        target=service.reload_on_signal, name="rules-reload", daemon=True).start())
     service.start()
     log.info("API on http://%s:%d/api/v1", settings.api_host, settings.api_port)
     try:

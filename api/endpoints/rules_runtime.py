@@ -66,3 +66,29 @@ def backtest(rt: RuntimeDep, _: Admin, body: BacktestIn) -> dict[str, Any]:
     if result.readings == 0:
         out["note"] = "no telemetry or events stored in this period"
     return out
+
+
+class ReloadOut(BaseModel):
+    """What a reload changed."""
+
+    source: str
+    added: list[str]
+    changed: list[str]
+    removed: list[str]
+    unchanged: int
+    noted_incidents: list[int]  # open incidents of removed rules: left open, with a note
+
+
+@router.post("/rules/reload", response_model=ReloadOut, responses={**AUTH_ERRORS})
+def reload_rules(rt: RuntimeDep, who: Admin) -> ReloadOut:
+    """Load the configured rules file after validating it; unchanged rules keep their state.
+    A file with errors changes nothing: 422 lists every error (file, rule, field)."""
+    if rt.reload is None:
+        raise HTTPException(503, "rules reload is not available in this process")
+    try:
+        done = rt.reload(who.name)
+    except RuleError as e:
+        raise rule_errors(e, "rules_file") from None
+    c = done.changes
+    return ReloadOut(source=done.source, added=c.added, changed=c.changed, removed=c.removed,
+                     unchanged=len(c.unchanged), noted_incidents=done.noted_incidents)

@@ -74,6 +74,13 @@ class RulesWorker:
                     log.exception("evaluating %s/%s failed", reading.site, reading.device_id)
                 self._apply_pending()
 
+    def replace_evaluator(self, build: Callable[[Evaluator], Evaluator]) -> Evaluator:
+        """Swap the evaluator between two readings (hot reload): `build(old)` makes the new one
+        while no reading or tick is being evaluated."""
+        with self._lock:
+            self._evaluator = build(self._evaluator)
+            return self._evaluator
+
     def tick(self) -> None:
         """Expire hold timers and detect silent devices, without waiting for a reading."""
         with self._lock:

@@ -67,6 +67,10 @@ class IncidentService:
 
     # --- writes -----------------------------------------------------------------------------
 
+    def use_pack(self, pack: RulePack) -> None:
+        """The rules whose signals are applied from now on (hot reload)."""
+        self._pack = pack
+
     def apply(self, signal: Signal, now: float | None = None) -> Entries:
         """Open, bump or auto-resolve the incident of the signal's (rule, device).
 
