@@ -2,8 +2,9 @@
 
 Run: .venv/bin/python -m bench.backtest_replay [--hours 24] [--every 5] [--skip-influx]
 Writes the period into the embedded store and into a real InfluxDB 1.6.7 (started here),
-then replays it through the built-in pack with `run_backtest` (the code behind
-`sitewatch rules backtest`) and prints readings/s per store. Each device reports every
+then reads it back in time order alone (`read_only_per_s`: store -> Readings) and replays it
+through the built-in pack with `run_backtest` (the code behind `sitewatch rules backtest`:
+read + evaluate + diff, `readings_per_s`), per store. Each device reports every
 `--every` seconds with values of its kind; doors add an access event every 10 minutes.
 """
 
@@ -82,10 +83,15 @@ def measure(name: str, store: TelemetryStore, workdir: Path, hours: float, every
     registry = load_registry()
     devices = sorted(registry.devices.values(), key=lambda d: d.id)
     written, fill_s = fill(store, day(devices, hours, every_s))
+    began = time.perf_counter()
+    read = sum(1 for _ in store.readings(T0, T0 + hours * 3600))
+    read_s = time.perf_counter() - began
     engine = open_database(f"sqlite:///{workdir / f'{name}.db'}")
     result = run_backtest(load_rules(), store, engine, registry, T0, T0 + hours * 3600)
     engine.dispose()
-    return {"written": written, "fill_s": round(fill_s, 1), "replayed": result.readings,
+    return {"written": written, "fill_s": round(fill_s, 1),
+            "read_only_per_s": round(read / read_s), "read_only_s": round(read_s, 2),
+            "replayed": result.readings,
             "replay_s": round(result.seconds, 2),
             "readings_per_s": round(result.readings / result.seconds),
             "would_open": len(result.would_open)}

@@ -9,6 +9,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from devices.reading import MetricValue, Reading
 from ingest.stores.base import (
     EVENTS_PAGE_MAX,
@@ -260,20 +262,15 @@ class EmbeddedStore:
     def _telemetry(self, conn: sqlite3.Connection, start: float, end: float,
                    site: str | None) -> Iterator[Reading]:
         where, args = _span(start, end, site)
-        sql = ("SELECT ts_us, device_id, site, zone, kind, metric, vtype, value FROM telemetry"
-               f" WHERE {where} ORDER BY ts_us, device_id")
-        key: tuple[int, str] | None = None
-        head: tuple[str, str | None, str | None] = ("", None, None)
-        metrics: dict[str, MetricValue] = {}
-        for t, dev, st, zone, kind, metric, vtype, value in self._rows(conn, sql, args):
-            if (t, dev) != key:
-                if key is not None:
-                    yield telemetry_reading(head[0], key[1], key[0] / 1e6, head[1], head[2],
-                                            metrics)
-                key, head, metrics = (t, dev), (st, zone, kind), {}
-            metrics[metric] = _untyped(vtype, value)
-        if key is not None:
-            yield telemetry_reading(head[0], key[1], key[0] / 1e6, head[1], head[2], metrics)
+        # One row per reading, its metrics gathered into a JSON object by SQLite (in C): a
+        # third of the Python work of reading one row per metric. Booleans are kept as 0/1.
+        sql = ("SELECT ts_us, device_id, site, zone, kind, json_group_object(metric, CASE vtype"
+               " WHEN 'bool' THEN json(CASE value WHEN 0 THEN 'false' ELSE 'true' END)"
+               f" ELSE value END) FROM telemetry WHERE {where}"
+               " GROUP BY ts_us, device_id ORDER BY ts_us, device_id")
+        loads = orjson.loads
+        for t, dev, st, zone, kind, metrics in self._rows(conn, sql, args):
+            yield telemetry_reading(st, dev, t / 1e6, zone, kind, loads(metrics))
 
     def _scan(self, conn: sqlite3.Connection, table: str, start: float, end: float,
               site: str | None) -> Iterator[Reading]:

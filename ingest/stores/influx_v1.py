@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import httpx
+import orjson
 
 from devices.reading import MetricValue, Reading
 from ingest.stores.base import (
@@ -206,7 +206,7 @@ class InfluxV1Store:
                 for line in resp.iter_lines():
                     if not line.strip():
                         continue
-                    for result in json.loads(line).get("results", []):
+                    for result in orjson.loads(line).get("results", []):
                         if "error" in result:
                             raise BadData(f"InfluxDB refused the query: {result['error']}")
                         for series in result.get("series", []):

@@ -147,7 +147,9 @@ def replay(
         while next_tick <= ts:
             incidents.apply(ev.tick(next_tick))
             next_tick += TICK_S
-        incidents.apply(ev.evaluate(r, ts))
+        signals = ev.evaluate(r, ts)
+        if signals:
+            incidents.apply(signals)
         count += 1
         if progress is not None and count % 10_000 == 0 and clock() - reported >= PROGRESS_EVERY_S:
             reported = clock()

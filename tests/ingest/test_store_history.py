@@ -35,7 +35,8 @@ def _event(i: int, name: str, device: str = "door-3", site: str = "hq") -> Readi
 
 def _temp(i: int, device: str = "zs-1", site: str = "hq") -> Reading:
     return Reading(site, device, "telemetry", T0 + i + 0.5, T0 + i + 0.5, kind="zone_sensor",
-                   zone="office", metrics={"temperature_c": 20.0 + i, "humidity_pct": 40.0})
+                   zone="office", metrics={"temperature_c": 20.0 + i, "humidity_pct": 40.0,
+                                                  "fan_on": i % 2 == 0, "mode": 'say "hi"'})
 
 
 def test_events_of_a_device_come_back_oldest_first_filtered_and_paged(
@@ -68,7 +69,9 @@ def test_readings_replay_telemetry_events_and_status_in_time_order_per_site(
     ]
     first = got[1]
     assert (first.device_id, first.kind, first.zone, dict(first.metrics)) == (
-        "zs-1", "zone_sensor", "office", {"temperature_c": 20.0, "humidity_pct": 40.0})
+        "zs-1", "zone_sensor", "office",
+        {"temperature_c": 20.0, "humidity_pct": 40.0, "fan_on": True, "mode": 'say "hi"'})
+    assert got[3].metrics["fan_on"] is False
     assert got[0].data == {"badge": "B0"} and got[0].event == "access_granted"
     assert got[6].status == "offline"
     assert all(r.received_at == r.ts for r in got)
