@@ -169,26 +169,6 @@ class Evaluator:
             elif last_seen > seen.at:
                 seen.at = last_seen
 
-    def adopt(self, old: Evaluator, keep: set[str]) -> None:
-        """Take over a previous evaluator's run (hot reload): the state of the rules in `keep`
-        (unchanged ones: pending holds keep their due time, windows their samples) and every
-        watched device; any other state of this pack's rules is dropped, here and in the store,
-        since those rules changed."""
-        with old._lock, self._lock:
-            for key in [k for k in self._states if k[0] not in keep]:
-                self._states.pop(key)
-                self._store.delete(key)
-            for key, st in old._states.items():
-                if key[0] in keep:
-                    self._states[key] = st
-            self._pending = {k for k, s in self._states.items() if s.phase == "pending"}
-            self._stale_firing = {}
-            for (rid, dev), st in self._states.items():
-                if isinstance(self._pack.by_id[rid], StaleRule) and st.phase == "firing":
-                    self._stale_firing.setdefault(dev, set()).add(rid)
-            for dev, w in old._seen.items():
-                self._seen[dev] = self._seen_entry(w.site, dev, w.kind, w.zone, w.at)
-
     def unwatch(self, device_id: str) -> None:
         """Expect nothing more from a device (retired); it is watched again if it sends data."""
         with self._lock:

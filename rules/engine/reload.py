@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rules.engine.evaluator import Evaluator
+from rules.engine.handover import adopt
 from rules.engine.loader import RulePack, load_rules
 from rules.engine.worker import RulesWorker
 from rules.incidents.service import IncidentService
@@ -80,7 +81,7 @@ class RulesReloader:
             def build(old: Evaluator) -> Evaluator:
                 changes = holder["changes"] = compare(old.pack, new)
                 fresh = self._make(new)
-                fresh.adopt(old, set(changes.unchanged))
+                adopt(fresh, old, set(changes.unchanged))
                 # Signals of the new pack must find their rules the moment it evaluates.
                 self._incidents.use_pack(new)
                 return fresh
