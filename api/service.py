@@ -25,6 +25,7 @@ from ingest.stores.factory import open_store
 from rules.db.database import database_health, open_database
 from rules.db.device_registry import DeviceTable
 from rules.db.device_states import DeviceStateSaver, DeviceStateStore
+from rules.db.rule_reloads import ReloadLog
 from rules.db.rule_state import SqlStateStore
 from rules.engine.evaluator import Evaluator
 from rules.engine.loader import RuleError, RulePack, load_rules
@@ -81,7 +82,7 @@ class Service:
         self.reloader = RulesReloader(
             settings.rules, self.rules,
             lambda pack: Evaluator(pack, SqlStateStore(self.engine), self._interval_of),
-            self.incidents, self._swapped,
+            self.incidents, self._swapped, ReloadLog(self.engine).record,
         )
         self.notifier = Notifier(
             self.engine, self.incidents, load_routes(settings.notifications),

@@ -250,3 +250,17 @@ device_changes = sa.Table(
     sa.Column("changes", sa.JSON, nullable=False),  # field -> [before, after]
     sa.Index("ix_device_changes_device_id", "device_id"),
 )
+
+
+# One row per rules reload that took effect (who, when, which rules changed): for the audit log.
+rule_reloads = sa.Table(
+    "rule_reloads",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.Float, nullable=False),  # Unix seconds
+    sa.Column("actor", sa.String(100), nullable=False),  # token name, or SIGHUP
+    sa.Column("source", sa.Text, nullable=False),  # the rules file
+    sa.Column("added", sa.JSON, nullable=False),  # rule ids
+    sa.Column("changed", sa.JSON, nullable=False),
+    sa.Column("removed", sa.JSON, nullable=False),
+)

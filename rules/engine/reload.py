@@ -64,12 +64,14 @@ class RulesReloader:
         make_evaluator: Callable[[RulePack], Evaluator],
         incidents: IncidentService,
         swapped: Callable[[RulePack, Evaluator], None],
+        record: Callable[[str, ReloadResult], None] | None = None,  # (actor, result): audit
     ) -> None:
         self._path = path
         self._worker = worker
         self._make = make_evaluator
         self._incidents = incidents
         self._swapped = swapped
+        self._record = record
         self._lock = threading.Lock()
 
     def reload(self, actor: str) -> ReloadResult:
@@ -93,7 +95,13 @@ class RulesReloader:
             log.info("rules reloaded by %s from %s: %d added, %d changed, %d removed",
                      actor, new.source, len(changes.added), len(changes.changed),
                      len(changes.removed))
-            return ReloadResult(new.source, changes, noted)
+            result = ReloadResult(new.source, changes, noted)
+            if self._record is not None:
+                try:
+                    self._record(actor, result)
+                except Exception:  # the swap took effect; a lost record must not undo it
+                    log.exception("recording the rules reload failed")
+            return result
 
     def _note_removed(self, removed: list[str], actor: str) -> list[int]:
         if not removed:

@@ -11,6 +11,7 @@ import pytest
 from devices.liveness import DeviceLiveness
 from devices.registry import Registry
 from rules.db.database import open_database
+from rules.db.rule_reloads import ReloadLog
 from rules.db.rule_state import SqlStateStore
 from rules.engine.evaluator import Evaluator
 from rules.engine.loader import RuleError, RulePack, load_rules
@@ -80,7 +81,7 @@ class Site:
         self.packs: list[RulePack] = []
         self.reloader = RulesReloader(
             self.file, self.worker, lambda p: Evaluator(p, SqlStateStore(self.engine)),
-            self.incidents, lambda p, e: self.packs.append(p))
+            self.incidents, lambda p, e: self.packs.append(p), ReloadLog(self.engine).record)
 
     def at(self, t: float) -> None:
         self.clock.now = T0 + t
@@ -120,6 +121,8 @@ def test_a_reload_under_load_keeps_a_pending_holds_due_time(tmp_path: Path) -> N
     # The changed rule started afresh: its hold (due at T0 + 10 min before) was dropped.
     assert site.tickets("humid") == []
     assert [p.source for p in site.packs] == [str(site.file)]
+    (row,) = ReloadLog(site.engine).all()
+    assert (row["actor"], row["changed"], row["removed"]) == ("alice", ["humid"], ["forced"])
 
 
 def test_a_removed_rules_open_incident_stays_open_and_says_so(tmp_path: Path) -> None:
@@ -146,6 +149,7 @@ def test_a_bad_file_changes_nothing_and_every_error_is_answered(tmp_path: Path) 
         site.reloader.reload("alice")
     assert len(e.value.errors) >= 3
     assert site.worker._evaluator is site.evaluator and site.packs == []
+    assert ReloadLog(site.engine).all() == []
     site.at(900)
     site.worker.tick()
     assert len(site.tickets("hot")) == 1

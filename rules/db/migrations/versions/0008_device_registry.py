@@ -1,4 +1,5 @@
-"""The device registry in the database, its zones, and a record of every change to it.
+"""The device registry in the database, its zones, a record of every change to it, and of
+every rules reload.
 
 Revision ID: 0008
 Revises: 0003
@@ -17,7 +18,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    """Create registry_devices, registry_zones and device_changes."""
+    """Create registry_devices, registry_zones, device_changes and rule_reloads."""
     op.create_table(
         "registry_devices",
         sa.Column("id", sa.String(64), primary_key=True),
@@ -49,10 +50,21 @@ def upgrade() -> None:
         sa.Column("changes", sa.JSON, nullable=False),
     )
     op.create_index("ix_device_changes_device_id", "device_changes", ["device_id"])
+    op.create_table(
+        "rule_reloads",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("at", sa.Float, nullable=False),
+        sa.Column("actor", sa.String(100), nullable=False),
+        sa.Column("source", sa.Text, nullable=False),
+        sa.Column("added", sa.JSON, nullable=False),
+        sa.Column("changed", sa.JSON, nullable=False),
+        sa.Column("removed", sa.JSON, nullable=False),
+    )
 
 
 def downgrade() -> None:
-    """Drop the three tables."""
+    """Drop the four tables."""
+    op.drop_table("rule_reloads")
     op.drop_index("ix_device_changes_device_id", table_name="device_changes")
     op.drop_table("device_changes")
     op.drop_table("registry_zones")
