@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
+from api.allow import install_allow_header
 from api.auth import TokenAuth
 from api.broadcast import IncidentBroadcaster
 from api.endpoints import (
@@ -82,6 +83,7 @@ def create_app(
     app.include_router(metrics.router)
     app.include_router(ui.router)
     _install_error_handlers(app)
+    install_allow_header(app)
     return app
 
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel
 
 from api.auth import AUTH_ERRORS, Reader
-from api.csv_export import csv_lines, csv_response
+from api.csv_export import CSV_ANSWER, csv_lines, csv_response
 from api.endpoints import API_PREFIX, OFFSET_MAX, RuntimeDep, utc
 from api.endpoints.devices import DeviceId
 from api.endpoints.telemetry import INSTANT_PATTERN, _bad, parse_instant
@@ -48,6 +48,7 @@ class EventPage(BaseModel):
     response_model=EventPage,
     responses={
         **AUTH_ERRORS,
+        **CSV_ANSWER,
         404: {"model": ErrorOut, "description": "No such device and no events"},
         503: {"model": ErrorOut, "description": "Telemetry store unavailable: retry later"},
     },

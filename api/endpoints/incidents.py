@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query
 
 from api.auth import AUTH_ERRORS, BAD_BODY, Actor, Principal, Reader, check_may_act
-from api.csv_export import incidents_csv
+from api.csv_export import CSV_ANSWER, incidents_csv
 from api.endpoints import API_PREFIX, ID_MAX, OFFSET_MAX, RuntimeDep
 from api.runtime import Runtime
 from api.schemas import (
@@ -47,7 +47,7 @@ def detail(rt: Runtime, incident: Incident) -> IncidentDetail:
     )
 
 
-@router.get("/incidents", response_model=IncidentPage, responses=AUTH_ERRORS)
+@router.get("/incidents", response_model=IncidentPage, responses={**AUTH_ERRORS, **CSV_ANSWER})
 def list_incidents(
     rt: RuntimeDep,
     _: Reader,

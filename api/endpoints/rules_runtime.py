@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.auth import AUTH_ERRORS, BAD_BODY, Principal, require
 from api.backtest_run import BacktestRangeError, check_range, parse_when, run_backtest
 from api.endpoints import API_PREFIX, RuntimeDep
-from api.schemas import NAME_PATTERN
+from api.schemas import NAME_PATTERN, ErrorOut
 from ingest.stores.base import StoreUnavailable
 from rules.engine.loader import RuleError, parse_rules
 
@@ -79,12 +79,13 @@ class ReloadOut(BaseModel):
     noted_incidents: list[int]  # open incidents of removed rules: left open, with a note
 
 
-@router.post("/rules/reload", response_model=ReloadOut, responses={**AUTH_ERRORS})
+@router.post("/rules/reload", response_model=ReloadOut, responses={
+    **AUTH_ERRORS, 409: {"model": ErrorOut, "description": "This process runs no rules"}})
 def reload_rules(rt: RuntimeDep, who: Admin) -> ReloadOut:
     """Load the configured rules file after validating it; unchanged rules keep their state.
     A file with errors changes nothing: 422 lists every error (file, rule, field)."""
     if rt.reload is None:
-        raise HTTPException(503, "rules reload is not available in this process")
+        raise HTTPException(409, "this process runs no rules to reload")
     try:
         done = rt.reload(who.name)
     except RuleError as e:

@@ -11,7 +11,7 @@ from fastapi import APIRouter, HTTPException, Query
 from fastapi.exceptions import RequestValidationError
 
 from api.auth import AUTH_ERRORS, Reader
-from api.csv_export import csv_lines, csv_response
+from api.csv_export import CSV_ANSWER, csv_lines, csv_response
 from api.endpoints import API_PREFIX, RuntimeDep, utc
 from api.endpoints.devices import DeviceId
 from api.schemas import METRIC_PATTERN, ErrorOut, SampleOut, TelemetryOut
@@ -62,6 +62,7 @@ def parse_every(text: str) -> float:
     response_model=TelemetryOut,
     responses={
         **AUTH_ERRORS,
+        **CSV_ANSWER,
         400: {
             "model": ErrorOut,
             "description": "Range too large (pass a larger `every`), or a metric that cannot "

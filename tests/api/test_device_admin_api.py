@@ -8,7 +8,6 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from api.device_admin import DeviceAdmin
 from api.runtime import Runtime
 from devices.reading import Reading
 from ingest.decode import Decoder
@@ -16,15 +15,6 @@ from rules.db.device_registry import DeviceTable
 from tests.api.conftest import bearer
 
 NEW = {"id": "hd-9", "kind": "heat_detector", "site": "hq", "zone": "hall-a", "name": "Heat 9"}
-
-
-@pytest.fixture(autouse=True)
-def admin(rt: Runtime) -> DeviceAdmin:
-    """The runtime with device changes wired in, as `serve` builds it."""
-    rt.devices = DeviceAdmin(DeviceTable(rt.engine), rt.registry)
-    rt.devices.load(rt.registry)
-    rt.devices.attach(rt.liveness, None)
-    return rt.devices
 
 
 def test_an_admin_creates_a_device_that_is_registered_listed_and_decoded_at_once(

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import signal
+from importlib import resources
 from pathlib import Path
 
 import httpx
 import pytest
 import yaml
 
+from rules.db.database import create_engine
+from rules.db.rule_reloads import ReloadLog
 from tests.e2e.conftest import ApiServer, Services
 from tests.e2e.helpers import Site, one_incident, poll, short_hold_pack
+from tests.ingest.helpers import wait_until
+from tests.servers import Server, free_port
+from tests.test_serve_e2e import Serve
 
 pytestmark = pytest.mark.slow
 
@@ -58,3 +66,42 @@ def test_a_reload_over_the_api_answers_every_error_then_takes_a_good_file(
             assert "door_forced" in service.pack.by_id
     finally:
         api.stop()
+
+
+def test_sighup_reloads_the_rules_file_of_a_running_serve_and_a_bad_file_changes_nothing(
+    mosquitto: Server, topic_prefix: str, tmp_path: Path
+) -> None:
+    rules = tmp_path / "rules.yaml"
+    pack = yaml.safe_load(resources.files("rules.engine").joinpath("pack.yaml").read_text())
+    rules.write_text(yaml.safe_dump(pack, sort_keys=False))
+    env = {
+        **os.environ,
+        "SITEWATCH_MQTT_URL": f"mqtt://127.0.0.1:{mosquitto.port}",
+        "SITEWATCH_MQTT_CLIENT_ID": f"{topic_prefix}-serve",
+        "SITEWATCH_MQTT_TOPIC_PREFIX": topic_prefix,
+        "SITEWATCH_DATA_DIR": str(tmp_path / "var"),
+        "SITEWATCH_DATABASE_URL": f"sqlite:///{tmp_path}/sitewatch.db",
+        "SITEWATCH_RULES": str(rules),
+        "SITEWATCH_API_PORT": str(free_port()),
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+    }
+    serve = Serve(env, tmp_path)
+    serve.start()
+    engine = create_engine(env["SITEWATCH_DATABASE_URL"])
+    try:
+        assert serve.proc is not None
+        rules.write_text("- {id: broken}\n")
+        serve.proc.send_signal(signal.SIGHUP)
+        assert wait_until(lambda: "rules reload refused" in (tmp_path / "serve.log").read_text(),
+                          20)
+        assert ReloadLog(engine).all() == []
+        pack["rules"] = [r for r in pack["rules"] if r["id"] != "co2_high"]
+        rules.write_text(yaml.safe_dump(pack, sort_keys=False))
+        serve.proc.send_signal(signal.SIGHUP)
+        assert wait_until(lambda: len(ReloadLog(engine).all()) == 1, 20)
+        (row,) = ReloadLog(engine).all()
+        assert (row["actor"], row["removed"], row["changed"]) == ("SIGHUP", ["co2_high"], [])
+        assert serve.proc.poll() is None  # still serving
+    finally:
+        engine.dispose()
+        serve.stop()
