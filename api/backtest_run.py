@@ -15,7 +15,6 @@ from ingest.stores.base import TelemetryStore
 from rules.db.schema import incidents
 from rules.engine.backtest import BacktestResult, Progress, Recorded, diff, replay
 from rules.engine.loader import RulePack
-from rules.engine.prefetch import prefetched
 
 RANGE_MAX_S = 31 * 86_400.0  # the longest period one backtest replays
 
@@ -76,8 +75,7 @@ def run_backtest(pack: RulePack, store: TelemetryStore, engine: sa.Engine, regis
     if site is not None:
         devices = Registry.from_devices(
             [d for d in registry.devices.values() if d.site == site], registry.zones)
-    readings = prefetched(store.readings(start, end, site))
-    result = replay(pack, readings, start, end, devices, progress)
+    result = replay(pack, store.readings(start, end, site), start, end, devices, progress)
     return diff(result, recorded_incidents(engine, start, end, site))
 
 
