@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,9 +19,14 @@ devices:
 """
 
 
-@pytest.fixture
-def table(tmp_path: Path) -> DeviceTable:
-    return DeviceTable(open_database(f"sqlite:///{tmp_path / 'db.sqlite'}"))
+@pytest.fixture(params=["sqlite", "postgresql"])
+def table(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DeviceTable]:
+    """The registry tables on SQLite and on a real PostgreSQL."""
+    url = (f"sqlite:///{tmp_path / 'db.sqlite'}" if request.param == "sqlite"
+           else request.getfixturevalue("pg_url"))
+    engine = open_database(url)
+    yield DeviceTable(engine)
+    engine.dispose()
 
 
 def test_importing_the_same_file_twice_changes_and_records_nothing_the_second_time(
