@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
+from api.cli import main
 from api.runtime import Runtime
 from devices.reading import Reading
 from tests.api.conftest import bearer, raise_alert
@@ -57,3 +60,19 @@ def test_a_bad_rules_file_answers_every_error_and_a_bad_period_names_its_field(
     viewer = client.post("/api/v1/rules/backtest", headers=bearer(tokens["security"]),
                          json={"from": "0", "to": "60"})
     assert viewer.status_code == 403
+
+
+def test_the_backtest_cli_lists_every_rules_error_and_refuses_a_bad_period_with_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SITEWATCH_DATA_DIR", str(tmp_path))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- {id: a, kind: threshold}\n- {id: b, kind: telepathy}\n")
+    assert main(["rules", "backtest", str(bad), "--from", "0", "--to", "60"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) >= 2 and all(line.startswith(str(bad)) for line in err)
+    good = tmp_path / "good.yaml"
+    good.write_text("[]\n")
+    assert main(["rules", "backtest", str(good), "--from", "yesterday", "--to", "60"]) == 2
+    assert "--from" in capsys.readouterr().err
+    assert main(["rules", "backtest", str(good), "--from", "0", "--to", str(40 * 86400)]) == 2
