@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from devices.registry import Device, Registry
 from rules.db.database import WRITE
-from rules.db.schema import device_changes, registry_devices, registry_zones
+from rules.db.schema import device_changes, device_states, registry_devices, registry_zones
 
 FIELDS = ("kind", "site", "zone", "name", "interval_s")  # what an update may change
 
@@ -103,6 +103,8 @@ class DeviceTable:
             before = self._active(c, device_id)
             c.execute(registry_devices.update().where(registry_devices.c.id == device_id)
                       .values(retired_at=now, updated_at=now, updated_by=actor))
+            # Its saved liveness too: after a restart it must not come back as unregistered.
+            c.execute(device_states.delete().where(device_states.c.device_id == device_id))
             self._record(c, now, actor, device_id, "retire", {"retired": [False, True]})
         return before
 

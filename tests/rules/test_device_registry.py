@@ -8,8 +8,12 @@ from pathlib import Path
 import pytest
 
 from devices.registry import Device, Registry, parse_registry
+from devices.snapshot import DeviceSnapshot
 from rules.db.database import open_database
 from rules.db.device_registry import DeviceExists, DeviceMissing, DeviceTable
+from rules.db.device_states import DeviceStateStore
+
+T = 1_800_000_000.0
 
 FILE = """
 zones: {hall: Hall, lobby: Lobby}
@@ -98,3 +102,14 @@ def test_an_update_records_the_actor_and_each_changed_field(table: DeviceTable) 
 
 def test_an_empty_registry_loads_as_an_empty_registry(table: DeviceTable) -> None:
     assert table.load().devices == Registry.from_devices([]).devices
+
+
+def test_retiring_forgets_the_devices_saved_liveness_so_a_restart_does_not_list_it(
+    table: DeviceTable,
+) -> None:
+    table.import_registry(parse_registry(FILE), "file")
+    states = DeviceStateStore(table._engine)
+    states.save([DeviceSnapshot("door-1", "hq", "lobby", "door", True, T, T, None, {}, 1),
+                 DeviceSnapshot("sd-1", "hq", "hall", "smoke_detector", True, T, T, None, {}, 2)])
+    table.retire("door-1", "alice")
+    assert [s.device_id for s in states.load()] == ["sd-1"]
