@@ -44,6 +44,7 @@ class DeviceAdmin:
         self._clock = clock
         self._liveness: DeviceLiveness | None = None
         self._evaluator: Evaluator | None = None
+        self._listeners: list[Callable[[Registry], None]] = []
         self._lock = threading.Lock()
 
     def load(self, from_file: Registry | None, actor: str = "SITEWATCH_DEVICES") -> ImportResult:
@@ -65,6 +66,10 @@ class DeviceAdmin:
     def attach(self, liveness: DeviceLiveness, evaluator: Evaluator | None) -> None:
         """The running parts that must learn of every change."""
         self._liveness, self._evaluator = liveness, evaluator
+
+    def subscribe(self, listener: Callable[[Registry], None]) -> None:
+        """Called with the registry after every change (e.g. maintenance schedules' targets)."""
+        self._listeners.append(listener)
 
     def create(self, fields: dict[str, Any], actor: str) -> Device:
         """Put a new device in service; DeviceInvalid, or DeviceExists from the table."""
@@ -96,6 +101,7 @@ class DeviceAdmin:
                 self._liveness.forget(device_id)
             if self._evaluator is not None:
                 self._evaluator.unwatch(device_id)
+            self._changed()
             return device
 
     def _valid(self, fields: dict[str, Any]) -> Device:
@@ -119,3 +125,11 @@ class DeviceAdmin:
             seen = self._liveness.last_seen().get(device.id, now) if self._liveness else now
             self._evaluator.unwatch(device.id)  # its interval may have changed: stale limits anew
             self._evaluator.watch(device.site, device.id, device.kind, device.zone, seen)
+        self._changed()
+
+    def _changed(self) -> None:
+        for listener in self._listeners:
+            try:
+                listener(self.registry)
+            except Exception:  # the change is made; a listener's failure must not undo it
+                log.exception("a registry listener failed")

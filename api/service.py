@@ -76,6 +76,7 @@ class Service:
         self.maintenance = PreventiveMaintenance(
             self.engine, self.incidents, load_schedules(settings.schedules), self.registry
         )
+        self.devices.subscribe(self.maintenance.use_registry)  # runtime devices get schedules
         self.rules = RulesWorker(
             self.evaluator, self.incidents, self.liveness, observers=[self.maintenance.observe]
         )
