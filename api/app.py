@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
+from api.allow import install_allow_header
 from api.auth import TokenAuth
 from api.broadcast import IncidentBroadcaster
 from api.endpoints import (  # operations, SPEC §8
@@ -31,6 +32,9 @@ from api.endpoints import (  # operations, SPEC §8
     walk_tests,
     whoami,
 )
+from api.endpoints import device_admin as device_admin_endpoints
+from api.endpoints import history as history_endpoints
+from api.endpoints import rules_runtime as rules_runtime_endpoints
 from api.endpoints import tickets as tickets_endpoints
 from api.limits import ApiLimits, BodyLimit
 from api.metrics import ApiMetrics, RequestMetrics
@@ -89,6 +93,9 @@ def create_app(
     for module in (health, status, devices, telemetry, incidents, tickets_endpoints, stream,
                    deadletters, reports, whoami):
         app.include_router(module.router)
+    app.include_router(device_admin_endpoints.router)
+    app.include_router(history_endpoints.router)
+    app.include_router(rules_runtime_endpoints.router)
     if settings.metrics_port is None:  # else /metrics is served on its own port only
         app.include_router(metrics.router)
     app.include_router(ui.router)
@@ -96,6 +103,7 @@ def create_app(
                    emergencies, false_alarms):
         app.include_router(module.router)
     _install_error_handlers(app)
+    install_allow_header(app)
     return app
 
 

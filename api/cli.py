@@ -155,7 +155,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("files", nargs="*", metavar="FILE")
     check.set_defaults(func=_rules_check)
+    from api.backtest_run import add_parser as add_backtest_parser
 
+    add_backtest_parser(rsub)
+
+    from api.cli_devices import add_parser as add_devices_parser
+
+    add_devices_parser(sub)
     token = sub.add_parser("token", help="API tokens")
     tsub = token.add_subparsers(dest="token_verb", required=True)
     create = tsub.add_parser("create", help="create a token and print it")

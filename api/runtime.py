@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import sqlalchemy
 
+    from api.device_admin import DeviceAdmin
     from api.settings import Settings
     from devices.liveness import DeviceLiveness
     from devices.registry import Registry
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from ingest.deadletters import DeadLetters
     from ingest.stores.base import TelemetryStore
     from rules.engine.loader import RulePack
+    from rules.engine.reload import ReloadResult
     from rules.incidents.service import IncidentService
     from rules.operations.service import Operations
 
@@ -45,3 +47,5 @@ class Runtime:
     # Disablements, tests, shelving, silences, windows, groups, emergencies (SPEC §8); the app
     # builds one over the parts above when a test's Runtime has none (api/operations.py).
     operations: Operations | None = None
+    devices: DeviceAdmin | None = None  # device changes at runtime (SPEC §10); None: read-only
+    reload: Callable[[str], ReloadResult] | None = None  # actor -> reload the rules file

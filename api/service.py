@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from api.dependency_watch import DependencyWatch
+from api.device_admin import DeviceAdmin
 from api.jobs import Job, Jobs, device_states_job, scheduled_work
 from api.lanes import (
     RULES_BACKOFF_S,
@@ -33,10 +36,13 @@ from ingest.log import ReadingLog
 from ingest.pipeline import IngestPipeline
 from ingest.stores.factory import open_store
 from rules.db.database import open_database
+from rules.db.device_registry import DeviceTable
 from rules.db.device_states import DeviceStateSaver, DeviceStateStore
 from rules.db.outbox import SqlSignalOutbox
+from rules.db.rule_reloads import ReloadLog
 from rules.engine.evaluator import Evaluator
-from rules.engine.loader import RulePack, load_rules
+from rules.engine.loader import RuleError, RulePack, load_rules
+from rules.engine.reload import RulesReloader
 from rules.engine.worker import RulesWorker
 from rules.incidents.panel_reset import PanelResets
 from rules.incidents.service import IncidentService
@@ -63,6 +69,9 @@ class Service:
         self.registry = registry or load_registry(settings.devices)
         self.pack = pack or load_rules(settings.rules)
         self.engine = open_database(settings.database_url)
+        # The registry is the database's: the file is imported (creates, updates), then read back.
+        self.devices = DeviceAdmin(DeviceTable(self.engine), self.registry)
+        self.devices.load(self.registry)
         self.store = open_store(settings)
         self.counters = IngestCounters()
         self.deadletters = DeadLetters(
@@ -87,12 +96,19 @@ class Service:
         # would open (and soon auto-resolve) a P1 ticket for every device at each restart.
         # The API still shows the saved last seen, and `stale` where it is old.
         self.evaluator.watch_registry(self.registry, now)
+        self.devices.attach(self.liveness, self.evaluator)
         self.maintenance = PreventiveMaintenance(
             self.engine, self.incidents, load_schedules(settings.schedules), self.registry
         )
+        self.devices.subscribe(self.maintenance.use_registry)  # runtime devices get schedules
         self.rules = RulesWorker(
             self.evaluator, self.incidents, self.liveness, self.outbox,
             observers=[self.maintenance.observe, PanelResets(self.incidents, self.pack).observe],
+        )
+        self.reloader = RulesReloader(
+            settings.rules, self.rules,
+            lambda pack: Evaluator(pack, self.outbox.states, self._interval_of, batched=True),
+            self.incidents, self._swapped, ReloadLog(self.engine).record,
         )
         self.notifier = Notifier(
             self.engine, self.incidents, load_routes(settings.notifications),
@@ -148,11 +164,28 @@ class Service:
             deadletters=self.deadletters, pack=self.pack, engine=self.engine,
             health=self.health, notify_stats=self.notifier.health,
             live=self.live, operations=self.operations,
+            devices=self.devices, reload=self.reloader.reload,
             rules_stats=lambda: {
                 **self.rules.health(),
                 "backlog": self.log.depth("rules") + self.lane.log.depth("lane-rules"),
             },
         )
+
+    def _swapped(self, pack: RulePack, evaluator: Evaluator) -> None:
+        """A reloaded rules file took effect: every holder of the pack sees the new one."""
+        self.pack, self.evaluator = pack, evaluator
+        if hasattr(self, "runtime"):
+            self.runtime.pack = pack
+        self.devices.attach(self.liveness, evaluator)
+
+    def reload_on_signal(self) -> None:
+        """SIGHUP: reload the rules file; a bad file is logged with every error, nothing changes."""
+        try:
+            self.reloader.reload("SIGHUP")
+        except RuleError as e:
+            log.error("rules reload refused, nothing changed:\n%s", e)
+        except Exception:
+            log.exception("rules reload failed")
 
     def _interval_of(self, device_id: str) -> float | None:
         d = self.registry.devices.get(device_id)
@@ -206,6 +239,8 @@ def run_serve(settings: Settings) -> int:
 
         if not ensure_bootstrap_token(service.engine, settings.bootstrap_token):
             log.warning("SITEWATCH_BOOTSTRAP_TOKEN holds a revoked token; it stays revoked")
+    signal.signal(signal.SIGHUP, lambda *_: threading.Thread(
+        target=service.reload_on_signal, name="rules-reload", daemon=True).start())
     service.start()
     log.info("API on http://%s:%d/api/v1", settings.api_host, settings.api_port)
     try:

@@ -29,6 +29,7 @@ class _Seen:
     offline_since: float | None = None  # set by a retained/last-will `offline` status
     latest: dict[str, tuple[float, MetricValue]] = field(default_factory=dict)
     change: int = 0  # change number of the last observe(); 0 = nothing new since start/restore
+    expected_at: float | None = None  # put in service at runtime: grace counts from here
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +101,23 @@ class DeviceLiveness:
                 if prev is None or prev[0] <= reading.ts:
                     s.latest[name] = (reading.ts, value)
 
+    def expect(self, site: str, device_id: str, kind: str, zone: str, at: float) -> None:
+        """A device put in service (or changed) at runtime: known at once, with its new facts;
+        one never heard gets three intervals of grace from `at` (Unix s), as at start."""
+        with self._lock:
+            self._stale_after.pop(device_id, None)  # its interval or kind may have changed
+            s = self._seen.get(device_id)
+            if s is None:
+                s = self._seen[device_id] = _Seen(site, kind, zone, expected_at=at)
+            s.site, s.kind, s.zone = site, kind, zone
+            s.change = self._changes = self._changes + 1
+
+    def forget(self, device_id: str) -> None:
+        """A device retired: no longer listed (it returns as unregistered if heard again)."""
+        with self._lock:
+            self._stale_after.pop(device_id, None)
+            self._seen.pop(device_id, None)
+
     def stale_after(self, device_id: str, kind: str | None) -> float:
         """Seconds of silence after which this device is stale."""
         d = self._registry.devices.get(device_id)
@@ -144,7 +162,7 @@ class DeviceLiveness:
                     limit = limits[device_id] = self.stale_after(device_id, s.kind)
                 if s.offline_since is not None:
                     state: LiveState = "offline"
-                elif now - (started if s.last_seen is None else s.last_seen) >= limit:
+                elif now - (s.last_seen or s.expected_at or started) >= limit:
                     state = "stale"
                 elif s.last_seen is None:
                     state = "unknown"
@@ -157,7 +175,9 @@ class DeviceLiveness:
     def last_seen(self) -> dict[str, float]:
         """Device id -> Unix seconds of its last sign of life (start time if never heard)."""
         with self._lock:
-            return {i: s.last_seen or self._started_at for i, s in self._seen.items()}
+            return {
+                i: s.last_seen or s.expected_at or self._started_at for i, s in self._seen.items()
+            }
 
     def snapshot(self, changed_since: int | None = None) -> list[DeviceSnapshot]:
         """Devices changed after change number `changed_since` (None: every known device).
@@ -204,7 +224,7 @@ class DeviceLiveness:
     def _state_of(self, device_id: str, s: _Seen, now: float) -> tuple[LiveState, float]:
         if s.offline_since is not None:
             return "offline", s.offline_since
-        seen = s.last_seen if s.last_seen is not None else self._started_at
+        seen = s.last_seen or s.expected_at or self._started_at
         limit = self.stale_after(device_id, s.kind)
         if now - seen >= limit:
             return "stale", seen + limit

@@ -75,12 +75,35 @@ class _RegistryFile(BaseModel):
     devices: list[Device]
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Registry:
-    """All registered devices, looked up by id or by (site, device id)."""
+    """All registered devices, looked up by id or by (site, device id).
+
+    Changed at runtime only through replace(), copy-on-write: a reader that took `devices`
+    keeps a consistent dict, and `version` tells memos of lookups (the decoder's) to start over.
+    """
 
     devices: dict[str, Device]
     zones: dict[str, str]
+    version: int = 0  # bumped by every replace()
+
+    def replace(self, devices: dict[str, Device], zones: dict[str, str] | None = None) -> None:
+        """Swap in new contents (new dicts, never mutated after) and bump the version."""
+        self.devices = devices
+        if zones is not None:
+            self.zones = zones
+        self.version += 1
+
+    def known_zones(self) -> set[str]:
+        """Zones that exist: those declared with a name, and those a device already uses."""
+        return set(self.zones) | {d.zone for d in self.devices.values()}
+
+    def zone_error(self, zone: str) -> str | None:
+        """Why a device may not be placed in this zone (it does not exist), or None."""
+        known = self.known_zones()
+        if zone in known:
+            return None
+        return f"unknown zone {zone!r}; known: {', '.join(sorted(known)) or 'none'}"
 
     def get(self, site: str, device_id: str) -> Device | None:
         """The registered device with this id at this site, or None."""
@@ -113,6 +136,13 @@ def parse_registry(text: str, source: str = "<registry>") -> Registry:
         first = e.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise RegistryError(f"{source}: {where}: {first['msg']}") from e
+    if parsed.zones:  # a file that names its zones places every device in one of them
+        for i, d in enumerate(parsed.devices):
+            if d.zone not in parsed.zones:
+                raise RegistryError(
+                    f"{source}: devices.{i}.zone: unknown zone {d.zone!r}; declared: "
+                    f"{', '.join(sorted(parsed.zones))}"
+                )
     try:
         return Registry.from_devices(parsed.devices, parsed.zones)
     except RegistryError as e:

@@ -81,9 +81,9 @@ def _ignore(reason: str) -> None:
 class Decoder:
     """`decode` bound to one registry and topic prefix, remembering what each topic parsed to.
 
-    A topic's checks and registry lookup depend on the topic alone (the registry does not
-    change while the service runs), so each valid topic is parsed once; the memo holds at
-    most TOPICS_MAX topics and starts over when full. One Decoder per thread.
+    A topic's checks and registry lookup depend on the topic and the registry alone, so each
+    valid topic is parsed once; the memo holds at most TOPICS_MAX topics and starts over when
+    full or when the registry changes (devices created at runtime). One Decoder per thread.
     """
 
     def __init__(
@@ -93,6 +93,7 @@ class Decoder:
         self._prefix = prefix
         self._warn = on_warning
         self._sources: dict[str, Source] = {}
+        self._version = registry.version  # the registry's version the memo was built on
 
     def __call__(
         self, topic: str, payload: bytes, received_at: float, retained: bool = False
@@ -102,6 +103,9 @@ class Decoder:
         `retained`: the broker replayed it from its retained store (counted, as "retained")."""
         if len(payload) > MAX_PAYLOAD_BYTES:
             raise Rejected("too_large", f"{len(payload)} bytes > {MAX_PAYLOAD_BYTES}")
+        if self._version != self._registry.version:
+            self._sources.clear()
+            self._version = self._registry.version
         source = self._sources.get(topic)
         if source is None:
             source = self._source(topic)

@@ -19,7 +19,6 @@ from api.schemas import (
 from api.sites import device_visible, narrow, sees
 from devices.liveness import DeviceState
 from devices.registry import Registry
-from ingest.stores.base import StoreUnavailable
 
 router = APIRouter(prefix=API_PREFIX, tags=["devices"])
 DeviceId = Annotated[str, Path(pattern=DEVICE_REF_PATTERN, description="The device id")]
@@ -87,18 +86,9 @@ def get_device(
     principal: Reader,
     device_id: DeviceId,
 ) -> DeviceOut:
-    """One device; after a restart its latest metrics come from the telemetry store."""
+    """One device from memory: liveness holds each device's latest values (restored from the
+    database after a restart), so a device page never scans the store's history."""
     d = rt.liveness.state(device_id, rt.clock())
     device_visible(principal, device_id, d.site if d is not None else None)
     assert d is not None
-    out = device_out(d, rt.registry)
-    try:
-        stored = rt.store.latest(device_id)
-    except StoreUnavailable:
-        stored = {}  # the in-memory latest values still answer
-    for metric, sample in stored.items():
-        mine = out.latest.get(metric)
-        if mine is None or mine.ts < utc(sample.ts):
-            out.latest[metric] = LatestValue(ts=utc(sample.ts), value=sample.value)
-    out.latest = dict(sorted(out.latest.items()))
-    return out
+    return device_out(d, rt.registry)

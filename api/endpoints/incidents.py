@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Path, Query
 
 from api.auth import AUTH_ERRORS, BAD_BODY, Actor, Principal, Reader, check_may_act
+from api.csv_export import CSV_ANSWER, incidents_csv
 from api.endpoints import API_PREFIX, ID_MAX, OFFSET_MAX, RuntimeDep
 from api.runtime import Runtime
 from api.schemas import (
@@ -53,7 +54,7 @@ def detail(rt: Runtime, incident: Incident) -> IncidentDetail:
     )
 
 
-@router.get("/incidents", response_model=IncidentPage, responses=AUTH_ERRORS)
+@router.get("/incidents", response_model=IncidentPage, responses={**AUTH_ERRORS, **CSV_ANSWER})
 def list_incidents(
     rt: RuntimeDep,
     principal: Reader,
@@ -80,18 +81,24 @@ def list_incidents(
     ),
     limit: int = Query(50, ge=1, le=500),
     offset: int = Query(0, ge=0, le=OFFSET_MAX),
-) -> IncidentPage:
+    format: Literal["json", "csv"] = Query(
+        "json", description="csv: every match from `offset` on (100,000 at most), streamed"),
+) -> Any:
     """Alerts and tickets, filtered and paginated, with the total matching."""
     chosen = sort or order or ("severity" if kind == "alert" else "newest")
     site, any_visible = narrow(principal, site)
     if not any_visible:
         return IncidentPage(items=[], total=0, limit=limit, offset=offset)
-    items, total = rt.incidents.list(
+    filters: dict[str, Any] = dict(
         sites=principal.sites,
         kind=kind, state=state, severity=severity, priority=priority, department=department,
-        site=site, device_id=device_id, open_only=open_only, order=chosen, limit=limit,
-        offset=offset, shelved=_shelved(shelved, open_only, state),
+        site=site, device_id=device_id, open_only=open_only, order=chosen,
+        shelved=_shelved(shelved, open_only, state),
     )
+    if format == "csv":
+        return incidents_csv(lambda n, at: rt.incidents.list(**filters, limit=n, offset=at)[0],
+                             offset)
+    items, total = rt.incidents.list(**filters, limit=limit, offset=offset)
     return IncidentPage(
         items=[IncidentOut.model_validate(i) for i in items],
         total=total,

@@ -5,11 +5,13 @@ from __future__ import annotations
 import math
 import re
 from datetime import UTC, datetime
+from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.exceptions import RequestValidationError
 
 from api.auth import AUTH_ERRORS, Reader
+from api.csv_export import CSV_ANSWER, csv_lines, csv_response
 from api.endpoints import API_PREFIX, RuntimeDep, utc
 from api.endpoints.devices import DeviceId
 from api.schemas import METRIC_PATTERN, ErrorOut, SampleOut, TelemetryOut
@@ -61,6 +63,7 @@ def parse_every(text: str) -> float:
     response_model=TelemetryOut,
     responses={
         **AUTH_ERRORS,
+        **CSV_ANSWER,
         400: {
             "model": ErrorOut,
             "description": "Range too large (pass a larger `every`), or a metric that cannot "
@@ -83,7 +86,8 @@ def telemetry(
     ),
     every: str | None = Query(None, pattern=EVERY_RE.pattern, description="e.g. 30s, 5m, 1h"),
     limit: int = Query(POINTS_MAX, ge=1, le=POINTS_MAX, description="Most rows returned"),
-) -> TelemetryOut:
+    format: Literal["json", "csv"] = Query("json", description="csv: ts,value rows, streamed"),
+) -> Any:
     """Samples in [start, end), oldest first; default the last hour."""
     end_s = parse_instant("end", end) if end is not None else rt.clock()
     start_s = parse_instant("start", start) if start is not None else end_s - DEFAULT_RANGE_S
@@ -110,13 +114,16 @@ def telemetry(
                 "e.g. every=5m",
             )
     try:
-        if state is None and not rt.store.latest(device_id):
-            raise HTTPException(404, f"device {device_id!r} is neither registered nor heard")
         samples = rt.store.query(device_id, metric, start_s, end_s, every_s, limit)
+        if state is None and not samples:  # a retired device's history stays readable
+            raise HTTPException(404, f"device {device_id!r} is neither registered nor heard")
     except StoreUnavailable as e:
         raise HTTPException(503, f"telemetry store unavailable, retry later: {e}") from e
     except BadData as e:  # e.g. averaging a boolean or text metric
         raise HTTPException(400, f"cannot answer this query: {e}") from e
+    if format == "csv":
+        rows = ((utc(s.ts), s.value) for s in samples)
+        return csv_response(csv_lines(("ts", metric), rows), f"{device_id}-{metric}.csv")
     return TelemetryOut(
         device_id=device_id,
         metric=metric,

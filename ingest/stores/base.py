@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from devices.reading import MetricValue, Reading
 
@@ -23,6 +23,19 @@ class Sample:
 
     ts: float  # Unix seconds
     value: MetricValue
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """One stored event of one device."""
+
+    ts: float  # Unix seconds
+    event: str
+    data: dict[str, Any] = field(default_factory=dict)
+    seq: int | None = None
+
+
+EVENTS_PAGE_MAX = 500  # events per page at most (SPEC §7: lists are paged, 500 at most)
 
 
 class TelemetryStore(Protocol):
@@ -50,6 +63,23 @@ class TelemetryStore(Protocol):
 
     def latest(self, device_id: str) -> dict[str, Sample]:
         """The most recent value of each of the device's metrics."""
+        ...
+
+    def events(
+        self,
+        device_id: str,
+        start: float,
+        end: float,
+        event: str | None = None,
+        limit: int = EVENTS_PAGE_MAX,
+        offset: int = 0,
+    ) -> list[StoredEvent]:
+        """The device's events in [start, end), oldest first (ties by name), one page."""
+        ...
+
+    def readings(self, start: float, end: float, site: str | None = None) -> Iterator[Reading]:
+        """Every telemetry, event and status reading in [start, end) (of one site if given),
+        in time order, streamed: what a backtest replays. `received_at` is the reading's ts."""
         ...
 
     def ping(self) -> bool:

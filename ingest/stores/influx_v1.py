@@ -3,14 +3,32 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import httpx
+import orjson
 
 from devices.reading import MetricValue, Reading
-from ingest.stores.base import BadData, Sample, StoreUnavailable, every_us
-from ingest.stores.lineprotocol import TELEMETRY, to_lines, ts_us
+from ingest.stores.base import (
+    EVENTS_PAGE_MAX,
+    BadData,
+    Sample,
+    StoredEvent,
+    StoreUnavailable,
+    every_us,
+)
+from ingest.stores.lineprotocol import DEVICE_STATUS, EVENTS, TELEMETRY, to_lines, ts_us
+from ingest.stores.replay import (
+    ROWS_PER_FETCH,
+    event_data,
+    event_reading,
+    merged,
+    status_reading,
+    telemetry_reading,
+)
+
+_TAGS = frozenset({"time", "device_id", "site", "zone", "kind"})  # columns that are not metrics
 
 
 def quote_ident(name: str) -> str:
@@ -118,6 +136,86 @@ class InfluxV1Store:
                         out[name] = Sample(row[0] / 1_000_000, _value(row[1]))
         return out
 
+    def events(
+        self,
+        device_id: str,
+        start: float,
+        end: float,
+        event: str | None = None,
+        limit: int = EVENTS_PAGE_MAX,
+        offset: int = 0,
+    ) -> list[StoredEvent]:
+        """The device's events in [start, end), oldest first, one page."""
+        where = (f"{quote_ident('device_id')} = {quote_string(device_id)}"
+                 f" AND time >= {ts_us(start)}u AND time < {ts_us(end)}u")
+        if event is not None:
+            where += f" AND {quote_ident('event')} = {quote_string(event)}"
+        q = (f"SELECT {quote_ident('data')}, {quote_ident('seq')}, {quote_ident('event')}"
+             f" FROM {quote_ident(EVENTS)} WHERE {where} ORDER BY time ASC"
+             f" LIMIT {int(limit)} OFFSET {int(offset)}")
+        (result,) = self._select(q)
+        return [
+            StoredEvent(row[0] / 1_000_000, row[3], event_data(row[1]),
+                        int(row[2]) if row[2] is not None else None)
+            for series in result.get("series", [])
+            for row in series["values"]
+        ]
+
+    def readings(self, start: float, end: float, site: str | None = None) -> Iterator[Reading]:
+        """Every reading in [start, end) (of one site if given), in time order, streamed with
+        InfluxDB's chunked responses."""
+        yield from merged(self._stream(TELEMETRY, start, end, site),
+                          self._stream(EVENTS, start, end, site),
+                          self._stream(DEVICE_STATUS, start, end, site))
+
+    def _stream(self, measurement: str, start: float, end: float,
+                site: str | None) -> Iterator[Reading]:
+        where = f"time >= {ts_us(start)}u AND time < {ts_us(end)}u"
+        if site is not None:
+            where += f" AND {quote_ident('site')} = {quote_string(site)}"
+        q = f"SELECT * FROM {quote_ident(measurement)} WHERE {where}"
+        for columns, rows in self._chunks(q):
+            col = {c: i for i, c in enumerate(columns)}
+            t, dev, st = col["time"], col["device_id"], col["site"]
+            zone, kind = col.get("zone"), col.get("kind")
+            if measurement == TELEMETRY:
+                fields = [(c, i) for c, i in col.items() if c not in _TAGS]
+                for row in rows:
+                    metrics = {c: _value(row[i]) for c, i in fields if row[i] is not None}
+                    yield telemetry_reading(row[st], row[dev], row[t] / 1e6,
+                                            _at(row, zone), _at(row, kind), metrics)
+            elif measurement == EVENTS:
+                seq = col.get("seq")
+                for row in rows:
+                    yield event_reading(row[st], row[dev], row[t] / 1e6, _at(row, zone),
+                                        _at(row, kind), row[col["event"]], row[col["data"]],
+                                        _at(row, seq))
+            else:
+                for row in rows:
+                    yield status_reading(row[st], row[dev], row[t] / 1e6, _at(row, zone),
+                                         _at(row, kind), row[col["state"]])
+
+    def _chunks(self, q: str) -> Iterator[tuple[list[str], list[list[Any]]]]:
+        """(columns, rows) per chunk of a chunked query, as InfluxDB streams them."""
+        self._ensure_database()
+        params = {"db": self._db, "q": q, "epoch": "u", "chunked": "true",
+                  "chunk_size": str(ROWS_PER_FETCH)}
+        try:
+            with self._http.stream("GET", "/query", params=params, timeout=None) as resp:
+                if resp.status_code >= 300:
+                    resp.read()
+                    self._check(resp, "query")
+                for line in resp.iter_lines():
+                    if not line.strip():
+                        continue
+                    for result in orjson.loads(line).get("results", []):
+                        if "error" in result:
+                            raise BadData(f"InfluxDB refused the query: {result['error']}")
+                        for series in result.get("series", []):
+                            yield series["columns"], series["values"]
+        except httpx.HTTPError as e:
+            raise StoreUnavailable(f"InfluxDB at {self._http.base_url} failed: {e!r}") from e
+
     def ping(self) -> bool:
         """True if InfluxDB answers /ping now."""
         try:
@@ -178,6 +276,10 @@ class InfluxV1Store:
         if code in (400, 413, 422):
             raise BadData(f"InfluxDB {what} refused ({code}): {msg}")
         raise StoreUnavailable(f"InfluxDB {what} failed ({code}): {msg}")
+
+
+def _at(row: list[Any], index: int | None) -> Any:
+    return row[index] if index is not None else None
 
 
 def _error_text(resp: httpx.Response) -> str:

@@ -15,8 +15,27 @@ from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.rest import ApiException
 
 from devices.reading import MetricValue, Reading
-from ingest.stores.base import BadData, Sample, StoreUnavailable, every_us
-from ingest.stores.lineprotocol import TELEMETRY, to_lines, ts_us
+from ingest.stores.base import (
+    EVENTS_PAGE_MAX,
+    BadData,
+    Sample,
+    StoredEvent,
+    StoreUnavailable,
+    every_us,
+)
+from ingest.stores.lineprotocol import DEVICE_STATUS, EVENTS, TELEMETRY, to_lines, ts_us
+from ingest.stores.replay import (
+    event_data,
+    event_reading,
+    merged,
+    status_reading,
+    telemetry_reading,
+)
+
+# Columns of a pivoted row that are not metrics.
+_NOT_METRICS = frozenset({"result", "table", "_start", "_stop", "_time", "_measurement",
+                          "device_id", "site", "zone", "kind"})
+_PIVOT = '  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")\n'
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -107,6 +126,62 @@ class InfluxV2Store:
                 if rec.get_field() not in out or out[rec.get_field()].ts < s.ts:
                     out[rec.get_field()] = s
         return out
+
+    def events(
+        self,
+        device_id: str,
+        start: float,
+        end: float,
+        event: str | None = None,
+        limit: int = EVENTS_PAGE_MAX,
+        offset: int = 0,
+    ) -> list[StoredEvent]:
+        """The device's events in [start, end), oldest first (ties by name), one page."""
+        cond = f"r.device_id == {flux_string(device_id)}"
+        if event is not None:
+            cond += f" and r.event == {flux_string(event)}"
+        flux = self._from(start, end) + (
+            f"  |> filter(fn: (r) => r._measurement == {flux_string(EVENTS)} and {cond})\n"
+            + _PIVOT + "  |> group()\n"
+            '  |> sort(columns: ["_time", "event"])\n'
+            f"  |> limit(n: {int(limit)}, offset: {int(offset)})\n"
+        )
+        out: list[StoredEvent] = []
+        for table in self._run(flux):
+            for rec in table.records:
+                seq = rec.values.get("seq")
+                out.append(StoredEvent(rec.get_time().timestamp(), str(rec.values.get("event")),
+                                       event_data(rec.values.get("data")),
+                                       int(seq) if seq is not None else None))
+        return out
+
+    def readings(self, start: float, end: float, site: str | None = None) -> Iterator[Reading]:
+        """Every reading in [start, end) (of one site if given), in time order, streamed."""
+        yield from merged(self._stream(TELEMETRY, start, end, site),
+                          self._stream(EVENTS, start, end, site),
+                          self._stream(DEVICE_STATUS, start, end, site))
+
+    def _stream(self, measurement: str, start: float, end: float,
+                site: str | None) -> Iterator[Reading]:
+        cond = f"r._measurement == {flux_string(measurement)}"
+        if site is not None:
+            cond += f" and r.site == {flux_string(site)}"
+        flux = (self._from(start, end) + f"  |> filter(fn: (r) => {cond})\n" + _PIVOT
+                + '  |> group()\n  |> sort(columns: ["_time"])\n')
+        with self._translated("query"):
+            records = self._query_api.query_stream(flux, org=self._org)
+            for rec in records:
+                v = rec.values
+                ts = rec.get_time().timestamp()
+                where = (v["site"], v["device_id"], ts, v.get("zone"), v.get("kind"))
+                if measurement == TELEMETRY:
+                    metrics = {k: _value(x) for k, x in v.items()
+                               if k not in _NOT_METRICS and x is not None}
+                    yield telemetry_reading(*where, metrics)
+                elif measurement == EVENTS:
+                    yield event_reading(*where, v["event"], v.get("data"), v.get("seq"))
+                else:
+                    yield status_reading(*where, v["state"])
 
     def ping(self) -> bool:
         """True if InfluxDB answers /ping now."""

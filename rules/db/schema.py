@@ -369,3 +369,61 @@ operation_signals = sa.Table(
         "operation", "operation_id", "rule_id", "device_id", name="uq_operation_signals"
     ),
 )
+
+
+# The device registry kept in the database (SPEC §10): SITEWATCH_DEVICES is imported into it at
+# start, the API creates, updates and retires devices; a retired device keeps its row (and its
+# history in the stores) with `retired_at` set.
+registry_devices = sa.Table(
+    "registry_devices",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("site", sa.String(64), nullable=False),
+    sa.Column("zone", sa.String(128), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("interval_s", sa.Float, nullable=True),  # overrides the kind's interval, seconds
+    sa.Column("retired_at", sa.Float, nullable=True),  # Unix seconds; None: in service
+    sa.Column("created_at", sa.Float, nullable=False),  # Unix seconds
+    sa.Column("created_by", sa.String(100), nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),  # Unix seconds
+    sa.Column("updated_by", sa.String(100), nullable=False),
+)
+
+
+registry_zones = sa.Table(
+    "registry_zones",
+    metadata,
+    sa.Column("zone", sa.String(128), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),  # Unix seconds
+    sa.Column("updated_by", sa.String(100), nullable=False),
+)
+
+
+# One row per change to the device registry (who, when, what): the audit log reads these.
+device_changes = sa.Table(
+    "device_changes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.Float, nullable=False),  # Unix seconds
+    sa.Column("actor", sa.String(100), nullable=False),
+    sa.Column("device_id", sa.String(64), nullable=False),
+    sa.Column("action", sa.String(20), nullable=False),  # create | update | retire
+    sa.Column("changes", sa.JSON, nullable=False),  # field -> [before, after]
+    sa.Index("ix_device_changes_device_id", "device_id"),
+)
+
+
+# One row per rules reload that took effect (who, when, which rules changed): for the audit log.
+rule_reloads = sa.Table(
+    "rule_reloads",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.Float, nullable=False),  # Unix seconds
+    sa.Column("actor", sa.String(100), nullable=False),  # token name, or SIGHUP
+    sa.Column("source", sa.Text, nullable=False),  # the rules file
+    sa.Column("added", sa.JSON, nullable=False),  # rule ids
+    sa.Column("changed", sa.JSON, nullable=False),
+    sa.Column("removed", sa.JSON, nullable=False),
+)

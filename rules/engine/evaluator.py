@@ -165,6 +165,11 @@ class Evaluator:
             elif last_seen > seen.at:
                 seen.at = last_seen
 
+    def unwatch(self, device_id: str) -> None:
+        """Expect nothing more from a device (retired); it is watched again if it sends data."""
+        with self._lock:
+            self._seen.pop(device_id, None)
+
     def watch_registry(self, registry: Registry, last_seen: float) -> None:
         """watch() every registered device, as last seen at `last_seen` (e.g. the start time)."""
         for d in registry.devices.values():

@@ -128,6 +128,13 @@ class RulesWorker:
         """handle() for the life-safety lane: ahead of telemetry batches."""
         self.handle(batch, lane="life_safety")
 
+    def replace_evaluator(self, build: Callable[[Evaluator], Evaluator]) -> Evaluator:
+        """Swap the evaluator between two readings (hot reload): `build(old)` makes the new one
+        while no reading or tick is being evaluated."""
+        with self._lock:
+            self._evaluator = build(self._evaluator)
+            return self._evaluator
+
     def tick(self) -> None:
         """Expire hold timers and detect silent devices; apply what waits in the outbox."""
         with self._turn(urgent=False):

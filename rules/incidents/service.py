@@ -75,6 +75,10 @@ class IncidentService(Transactions):
 
     # --- writes -----------------------------------------------------------------------------
 
+    def use_pack(self, pack: RulePack) -> None:
+        """The rules whose signals are applied from now on (hot reload)."""
+        self._pack = pack
+
     def apply(
         self, signal: Signal, now: float | None = None,
         also: Callable[[sa.Connection], object] | None = None,

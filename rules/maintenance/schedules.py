@@ -97,15 +97,22 @@ class PreventiveMaintenance:
         self._writer = engine.execution_options(**WRITE)
         self._incidents = incidents
         self._clock = clock
-        self._calendar = [(s, s.trigger(), targets(s, registry)) for s in schedules if s.cron]
-        self._meters: dict[str, list[tuple[Schedule, Target]]] = {}  # device id -> schedules
-        for s in schedules:
-            if s.meter is not None:
-                for t in targets(s, registry):
-                    self._meters.setdefault(t.device_id or "", []).append((s, t))
+        self._schedules = schedules
+        self.use_registry(registry)
         self._last_multiple: dict[tuple[str, str], float] = {}  # cache of the runs table
         self._started_at = clock()
         self._recovered = False
+
+    def use_registry(self, registry: Registry) -> None:
+        """Targets from this registry (at start, and when devices change at runtime)."""
+        self._calendar = [(s, s.trigger(), targets(s, registry)) for s in self._schedules
+                          if s.cron]
+        meters: dict[str, list[tuple[Schedule, Target]]] = {}  # device id -> schedules
+        for s in self._schedules:
+            if s.meter is not None:
+                for t in targets(s, registry):
+                    meters.setdefault(t.device_id or "", []).append((s, t))
+        self._meters = meters
 
     def run_due(self, now: float | None = None) -> list[Incident]:
         """Open one ticket per calendar (schedule, target) whose newest slot has no run yet."""

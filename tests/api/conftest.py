@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from api.device_admin import DeviceAdmin
 from api.runtime import Runtime
 from api.settings import Settings
 from api.tokens import ROLES, create_token
@@ -22,6 +23,7 @@ from ingest.deadletters import DeadLetters
 from ingest.stores.base import TelemetryStore
 from ingest.stores.embedded import EmbeddedStore
 from rules.db.database import open_database
+from rules.db.device_registry import DeviceTable
 from rules.engine.loader import parse_rules
 from rules.engine.signals import Signal
 from rules.incidents.service import IncidentService
@@ -86,17 +88,22 @@ def build_runtime(tmp_path: Path, store: TelemetryStore | None = None) -> Runtim
     engine = open_database(f"sqlite:///{tmp_path / 'sitewatch.db'}")
     pack = parse_rules(RULES, "test rules")
     registry = small_registry()
+    liveness = DeviceLiveness(registry, started_at=time.time())
+    devices = DeviceAdmin(DeviceTable(engine), registry)
+    devices.load(registry)
+    devices.attach(liveness, None)
     return Runtime(
         settings=Settings(data_dir=tmp_path),
         registry=registry,
         store=store if store is not None else EmbeddedStore(tmp_path / "telemetry.sqlite3"),
         incidents=IncidentService(engine, pack),
-        liveness=DeviceLiveness(registry, started_at=time.time()),
+        liveness=liveness,
         counters=IngestCounters(),
         deadletters=DeadLetters(100),
         pack=pack,
         engine=engine,
         health=Health(),
+        devices=devices,
     )
 
 

@@ -14,6 +14,7 @@ from api.runtime import Runtime
 from api.tokens import create_token
 from devices.liveness import DeviceLiveness
 from devices.reading import Reading
+from devices.snapshot import DeviceSnapshot
 from ingest.stores.influx_v1 import InfluxV1Store
 from tests.api.conftest import bearer, build_runtime
 
@@ -74,12 +75,17 @@ def test_a_device_silent_for_three_intervals_shows_stale(tmp_path: Path) -> None
     assert [d["id"] for d in r.json()["items"]] == ["ahu-1", "door-1", "sd-1", "zs-fast"]
 
 
-def test_one_device_is_a_404_when_unknown_and_has_latest_values_from_the_store(
+def test_one_device_is_a_404_when_unknown_and_has_latest_values_from_memory_not_the_store(
     rt: Runtime, client: TestClient, viewer: dict[str, str]
 ) -> None:
     assert client.get("/api/v1/devices/nobody", headers=viewer).status_code == 404
-    # Written before a restart: the in-memory liveness never saw it, the store did.
-    rt.store.write([telemetry("sd-1", time.time() - 60, battery_pct=77.0)])
+    # Only in the store: the page never scans the store's history for it.
+    rt.store.write([telemetry("sd-1", time.time() - 60, battery_pct=11.0)])
+    assert "battery_pct" not in client.get("/api/v1/devices/sd-1", headers=viewer).json()["latest"]
+    # Saved before a restart (device_states) and restored into liveness: shown.
+    at = time.time() - 30
+    rt.liveness.restore([DeviceSnapshot("sd-1", "hq", "hall-a", "smoke_detector", True, at, at,
+                                        None, {"battery_pct": (at, 77.0)}, 1)])
     r = client.get("/api/v1/devices/sd-1", headers=viewer)
     assert r.status_code == 200
     assert r.json()["latest"]["battery_pct"]["value"] == 77.0

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from devices.reading import Reading
-from ingest.stores.base import BadData, Sample, StoreUnavailable
+from ingest.stores.base import BadData, Sample, StoredEvent, StoreUnavailable
 
 
 class MemoryStore:
@@ -65,6 +65,25 @@ class MemoryStore:
                 if r.device_id == device_id:
                     out.update({m: Sample(r.ts, v) for m, v in r.metrics.items()})
         return out
+
+    def events(self, device_id: str, start: float, end: float, event: str | None = None,
+               limit: int = 500, offset: int = 0) -> list[StoredEvent]:
+        """The device's events in [start, end), oldest first, one page."""
+        with self._lock:
+            found = sorted(
+                (r for r in self.points.values() if r.device_id == device_id
+                 and r.channel == "event" and start <= r.ts < end
+                 and (event is None or r.event == event)),
+                key=lambda r: (r.ts, r.event or ""))
+        return [StoredEvent(r.ts, r.event or "", dict(r.data), r.seq)
+                for r in found[offset:offset + limit]]
+
+    def readings(self, start: float, end: float, site: str | None = None) -> Iterator[Reading]:
+        """Every stored reading in [start, end) (of one site if given), in time order."""
+        with self._lock:
+            found = sorted((r for r in self.points.values() if start <= r.ts < end
+                            and (site is None or r.site == site)), key=lambda r: r.ts)
+        yield from found
 
     def ping(self) -> bool:
         """Always reachable unless an outage is injected."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -40,6 +40,7 @@ class FakeInfluxV2:
     status: int = 204
     content_type: str = "application/json"
     body: bytes = b""
+    route: Callable[[bytes], bytes] | None = None  # request body -> answer, instead of `body`
 
     def reply(self, status: int, body: str | bytes = b"", content_type: str = "") -> None:
         """Answer the next requests with this status, body and content type."""
@@ -60,11 +61,12 @@ def fake() -> Iterator[FakeInfluxV2]:
             url = urlsplit(self.path)
             headers = {k.lower(): v for k, v in self.headers.items()}
             state.requests.append(Seen("POST", url.path, parse_qs(url.query), headers, body))
+            answer = state.route(body) if state.route is not None else state.body
             self.send_response(state.status)
             self.send_header("Content-Type", state.content_type)
-            self.send_header("Content-Length", str(len(state.body)))
+            self.send_header("Content-Length", str(len(answer)))
             self.end_headers()
-            self.wfile.write(state.body)
+            self.wfile.write(answer)
 
         def log_message(self, *args: object) -> None:
             pass

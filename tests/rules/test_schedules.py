@@ -186,3 +186,18 @@ def test_the_built_in_schedules_cover_the_sample_site() -> None:
     meter = schedules["air-handler-runtime-service"].meter
     assert meter is not None and (meter.metric, meter.every) == ("runtime_hours", 2000)
     assert targets(schedules["fire-panel-annual-service"], site)[0].device_id == "fp-01"
+
+
+def test_a_device_added_at_runtime_gets_its_kinds_meter_schedule(
+    engine: sa.Engine, service: IncidentService, clock: Clock
+) -> None:
+    pm = maintenance(engine, service, clock)
+    pm.observe(runtime("ahu-9", 1990.0))
+    assert pm.meter_tickets(runtime("ahu-9", 2000.5)) == []  # not registered yet
+    bigger = registry()
+    bigger.replace({**bigger.devices, "ahu-9": Device(id="ahu-9", kind="air_handler", site="hq",
+                                                      zone="plant")})
+    pm.use_registry(bigger)
+    pm.observe(runtime("ahu-9", 3990.0))  # its baseline
+    (ticket,) = pm.meter_tickets(runtime("ahu-9", 4000.5))
+    assert ticket.device_id == "ahu-9"

@@ -1,0 +1,28 @@
+"""Handing a running evaluator's state to its successor when the rules file is reloaded."""
+
+from __future__ import annotations
+
+from rules.engine.evaluator import Evaluator
+from rules.engine.models import StaleRule
+
+
+def adopt(new: Evaluator, old: Evaluator, keep: set[str]) -> None:
+    """`new` takes over `old`'s run: the state of the unchanged rules in `keep` (a pending
+    hold keeps its due time, a window its samples) and every watched device. Any other state
+    `new` loaded for its rules is dropped, in memory and in the store: those rules changed.
+
+    Reaches into both evaluators' internals under their locks; kept apart from the evaluator
+    so the hot path's module stays about the evaluation alone.
+    """
+    with old._lock, new._lock:
+        for key in [k for k in new._states if k[0] not in keep]:
+            new._states.pop(key)
+            new._store.delete(key)
+        new._states.update({k: st for k, st in old._states.items() if k[0] in keep})
+        new._pending = {k for k, s in new._states.items() if s.phase == "pending"}
+        new._stale_firing = {}
+        for (rid, dev), s in new._states.items():
+            if isinstance(new.pack.by_id[rid], StaleRule) and s.phase == "firing":
+                new._stale_firing.setdefault(dev, set()).add(rid)
+        for dev, w in old._seen.items():
+            new._seen[dev] = new._seen_entry(w.site, dev, w.kind, w.zone, w.at)
