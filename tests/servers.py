@@ -57,6 +57,7 @@ class Server:
     workdir: Path
     ready_url: str | None = None
     user: str | None = None
+    ready_argv: list[str] | None = None  # a command that exits 0 once the server answers
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     def start(self) -> None:
@@ -75,6 +76,14 @@ class Server:
                     if time.monotonic() > deadline:
                         raise
                     time.sleep(0.05)
+        if self.ready_argv:
+            # PostgreSQL listens before it accepts sessions ("the database system is
+            # starting up"); its pg_isready says when it does.
+            deadline = time.monotonic() + 20
+            while subprocess.run(self.ready_argv, capture_output=True).returncode != 0:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{self.argv[0]} is not ready after 20 s")
+                time.sleep(0.05)
 
     def stop(self) -> None:
         """Stop the process (SIGTERM, then SIGKILL)."""
@@ -141,4 +150,5 @@ def postgres(workdir: Path) -> Server:
     port = free_port()
     argv = [str(bindir / "postgres"), "-D", str(data), "-p", str(port), "-h", "127.0.0.1",
             "-k", str(workdir), "-c", "fsync=off", "-c", "max_connections=200"]
-    return Server(argv, port, workdir, user="postgres")
+    ready = [str(bindir / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(port)]
+    return Server(argv, port, workdir, user="postgres", ready_argv=ready)
