@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from rules.engine.parts import Department, Priority
 
@@ -16,6 +17,18 @@ LiveState = Literal["online", "stale", "offline"]
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"  # site and device ids (SPEC §2)
 METRIC_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
 MetricValue = bool | float | str
+# Control characters other than tab and newlines: SPEC §7 answers 422 (PostgreSQL cannot store
+# NUL at all, so they used to answer 500 there).
+_NOT_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _plain_text(value: str) -> str:
+    if _NOT_TEXT.search(value):
+        raise ValueError("control characters are not allowed")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_plain_text)]  # free text a person typed
 
 
 class ErrorOut(BaseModel):
@@ -205,20 +218,20 @@ class TransitionIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    note: str = Field(default="", max_length=2000)
-    assignee: str | None = Field(default=None, min_length=1, max_length=200)
+    note: Text = Field(default="", max_length=2000)
+    assignee: Text | None = Field(default=None, min_length=1, max_length=200)
 
 
 class AssignIn(TransitionIn):
     """Body of assign: who takes the ticket."""
 
-    assignee: str = Field(min_length=1, max_length=200)
+    assignee: Text = Field(min_length=1, max_length=200)
 
 
 class CommentIn(TransitionIn):
     """Body of comment: the note is what it is for."""
 
-    note: str = Field(min_length=1, max_length=2000, pattern=r"\S")
+    note: Text = Field(min_length=1, max_length=2000, pattern=r"\S")
 
 
 class TicketIn(BaseModel):
@@ -226,14 +239,14 @@ class TicketIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    title: str = Field(min_length=1, max_length=200)
-    description: str = Field(default="", max_length=5000)
+    title: Text = Field(min_length=1, max_length=200)
+    description: Text = Field(default="", max_length=5000)
     department: Department = "maintenance"
     priority: Priority = "P3"
     site: str | None = Field(default=None, pattern=NAME_PATTERN)
-    zone: str | None = Field(default=None, min_length=1, max_length=200)
+    zone: Text | None = Field(default=None, min_length=1, max_length=200)
     device_id: str | None = Field(default=None, pattern=NAME_PATTERN)
-    location: str | None = Field(default=None, max_length=500)  # free text: "hall B, door 3"
+    location: Text | None = Field(default=None, max_length=500)  # free text: "hall B, door 3"
 
 
 class DeadLetterPage(BaseModel):
