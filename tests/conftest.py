@@ -98,3 +98,12 @@ def pg_engine(_pg_module_engine: sa.Engine) -> Iterator[sa.Engine]:
     tests, emptied after each)."""
     yield _pg_module_engine
     empty_database(_pg_module_engine)
+
+
+@pytest.fixture(scope="session")
+def influxdb_with_auth() -> Iterator[servers.Server]:
+    """A second real InfluxDB 1.6.7 with HTTP authentication on and one admin user
+    (`servers.INFLUX_ADMIN`), for the whole run."""
+    for server in _serve(lambda workdir: servers.influxdb(workdir, auth=True), "influxdb-auth"):
+        servers.create_influx_admin(server)
+        yield server

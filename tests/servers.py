@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import time
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,8 +113,12 @@ def mosquitto(workdir: Path) -> Server:
     return Server([exe, "-c", str(conf)], port, workdir)
 
 
-def influxdb(workdir: Path) -> Server:
-    """An InfluxDB 1.x (Debian's 1.6.7) with its data in workdir, on a free HTTP port."""
+INFLUX_ADMIN = ("admin", "s3cret-admin")  # the user influxdb_with_auth creates (name, password)
+
+
+def influxdb(workdir: Path, auth: bool = False) -> Server:
+    """An InfluxDB 1.x (Debian's 1.6.7) with its data in workdir, on a free HTTP port;
+    `auth`: HTTP authentication on (create the first admin with `create_influx_admin`)."""
     exe = shutil.which("influxd") or "/usr/bin/influxd"
     if not Path(exe).exists():
         missing("influxd")
@@ -126,10 +131,22 @@ def influxdb(workdir: Path) -> Server:
         f'[data]\n  dir = "{workdir}/data"\n  wal-dir = "{workdir}/wal"\n'
         '  query-log-enabled = false\n  wal-fsync-delay = "0s"\n'
         f'[http]\n  bind-address = "127.0.0.1:{port}"\n  log-enabled = false\n'
+        f"  auth-enabled = {'true' if auth else 'false'}\n"
         "[monitor]\n  store-enabled = false\n"
         "[continuous_queries]\n  enabled = false\n"
     )
     return Server([exe, "-config", str(conf)], port, workdir, f"http://127.0.0.1:{port}/ping")
+
+
+def create_influx_admin(server: Server) -> None:
+    """Create INFLUX_ADMIN over the HTTP API: with auth on, only the first user may be made
+    without credentials, and only as an admin."""
+    user, password = INFLUX_ADMIN
+    q = urllib.parse.urlencode(
+        {"q": f"CREATE USER \"{user}\" WITH PASSWORD '{password}' WITH ALL PRIVILEGES"}
+    )
+    url = f"http://127.0.0.1:{server.port}/query?{q}"
+    urllib.request.urlopen(urllib.request.Request(url, method="POST"), timeout=10).close()
 
 
 def postgres(workdir: Path) -> Server:
