@@ -7,6 +7,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
@@ -36,6 +37,7 @@ def _fuzz_target() -> tuple[schemathesis.BaseSchema, dict[str, str]]:
 schema, ADMIN = _fuzz_target()
 
 
+@pytest.mark.slow  # about 2 s per operation: 25 generated requests each
 @schema.parametrize()
 @settings(
     max_examples=25, deadline=None,
