@@ -26,7 +26,7 @@ NOW = 1_800_000_000.0  # receive time of every message here, Unix seconds
 REG = small_registry()
 T = "sitewatch/hq/zs-1/telemetry"  # a registered zone sensor
 U = "sitewatch/hq/unknown-7/telemetry"  # a device the registry does not know
-PROPERTY = settings(max_examples=400, deadline=None,
+PROPERTY = settings(max_examples=200, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 # --- the strict-only twin of a payload ------------------------------------------------------
