@@ -219,13 +219,13 @@ class TransitionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     note: Text = Field(default="", max_length=2000)
-    assignee: Text | None = Field(default=None, min_length=1, max_length=200)
+    assignee: Text | None = Field(default=None, min_length=1, max_length=128)  # the column's
 
 
 class AssignIn(TransitionIn):
     """Body of assign: who takes the ticket."""
 
-    assignee: Text = Field(min_length=1, max_length=200)
+    assignee: Text = Field(min_length=1, max_length=128)
 
 
 class CommentIn(TransitionIn):
@@ -244,7 +244,7 @@ class TicketIn(BaseModel):
     department: Department = "maintenance"
     priority: Priority = "P3"
     site: str | None = Field(default=None, pattern=NAME_PATTERN)
-    zone: Text | None = Field(default=None, min_length=1, max_length=200)
+    zone: Text | None = Field(default=None, min_length=1, max_length=128)  # the column's
     device_id: str | None = Field(default=None, pattern=NAME_PATTERN)
     location: Text | None = Field(default=None, max_length=500)  # free text: "hall B, door 3"
 

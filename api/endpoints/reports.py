@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import AUTH_ERRORS, Reader
-from api.endpoints import API_PREFIX, OFFSET_MAX, RuntimeDep, utc
+from api.endpoints import API_PREFIX, ID_MAX, OFFSET_MAX, RuntimeDep, utc
 from api.schemas import ErrorOut
 from rules.incidents.reports import build_report, report_csv
 from rules.notify.delivery_log import list_deliveries
@@ -129,7 +129,7 @@ def deliveries(
     rt: RuntimeDep,
     _: Reader,
     status: Literal["pending", "delivered", "failed", "muted"] | None = None,
-    incident_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+    incident_id: Annotated[int | None, Query(ge=1, le=ID_MAX)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=OFFSET_MAX)] = 0,
 ) -> DeliveryPage:
