@@ -221,7 +221,7 @@ class TransitionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     note: Prose = Field(default="", max_length=2000)
-    assignee: Line | None = Field(default=None, min_length=1, max_length=200)
+    assignee: Line | None = Field(default=None, min_length=1, max_length=128)  # the column's
 
 
 class AcknowledgeIn(TransitionIn):
@@ -233,7 +233,7 @@ class AcknowledgeIn(TransitionIn):
 class AssignIn(TransitionIn):
     """Body of assign: who takes the ticket (none given: the caller)."""
 
-    assignee: Line | None = Field(default=None, min_length=1, max_length=200)
+    assignee: Line | None = Field(default=None, min_length=1, max_length=128)  # the column's
 
 
 class ResolveIn(TransitionIn):
@@ -261,7 +261,7 @@ class TicketIn(BaseModel):
     department: Department = "maintenance"
     priority: Priority = "P3"
     site: str | None = Field(default=None, pattern=NAME_PATTERN)
-    zone: Line | None = Field(default=None, min_length=1, max_length=200)
+    zone: Line | None = Field(default=None, min_length=1, max_length=128)  # the column's
     device_id: str | None = Field(default=None, pattern=NAME_PATTERN)
     location: Line | None = Field(default=None, max_length=500)  # free text: "hall B, door 3"
 

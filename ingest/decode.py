@@ -68,7 +68,6 @@ _RFC3339_RE = re.compile(
 _TELEMETRY_KEYS = frozenset({"ts", "seq", "metrics"})
 _EVENT_KEYS = frozenset({"ts", "seq", "event", "data"})
 _STATUSES = frozenset({"online", "offline"})
-_fast_parse = fast_parse  # looked up per call, so a test can switch the fast path off
 
 Source = tuple[str, str, Channel, Device | None]  # site, device id, channel, registered device
 Warn = Callable[[str], None]  # counts an accepted message's fault by reason
@@ -163,7 +162,7 @@ def _decode_payload(
         return Reading(site, device_id, channel, received_at, received_at, None, kind, zone,
                        status=status)
     if channel == "telemetry":
-        fast = _fast_parse(text)
+        fast = fast_parse(text)
         if fast is not None:
             before = len(faults)
             try:

@@ -11,8 +11,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
+from rules.db.database import open_database
 from tests import servers
+from tests.databases import MigratedDatabases, empty_database
 
 _counter = itertools.count()
 
@@ -74,3 +77,33 @@ def pg_url(postgres: servers.Server) -> str:
     ) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     return f"postgresql+psycopg://postgres@127.0.0.1:{postgres.port}/{name}"
+
+
+@pytest.fixture(scope="session")
+def pg_databases(postgres: servers.Server) -> MigratedDatabases:
+    """Fresh PostgreSQL databases already at the newest schema revision, for the whole run."""
+    return MigratedDatabases(postgres.port)
+
+
+@pytest.fixture(scope="module")
+def _pg_module_engine(pg_databases: MigratedDatabases) -> Iterator[sa.Engine]:
+    engine = open_database(pg_databases.new_url())
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def pg_engine(_pg_module_engine: sa.Engine) -> Iterator[sa.Engine]:
+    """A migrated PostgreSQL database, empty at the start of this test (shared by the module's
+    tests, emptied after each)."""
+    yield _pg_module_engine
+    empty_database(_pg_module_engine)
+
+
+@pytest.fixture(scope="session")
+def influxdb_with_auth() -> Iterator[servers.Server]:
+    """A second real InfluxDB 1.6.7 with HTTP authentication on and one admin user
+    (`servers.INFLUX_ADMIN`), for the whole run."""
+    for server in _serve(lambda workdir: servers.influxdb(workdir, auth=True), "influxdb-auth"):
+        servers.create_influx_admin(server)
+        yield server

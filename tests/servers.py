@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -59,6 +60,7 @@ class Server:
     workdir: Path
     ready_url: str | None = None
     user: str | None = None
+    ready_argv: list[str] | None = None  # a command that exits 0 once the server answers
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     ready: Callable[[], bool] | None = field(default=None, repr=False)  # polled after the port
 
@@ -84,6 +86,14 @@ class Server:
                     if time.monotonic() > deadline:
                         raise
                     time.sleep(0.05)
+        if self.ready_argv:
+            # PostgreSQL listens before it accepts sessions ("the database system is
+            # starting up"); its pg_isready says when it does.
+            deadline = time.monotonic() + 20
+            while subprocess.run(self.ready_argv, capture_output=True).returncode != 0:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{self.argv[0]} is not ready after 20 s")
+                time.sleep(0.05)
 
     def stop(self) -> None:
         """Stop the process (SIGTERM, then SIGKILL)."""
@@ -117,8 +127,12 @@ def mosquitto(workdir: Path) -> Server:
     return Server([exe, "-c", str(conf)], port, workdir)
 
 
-def influxdb(workdir: Path) -> Server:
-    """An InfluxDB 1.x (Debian's 1.6.7) with its data in workdir, on a free HTTP port."""
+INFLUX_ADMIN = ("admin", "s3cret-admin")  # the user influxdb_with_auth creates (name, password)
+
+
+def influxdb(workdir: Path, auth: bool = False) -> Server:
+    """An InfluxDB 1.x (Debian's 1.6.7) with its data in workdir, on a free HTTP port;
+    `auth`: HTTP authentication on (create the first admin with `create_influx_admin`)."""
     exe = shutil.which("influxd") or "/usr/bin/influxd"
     if not Path(exe).exists():
         missing("influxd")
@@ -131,10 +145,22 @@ def influxdb(workdir: Path) -> Server:
         f'[data]\n  dir = "{workdir}/data"\n  wal-dir = "{workdir}/wal"\n'
         '  query-log-enabled = false\n  wal-fsync-delay = "0s"\n'
         f'[http]\n  bind-address = "127.0.0.1:{port}"\n  log-enabled = false\n'
+        f"  auth-enabled = {'true' if auth else 'false'}\n"
         "[monitor]\n  store-enabled = false\n"
         "[continuous_queries]\n  enabled = false\n"
     )
     return Server([exe, "-config", str(conf)], port, workdir, f"http://127.0.0.1:{port}/ping")
+
+
+def create_influx_admin(server: Server) -> None:
+    """Create INFLUX_ADMIN over the HTTP API: with auth on, only the first user may be made
+    without credentials, and only as an admin."""
+    user, password = INFLUX_ADMIN
+    q = urllib.parse.urlencode(
+        {"q": f"CREATE USER \"{user}\" WITH PASSWORD '{password}' WITH ALL PRIVILEGES"}
+    )
+    url = f"http://127.0.0.1:{server.port}/query?{q}"
+    urllib.request.urlopen(urllib.request.Request(url, method="POST"), timeout=10).close()
 
 
 def postgres(workdir: Path) -> Server:

@@ -11,7 +11,7 @@ from api.runtime import Runtime
 
 API_PREFIX = "/api/v1"
 OFFSET_MAX = 1_000_000_000  # keeps OFFSET inside a 64-bit integer on every database
-ID_MAX = 2**63 - 1  # the largest id a database integer column holds
+ID_MAX = 2**31 - 1  # the largest id an Integer column holds on PostgreSQL (int4); SQLite: 2**63 - 1
 
 
 def get_runtime(request: Request) -> Runtime:

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import AUTH_ERRORS, Reader
-from api.endpoints import API_PREFIX, OFFSET_MAX, RuntimeDep, utc
+from api.endpoints import API_PREFIX, ID_MAX, OFFSET_MAX, RuntimeDep, utc
 from api.schemas import ErrorOut
 from api.sites import incident_visible
 from rules.incidents.reports import build_report, report_csv
@@ -136,7 +136,7 @@ def deliveries(
     rt: RuntimeDep,
     principal: Reader,
     status: Literal["pending", "delivered", "failed", "muted"] | None = None,
-    incident_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+    incident_id: Annotated[int | None, Query(ge=1, le=ID_MAX)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=OFFSET_MAX)] = 0,
 ) -> DeliveryPage:

@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from cachetools import TTLCache
 from fastapi import APIRouter, Request
 
 from api.auth import AUTH_ERRORS, Reader
@@ -26,7 +27,6 @@ class _Overview:
     """Device counts and the incident summary at one instant."""
 
     at: float  # Unix seconds (the runtime's clock) they were computed at
-    computed: float  # the cache's monotonic seconds when computed, for its age
     devices: DeviceCounts
     summary: dict[str, Any]
 
@@ -36,34 +36,50 @@ class _OverviewCache:
 
     Counting 10,000 devices and summarising 100,000 incidents costs a few milliseconds of
     the GIL; computed per request it queued concurrent requests behind each other. While
-    one request recomputes, the others answer with the previous overview.
+    one request recomputes, the others answer with the previous overview (a TTL cache alone
+    would make them all wait or all recompute).
     """
 
     def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
-        self._monotonic = monotonic  # seconds, for the overview's age only
-        self._lock = threading.Lock()
-        self._latest: _Overview | None = None
+        # Expires the overview REFRESH_S seconds (monotonic) after it was computed.
+        self._fresh: TTLCache[str, _Overview] = TTLCache(maxsize=1, ttl=REFRESH_S,
+                                                         timer=monotonic)
+        self._access = threading.Lock()  # TTLCache is not thread-safe; held for a lookup only
+        self._refresh = threading.Lock()  # one request recomputes at a time
+        self._latest: _Overview | None = None  # kept past its TTL for the others to answer
+
+    def _lookup(self) -> _Overview | None:
+        with self._access:
+            return self._fresh.get(_KEY)
 
     def get(self, rt: Runtime) -> _Overview:
         """An overview at most REFRESH_S old (older only while another request refreshes)."""
+        fresh = self._lookup()
+        if fresh is not None:
+            return fresh
         latest = self._latest
         if latest is None:
-            self._lock.acquire()  # the very first overview: wait for whoever computes it
-        elif self._monotonic() - latest.computed < REFRESH_S or not self._lock.acquire(False):
-            return latest  # fresh enough, or another request is refreshing it right now
+            self._refresh.acquire()  # the very first overview: wait for whoever computes it
+        elif not self._refresh.acquire(False):
+            return latest  # another request is refreshing it right now
         try:
-            latest = self._latest
-            if latest is None or self._monotonic() - latest.computed >= REFRESH_S:
-                latest = self._latest = _compute(rt, self._monotonic())
-            return latest
+            fresh = self._lookup()
+            if fresh is None:
+                fresh = self._latest = _compute(rt)
+                with self._access:
+                    self._fresh[_KEY] = fresh
+            return fresh
         finally:
-            self._lock.release()
+            self._refresh.release()
 
 
-def _compute(rt: Runtime, computed: float) -> _Overview:
+_KEY = "overview"
+
+
+def _compute(rt: Runtime) -> _Overview:
     now = rt.clock()
     # Liveness is in memory: one counting pass over 10,000 devices, no query per device.
-    return _overview(rt, now, computed, dict(rt.liveness.counts(now)), None)
+    return _overview(rt, now, dict(rt.liveness.counts(now)), None)
 
 
 def scoped_overview(rt: Runtime, sites: frozenset[str]) -> _Overview:
@@ -72,7 +88,7 @@ def scoped_overview(rt: Runtime, sites: frozenset[str]) -> _Overview:
     counts: Counter[tuple[str, bool]] = Counter(
         (d.state, d.registered) for d in rt.liveness.states(now) if d.site in sites
     )
-    return _overview(rt, now, time.monotonic(), dict(counts), sites)
+    return _overview(rt, now, dict(counts), sites)
 
 
 def ingest_view(snapshot: dict[str, Any], sites: frozenset[str] | None) -> dict[str, Any]:
@@ -83,7 +99,7 @@ def ingest_view(snapshot: dict[str, Any], sites: frozenset[str] | None) -> dict[
 
 
 def _overview(
-    rt: Runtime, now: float, computed: float, counts: Mapping[tuple[Any, bool], int],
+    rt: Runtime, now: float, counts: Mapping[tuple[Any, bool], int],
     sites: frozenset[str] | None,
 ) -> _Overview:
     by_state: Counter[str] = Counter()
@@ -101,7 +117,7 @@ def _overview(
     summary = rt.incidents.summary(now, sites)
     if rt.operations is not None:  # disabled points, tests, shelved, silences, groups (§8)
         summary["operations"] = rt.operations.summary()
-    return _Overview(now, computed, devices, summary)
+    return _Overview(now, devices, summary)
 
 
 def _cache(request: Request) -> _OverviewCache:

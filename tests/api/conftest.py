@@ -1,4 +1,7 @@
-"""Fixtures for API tests: a Runtime of real parts in tmp_path, tokens per role, a client."""
+"""Fixtures for API tests: a Runtime of real parts in tmp_path, tokens per role, a client.
+
+Every test that takes `rt` (or `client`, `tokens`) runs twice: on SQLite and on PostgreSQL.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from api.app import create_app
@@ -27,6 +31,7 @@ from rules.db.device_registry import DeviceTable
 from rules.engine.loader import parse_rules
 from rules.engine.signals import Signal
 from rules.incidents.service import IncidentService
+from tests.databases import DATABASES
 
 RULES = """
 - id: fire_alarm
@@ -83,9 +88,13 @@ class Health:
         return {k: dict(v) for k, v in self.checks.items()}
 
 
-def build_runtime(tmp_path: Path, store: TelemetryStore | None = None) -> Runtime:
-    """A Runtime of real parts: SQLite database, embedded store (unless given), services."""
-    engine = open_database(f"sqlite:///{tmp_path / 'sitewatch.db'}")
+def build_runtime(
+    tmp_path: Path, store: TelemetryStore | None = None, engine: sa.Engine | None = None
+) -> Runtime:
+    """A Runtime of real parts: database (a SQLite file unless given), embedded store (unless
+    given), services."""
+    if engine is None:
+        engine = open_database(f"sqlite:///{tmp_path / 'sitewatch.db'}")
     pack = parse_rules(RULES, "test rules")
     registry = small_registry()
     liveness = DeviceLiveness(registry, started_at=time.time())
@@ -131,13 +140,23 @@ def open_ticket(rt: Runtime, **kw: Any) -> int:
     return rt.incidents.open_ticket(**fields).id
 
 
+@pytest.fixture(params=DATABASES)
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
+    """The test's empty, migrated database: a SQLite file, or PostgreSQL as in production."""
+    if request.param == "postgresql":
+        yield request.getfixturevalue("pg_engine")  # shared by the module, emptied after
+        return
+    engine = open_database(f"sqlite:///{tmp_path / 'sitewatch.db'}")
+    yield engine
+    engine.dispose()
+
+
 @pytest.fixture
-def rt(tmp_path: Path) -> Iterator[Runtime]:
-    """A fresh Runtime for one test."""
-    runtime = build_runtime(tmp_path)
+def rt(tmp_path: Path, database: sa.Engine) -> Iterator[Runtime]:
+    """A fresh Runtime for one test, on each database in turn."""
+    runtime = build_runtime(tmp_path, engine=database)
     yield runtime
     runtime.store.close()
-    runtime.engine.dispose()
 
 
 @pytest.fixture

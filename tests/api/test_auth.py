@@ -11,8 +11,10 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.runtime import Runtime
 from api.tokens import TokenError, create_token, ensure_bootstrap_token, revoke_token
+from rules.db.database import open_database
 from rules.db.schema import api_tokens
 from tests.api.conftest import bearer, open_ticket, raise_alert
+from tests.databases import DATABASES
 
 
 def test_a_token_is_stored_only_as_its_sha256(rt: Runtime) -> None:
@@ -136,11 +138,16 @@ ALLOWED = {
 SUCCESS = {"open a ticket": 201}
 
 
-@pytest.fixture(scope="module")
-def matrix_app(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+@pytest.fixture(scope="module", params=DATABASES)
+def matrix_app(  # type: ignore[no-untyped-def]
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+):
     from tests.api.conftest import build_runtime
 
-    runtime = build_runtime(tmp_path_factory.mktemp("matrix"))
+    engine = None
+    if request.param == "postgresql":  # its own database: the module's shared one is emptied
+        engine = open_database(request.getfixturevalue("pg_databases").new_url())
+    runtime = build_runtime(tmp_path_factory.mktemp("matrix"), engine=engine)
     tokens = {
         role: create_token(runtime.engine, f"{role}-user", role)
         for role in ("viewer", "security", "maintenance", "admin")
@@ -148,6 +155,7 @@ def matrix_app(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-unt
     with TestClient(create_app(runtime)) as c:
         yield runtime, c, tokens
     runtime.store.close()
+    runtime.engine.dispose()
 
 
 @pytest.mark.parametrize("role", ["none", "viewer", "security", "maintenance", "admin"])

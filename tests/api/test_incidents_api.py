@@ -202,3 +202,57 @@ def test_a_ticket_with_an_unknown_priority_or_no_title_is_a_422(
     assert (r.status_code, r.json()["detail"][0]["loc"]) == (422, ["body", "priority"])
     r = client.post("/api/v1/tickets", json={"description": "no title"}, headers=admin)
     assert (r.status_code, r.json()["detail"][0]["loc"]) == (422, ["body", "title"])
+
+
+def test_an_id_past_the_database_integer_is_a_422_not_a_server_error(
+    client: TestClient, admin: dict[str, str]
+) -> None:
+    # PostgreSQL's integer column ends at 2**31 - 1; a larger id used to reach it and fail.
+    assert client.get(f"/api/v1/incidents/{2**31 - 1}", headers=admin).status_code == 404
+    r = client.get(f"/api/v1/incidents/{2**31}", headers=admin)
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["path", "incident_id"]
+    r = client.post(f"/api/v1/incidents/{2**40}/comment", json={"note": "x"}, headers=admin)
+    assert r.status_code == 422
+    r = client.get("/api/v1/notifications/deliveries", params={"incident_id": 2**31},
+                   headers=admin)
+    assert r.status_code == 422
+
+
+def test_text_longer_than_its_database_column_is_a_422_naming_the_field(
+    rt: Runtime, client: TestClient, admin: dict[str, str]
+) -> None:
+    # PostgreSQL enforces VARCHAR(128) where SQLite does not: this used to be a 500 there.
+    r = client.post("/api/v1/tickets", json={"title": "Chair", "zone": "z" * 129}, headers=admin)
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "zone"]
+    ticket = open_ticket(rt)
+    r = client.post(f"/api/v1/incidents/{ticket}/assign", json={"assignee": "a" * 129},
+                    headers=admin)
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "assignee"]
+    r = client.post(f"/api/v1/incidents/{ticket}/assign", json={"assignee": "a" * 128},
+                    headers=admin)
+    assert r.status_code == 200 and r.json()["assignee"] == "a" * 128
+    ok = client.post("/api/v1/tickets", json={"title": "Chair", "zone": "z" * 128}, headers=admin)
+    assert ok.status_code == 201 and ok.json()["zone"] == "z" * 128
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/api/v1/tickets", {"title": "Broken\x00chair"}, "title"),
+        ("/api/v1/tickets", {"title": "Chair", "description": "a\x1bb"}, "description"),
+        ("/api/v1/tickets", {"title": "Chair", "location": "\x7f"}, "location"),
+        ("/api/v1/incidents/{id}/comment", {"note": "on my way\x00"}, "note"),
+        ("/api/v1/incidents/{id}/assign", {"assignee": "tom\x00"}, "assignee"),
+    ],
+)
+def test_a_control_character_in_free_text_is_a_422_naming_the_field_and_stores_nothing(
+    rt: Runtime, client: TestClient, admin: dict[str, str], path: str, body: dict[str, str],
+    field: str,
+) -> None:
+    ticket = open_ticket(rt)
+    r = client.post(path.format(id=ticket), json=body, headers=admin)
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["loc"][-1] == field
+    assert rt.incidents.list()[1] == 1 and len(rt.incidents.timeline(ticket)) == 1
+    fine = {"title": "Chair", "description": "line one\nline two\ttabbed"}
+    assert client.post("/api/v1/tickets", json=fine, headers=admin).status_code == 201

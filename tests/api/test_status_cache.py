@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
+import pytest
 from fastapi.testclient import TestClient
 
 from api.endpoints.status import REFRESH_S, _OverviewCache
@@ -46,3 +48,32 @@ def test_ingest_counters_in_status_are_live_between_refreshes(
     rt.counters.add_received(7)
     after = client.get("/api/v1/status", headers=headers).json()
     assert after["ingest"]["received"] == before["ingest"]["received"] + 7
+
+
+def test_while_one_request_refreshes_the_others_answer_the_previous_counts_at_once(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = FakeMonotonic()
+    cache = _OverviewCache(clock)
+    first = cache.get(rt)
+    clock.now += REFRESH_S * 1.5
+    entered, release = threading.Event(), threading.Event()
+    summary = rt.incidents.summary
+
+    def slow_summary(now: float) -> dict[str, object]:
+        entered.set()
+        assert release.wait(30), "the test never released the refresh"
+        return summary(now)
+
+    monkeypatch.setattr(rt.incidents, "summary", slow_summary)
+    refreshed: list[object] = []
+    refresher = threading.Thread(target=lambda: refreshed.append(cache.get(rt)))
+    refresher.start()
+    try:
+        assert entered.wait(30)
+        assert cache.get(rt) is first  # does not wait for the refresh, does not start another
+    finally:
+        release.set()
+        refresher.join(30)
+    (fresh,) = refreshed
+    assert fresh is not first and cache.get(rt) is fresh

@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from pathlib import Path
 
+import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from api.endpoints.ui import ASSETS, STATIC_DIR
+from rules.db.database import open_database
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Iterator[sa.Engine]:
+    """SQLite only: static files never reach the database, one database is enough here."""
+    engine = open_database(f"sqlite:///{tmp_path / 'sitewatch.db'}")
+    yield engine
+    engine.dispose()
 
 
 def test_the_dashboard_page_is_served_without_a_token(client: TestClient) -> None:

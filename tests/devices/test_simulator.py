@@ -270,6 +270,7 @@ def run_for(sim: Simulator) -> threading.Thread:
     return thread
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("per_device_clients", [True, False])
 def test_every_device_publishes_messages_the_ingest_accepts_then_goes_offline_on_stop(
     mosquitto: Server, topic_prefix: str, listen: Listener, per_device_clients: bool
@@ -296,6 +297,7 @@ def test_every_device_publishes_messages_the_ingest_accepts_then_goes_offline_on
     assert sim.stats.telemetry >= 50 and sim.stats.refused == 0
 
 
+@pytest.mark.slow
 def test_scripted_faults_publish_their_events_and_a_silent_detector_stops_but_stays_online(
     mosquitto: Server, topic_prefix: str, listen: Listener
 ) -> None:
@@ -319,6 +321,7 @@ def test_scripted_faults_publish_their_events_and_a_silent_detector_stops_but_st
     assert heat_status == [b"online", b"offline"]  # offline only at the simulator's stop
 
 
+@pytest.mark.slow
 def test_killing_the_simulator_makes_the_broker_publish_each_device_last_will_retained(
     mosquitto: Server, topic_prefix: str, listen: Listener, tmp_path: Path
 ) -> None:
@@ -353,6 +356,7 @@ def test_killing_the_simulator_makes_the_broker_publish_each_device_last_will_re
         late.close()
 
 
+@pytest.mark.slow
 def test_sigterm_stops_the_cli_cleanly_and_publishes_offline(
     mosquitto: Server, topic_prefix: str, listen: Listener
 ) -> None:
@@ -373,6 +377,7 @@ def test_sigterm_stops_the_cli_cleanly_and_publishes_offline(
     assert [m.payload for m in listen.on(f"{topic_prefix}/hq/sd-01/status")][-1] == b"offline"
 
 
+@pytest.mark.slow
 def test_an_unreachable_broker_is_reported_instead_of_hanging() -> None:
     sim = Simulator(one_of_each(), f"mqtt://127.0.0.1:{free_port()}", duration_s=1,
                     connect_timeout_s=1.0)

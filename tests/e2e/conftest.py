@@ -19,6 +19,17 @@ from devices.registry import Registry
 from tests.e2e.helpers import Site
 from tests.servers import Server, free_port
 
+HERE = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test in tests/e2e/ is `slow` (a real broker, a whole Service): the fast loop
+    `-m "not slow"` leaves them out."""
+    for item in items:
+        if HERE in item.path.parents:
+            item.add_marker(pytest.mark.slow)
+
+
 CONNECT_TIMEOUT_S = 15.0  # broker connect and subscribe at start
 HEARTBEAT_S = 0.2  # SSE keepalive comments this often, so a test sees it is attached
 

@@ -9,6 +9,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from devices.reading import Reading
 from ingest.log import ReadingLog
 
@@ -137,6 +139,7 @@ def test_read_times_out_empty_when_nothing_arrives(tmp_path):
     assert log.read("store", 10, timeout=0.05) == []
 
 
+@pytest.mark.slow
 def test_an_append_that_returned_survives_kill_9_of_the_process(tmp_path):
     path = tmp_path / "log.sqlite3"
     code = (

@@ -68,6 +68,7 @@ def test_an_ack_from_before_a_reconnect_is_skipped_and_the_redelivered_copy_is_a
         s2.stop()
 
 
+@pytest.mark.slow
 def test_the_session_reconnects_after_a_broker_restart_and_gets_what_was_published(
     mosquitto, topic_prefix
 ):

@@ -20,6 +20,8 @@ from ingest.pipeline import IngestPipeline
 from tests.ingest.helpers import Publisher, small_registry, wait_until
 from tests.ingest.memstore import MemoryStore
 
+pytestmark = pytest.mark.slow  # every test here is a pipeline through the real broker
+
 T0 = time.time() - 3600  # payload timestamps start an hour ago, one per second per device
 
 
@@ -220,7 +222,6 @@ def test_a_restarted_ingest_with_the_same_client_id_and_log_loses_nothing(
     _assert_store_holds_exactly(store, devices, per_device)
 
 
-@pytest.mark.slow
 def test_readings_reach_a_real_influxdb_v1_with_their_values(
     mosquitto, influxdb, influx_db, topic_prefix, tmp_path
 ):

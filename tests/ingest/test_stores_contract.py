@@ -6,7 +6,6 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -17,7 +16,7 @@ from devices.reading import Reading
 from ingest.stores.base import BadData, Sample, StoreUnavailable, TelemetryStore
 from ingest.stores.embedded import EmbeddedStore
 from ingest.stores.influx_v1 import InfluxV1Store, quote_ident, quote_string
-from tests.servers import Server
+from tests.servers import INFLUX_ADMIN, Server
 
 T0 = 1_800_000_000.0  # 2027-01-15T08:00:00Z, a multiple of 60 s
 ZONE = "Plant room, level=2"  # a tag value with a space, a comma and an equals sign
@@ -271,26 +270,30 @@ def test_v1_creates_its_database_when_missing(influxdb: Server, influx_db: str) 
     store.close()
 
 
-def test_v1_refused_credentials_are_retryable_with_a_message_naming_the_cause() -> None:
-    class Deny(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = b'{"error":"authorization failed"}'
-            self.send_response(401)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Deny)
-    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-    store = InfluxV1Store(f"http://127.0.0.1:{server.server_port}", "db", "u", "p")
+@pytest.mark.parametrize(
+    ("username", "password"), [("admin", "wrong"), ("nobody", "x"), (None, None)]
+)
+def test_v1_refused_credentials_are_retryable_with_a_message_naming_the_cause(
+    influxdb_with_auth: Server, username: str | None, password: str | None
+) -> None:
+    url = f"http://127.0.0.1:{influxdb_with_auth.port}"
+    store = InfluxV1Store(url, "refused", username, password)
     try:
-        with pytest.raises(StoreUnavailable, match="username and password.*authorization failed"):
+        with pytest.raises(StoreUnavailable, match="username and password.*auth"):
             store.write(BATCH[:1])
+        with pytest.raises(StoreUnavailable, match="username and password"):
+            store.query("ahu-1", "supply_air_temp_c", T0, T0 + 1)
     finally:
         store.close()
-        server.shutdown()
-        server.server_close()
+
+
+def test_v1_with_the_right_credentials_writes_and_reads_on_an_influxdb_with_auth(
+    influxdb_with_auth: Server,
+) -> None:
+    user, password = INFLUX_ADMIN
+    store = InfluxV1Store(f"http://127.0.0.1:{influxdb_with_auth.port}", "granted", user, password)
+    try:
+        store.write(BATCH[:1])
+        assert store.query("ahu-1", "supply_air_temp_c", T0, T0 + 1) == [Sample(T0, 10.0)]
+    finally:
+        store.close()

@@ -13,10 +13,12 @@ from rules.db.database import open_database
 
 @pytest.fixture(params=["sqlite"])
 def engine(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[sa.Engine]:
-    """A migrated database (SQLite file); a test that must also hold on PostgreSQL says
-    `@pytest.mark.parametrize("engine", ["sqlite", "postgresql"], indirect=True)`."""
-    url = (f"sqlite:///{tmp_path / 'sw.db'}" if request.param == "sqlite"
-           else str(request.getfixturevalue("pg_url")))
-    eng = open_database(url)
+    """A migrated, empty database (SQLite file); a test that must also hold on PostgreSQL says
+    `@pytest.mark.parametrize("engine", ["sqlite", "postgresql"], indirect=True)`, a module
+    `pytestmark = pytest.mark.parametrize("engine", DATABASES, indirect=True)`."""
+    if request.param == "postgresql":
+        yield request.getfixturevalue("pg_engine")  # shared by the module, emptied after
+        return
+    eng = open_database(f"sqlite:///{tmp_path / 'sw.db'}")
     yield eng
     eng.dispose()

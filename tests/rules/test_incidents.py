@@ -1,4 +1,4 @@
-"""The incident service on SQLite: lifecycle, repeats, latching, links, SLA, escalation, queries."""
+"""The incident service on SQLite and PostgreSQL: lifecycle, repeats, latching, links, clocks."""
 
 from __future__ import annotations
 
@@ -16,6 +16,10 @@ from rules.incidents.record import (
     TimelineEntry,
 )
 from rules.incidents.service import IncidentService
+from tests.databases import DATABASES
+
+# Production runs on PostgreSQL: every test here runs on it as well as on SQLite.
+pytestmark = pytest.mark.parametrize("engine", DATABASES, indirect=True)
 
 T0 = 1_795_773_600.0  # 2026-11-27 10:00:00 UTC: the fake clock starts here
 MIN = 60.0

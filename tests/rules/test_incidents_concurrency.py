@@ -26,6 +26,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("pg_url"))
 
 
+@pytest.mark.slow
 def test_racing_threads_firing_one_rule_and_device_end_with_one_open_incident(
     db_url: str,
 ) -> None:

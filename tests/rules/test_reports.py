@@ -13,7 +13,11 @@ from rules.engine.loader import parse_rules
 from rules.engine.signals import Signal
 from rules.incidents.reports import build_report, report_csv
 from rules.incidents.service import IncidentService
+from tests.databases import DATABASES
 from tests.rules.packs import FIRE_ALARM
+
+# Production runs on PostgreSQL: every test here runs on it as well as on SQLite.
+pytestmark = pytest.mark.parametrize("engine", DATABASES, indirect=True)
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC).timestamp()
 H = 3600.0
