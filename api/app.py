@@ -25,6 +25,7 @@ from api.endpoints import (
     whoami,
 )
 from api.endpoints import tickets as tickets_endpoints
+from api.endpoints.rules_info import router as rules_info_router
 from api.metrics import ApiMetrics, RequestMetrics
 from api.runtime import Runtime
 from api.schemas import ConflictOut
@@ -73,6 +74,7 @@ def create_app(
     for module in (health, status, devices, telemetry, incidents, tickets_endpoints, stream,
                    deadletters, reports, whoami):
         app.include_router(module.router)
+    app.include_router(rules_info_router)
     app.include_router(metrics.router)
     app.include_router(ui.router)
     _install_error_handlers(app)

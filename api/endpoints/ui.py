@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from fastapi import APIRouter, HTTPException
@@ -10,10 +11,14 @@ from fastapi.responses import FileResponse
 router = APIRouter(include_in_schema=False)
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
-ASSETS = {  # the only files served besides the page; anything else is 404
-    "app.js": "text/javascript; charset=utf-8",
-    "style.css": "text/css; charset=utf-8",
+ASSET_TYPES = {  # the only kinds of file served besides the page; anything else is 404
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".json": "application/json; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
 }
+ASSET_RE = re.compile(r"^(?:[a-z0-9_-]+/){0,2}[A-Za-z0-9_.-]+$")  # at most two folders deep
 # The page loads nothing from elsewhere and talks only to its own origin; no inline script,
 # so text injected into the page by a bug could not run either.
 HEADERS = {
@@ -35,10 +40,17 @@ def dashboard() -> FileResponse:
     )
 
 
-@router.get("/static/{name}")
+@router.get("/static/{name:path}")
 def asset(name: str) -> FileResponse:
-    """The page's script and stylesheet."""
-    media_type = ASSETS.get(name)
-    if media_type is None:
+    """The page's scripts, stylesheet and message catalogs, from the package's static folder."""
+    path = (STATIC_DIR / name).resolve()
+    media_type = ASSET_TYPES.get(path.suffix)
+    if (
+        ASSET_RE.fullmatch(name) is None
+        or ".." in name
+        or media_type is None
+        or not path.is_relative_to(STATIC_DIR)
+        or not path.is_file()
+    ):
         raise HTTPException(404, f"no asset {name!r}")
-    return FileResponse(STATIC_DIR / name, media_type=media_type, headers=HEADERS)
+    return FileResponse(path, media_type=media_type, headers=HEADERS)
