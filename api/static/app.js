@@ -17,7 +17,7 @@ import { opsView } from "./js/ops.js";
 
 const POLL_MS = 10000; // device liveness and status are not on the stream: re-read this often
 const ROUTES = {
-  queue: (root) => { statusPanel(root); return queueView(root); },
+  queue: (root) => { const off = queueView(root); statusPanel(root); return off; },
   incident: incidentView,
   tickets: ticketsView,
   history: historyView,

@@ -6,14 +6,16 @@ import re
 
 from fastapi.testclient import TestClient
 
-from api.endpoints.ui import ASSETS, STATIC_DIR
+from api.endpoints.ui import STATIC_DIR
+
+SCRIPTS = [STATIC_DIR / "app.js", *sorted((STATIC_DIR / "js").glob("*.js"))]
 
 
 def test_the_dashboard_page_is_served_without_a_token(client: TestClient) -> None:
     r = client.get("/")
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/html")
-    assert '<script src="/static/app.js"' in r.text
+    assert '<script type="module" src="/static/app.js"' in r.text
     assert 'href="/static/style.css"' in r.text
 
 
@@ -29,14 +31,21 @@ def test_the_script_and_stylesheet_are_served_with_their_types(client: TestClien
     css = client.get("/static/style.css")
     assert js.status_code == 200 and js.headers["content-type"].startswith("text/javascript")
     assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
-    assert "/api/v1" in js.text
+    assert "./js/core.js" in js.text
     assert ".critical" in css.text
+    catalog = client.get("/static/i18n/zh-Hant.json")
+    assert catalog.status_code == 200
+    assert catalog.headers["content-type"].startswith("application/json")
+    assert client.get("/static/js/queue.js").status_code == 200
 
 
 def test_only_the_listed_assets_are_served(client: TestClient) -> None:
     assert client.get("/static/index.html").status_code == 404
     assert client.get("/static/..%2Fapp.py").status_code == 404
     assert client.get("/static/ui.py").status_code == 404
+    assert client.get("/static/js/../../app.py").status_code == 404
+    assert client.get("/static/js/%2e%2e/%2e%2e/endpoints/ui.py").status_code == 404
+    assert client.get("/static/nothing.js").status_code == 404
 
 
 def test_the_dashboard_is_not_in_the_openapi_document(client: TestClient) -> None:
@@ -46,28 +55,30 @@ def test_the_dashboard_is_not_in_the_openapi_document(client: TestClient) -> Non
 
 
 def test_the_assets_name_no_external_host() -> None:
-    for name in ("index.html", *ASSETS):
-        text = (STATIC_DIR / name).read_text()
+    for path in [STATIC_DIR / "index.html", STATIC_DIR / "style.css", *SCRIPTS]:
+        text, name = path.read_text(), path.name
+        text = text.replace('"http://www.w3.org/2000/svg"', "")  # a namespace, never fetched
         assert not re.search(r"https?://", text), f"{name} names an external URL"
         assert not re.search(r"(?<![\w.])//[a-z0-9-]+\.[a-z]", text), f"{name}: protocol-relative"
 
 
 def test_every_fetch_in_the_script_goes_to_the_same_origin_api() -> None:
-    js = (STATIC_DIR / "app.js").read_text()
-    assert 'const API = "/api/v1";' in js
+    js = "\n".join(p.read_text() for p in SCRIPTS)
+    assert 'export const API = "/api/v1";' in js
     calls = re.findall(r"fetch\(([^,)]+)", js)
-    assert calls, "the script makes no fetch() at all"
-    for target in calls:
-        assert target.strip().startswith(("API", "`${API}")), target
+    assert calls, "the scripts make no fetch() at all"
+    for target in calls:  # the API, or the page's own message catalogs
+        assert target.strip().startswith(("API", "`${API}", "`/static/i18n/")), target
 
 
 def test_the_script_never_assigns_markup() -> None:
-    js = (STATIC_DIR / "app.js").read_text()
+    js = "\n".join(p.read_text() for p in SCRIPTS)
     for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
         assert sink not in js, sink
 
 
 def test_the_token_is_kept_in_session_storage_not_local_storage() -> None:
-    js = (STATIC_DIR / "app.js").read_text()
+    js = "\n".join(p.read_text() for p in SCRIPTS)
     assert "sessionStorage.setItem(TOKEN_KEY" in js
-    assert "localStorage." not in js
+    # localStorage holds the language preference only, never the token
+    assert re.findall(r"localStorage\.\w+\(([A-Z_]+)", js) == ["LOCALE_KEY", "LOCALE_KEY"]

@@ -4,6 +4,7 @@ technician see and do, by mouse and by keyboard, in English and Chinese, on a ph
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -168,6 +169,20 @@ def test_a_device_chart_draws_the_points_stored_in_influxdb(
     shot(page, "device-desktop-en")
 
 
+def test_the_site_map_says_each_zones_worst_state_in_words_and_pins_devices(
+    open_page: OpenPage, console: Console
+) -> None:
+    alert = _open_alert(console, "fire_alarm", "fp-01") or _fire(console)
+    page = open_page("viewer", route="#/map")
+    zone = page.locator(f".zone[data-zone='{alert['zone']}']")
+    zone.wait_for()
+    assert "ALARM" in zone.locator(".badge").first.inner_text()  # words, not colour alone
+    assert "w-bad" in (zone.get_attribute("class") or "")
+    pin = page.locator(".plan .pin[aria-label^='fp-01']")
+    assert pin.count() == 1 and "ALARM" in (pin.get_attribute("aria-label") or "")
+    shot(page, "map-desktop-en")
+
+
 @pytest.mark.parametrize(("locale", "nav", "rule"), [
     ("zh-TW", "警報", "火警警報"), ("zh-CN", "警报", "火警警报")])
 def test_chinese_browsers_get_their_script_including_the_rule_titles(
@@ -190,7 +205,8 @@ def test_the_language_can_be_switched_and_is_remembered(
 ) -> None:
     page = open_page("viewer", locale="en-US")
     page.select_option("#lang", "zh-Hans")
-    page.wait_for_function("() => document.querySelector('nav a[data-view=tickets]').textContent === '工单'")
+    page.wait_for_function(
+        "() => document.querySelector('nav a[data-view=tickets]').textContent === '工单'")
     page.reload()
     page.wait_for_function("() => document.documentElement.lang === 'zh-Hans'")
     assert page.inner_text("nav a[data-view=tickets]") == "工单"
@@ -210,3 +226,31 @@ def test_at_360_px_no_view_is_wider_than_the_phone(
         assert widths[0] <= widths[1], f"{view} is {widths[0]} px wide at {widths[1]} px"
         if view in ("#/queue", "#/tickets", "#/device/zs-01", "#/map"):
             shot(page, f"{view.split('/')[1]}-phone-{tag}")
+
+
+AXE = Path(__file__).resolve().parent / "vendor" / "axe.min.js"
+SERIOUS = {"serious", "critical"}
+
+
+@pytest.mark.parametrize("locale", ["en-US", "zh-TW"])
+def test_axe_finds_no_serious_accessibility_violation_on_any_view(
+    open_page: OpenPage, console: Console, locale: str
+) -> None:
+    alert = _open_alert(console, "fire_alarm", "fp-01") or _fire(console)
+    page = open_page("admin", locale=locale)
+    # Injected through the DevTools protocol, which the page's CSP does not govern.
+    page.evaluate(f"() => {{ {AXE.read_text('utf-8')}\n; window.__axe = axe; }}")
+    found: list[Any] = []
+    minor: list[Any] = []
+    for view in [*VIEWS, f"#/incident/{alert['id']}"]:
+        page.evaluate("r => { location.hash = r; }", view)
+        page.wait_for_timeout(700)  # the view's API calls answer and it draws
+        result = page.evaluate(
+            "() => window.__axe.run(document).then(r => ({ passes: r.passes.length,"
+            " violations: r.violations.map(v => ({ id: v.id, impact: v.impact,"
+            " nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 3) })) }))")
+        assert result["passes"] > 10, f"axe checked next to nothing on {view}"
+        found += [(view, v) for v in result["violations"] if v["impact"] in SERIOUS]
+        minor += [(view, v["id"]) for v in result["violations"] if v["impact"] not in SERIOUS]
+    assert not found, found
+    print("axe, moderate or minor:", minor)

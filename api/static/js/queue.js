@@ -81,8 +81,8 @@ function renderBanner(list) {
     " ",
     el("a", { href: `#/incident/${a.id}` }, t("queue.open", { id: a.id })),
     a.state === "active" && mayAct("alert") ? ackButton(a) : null)),
-  criticals.length > 5 ? el("div", {}, t("queue.more_critical", { n: criticals.length - 5 }))
-    : null);
+  ...(criticals.length > 5
+    ? [el("div", {}, t("queue.more_critical", { n: criticals.length - 5 }))] : []));
   const unacked = criticals.filter((a) => a.state === "active").length;
   document.title = unacked ? `(${unacked}) ${t("severity.critical")} — Sitewatch` : "Sitewatch";
 }

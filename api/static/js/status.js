@@ -32,7 +32,7 @@ export async function loadStatus() {
 
 /** The status panel, placed at the top of a view. */
 export function statusPanel(root) {
-  root.append(el("section", { class: "panel wide", "aria-labelledby": "status-h" },
+  root.append(el("section", { class: "panel", "aria-labelledby": "status-h" },
     el("h2", { id: "status-h" }, t("status.title")),
     el("div", { id: "status", class: "cards" })));
   loadStatus();
