@@ -6,30 +6,27 @@ import { LOCALES, setLocale, t, translatePage } from "./js/i18n.js";
 import { connect, relabelLive, setLive } from "./js/stream.js";
 import { loadAlerts, queueView, redraw } from "./js/queue.js";
 import { soundButton } from "./js/alarm.js";
-import { statusPanel, loadStatus } from "./js/status.js";
-import { incidentView } from "./js/incident.js";
-import { ticketsView } from "./js/tickets.js";
-import { historyView } from "./js/history.js";
-import { devicesView } from "./js/devices.js";
-import { deviceView } from "./js/device.js";
-import { mapView } from "./js/sitemap.js";
-import { opsView } from "./js/ops.js";
+import { statusPanel } from "./js/status.js";
 
 const POLL_MS = 10000; // device liveness and status are not on the stream: re-read this often
+// The alarm queue is in the first load; every other view's module is fetched when first shown,
+// so a guard's screen is up after 7 small files, not 15.
 const ROUTES = {
-  queue: (root) => { const off = queueView(root); statusPanel(root); return off; },
-  incident: incidentView,
-  tickets: ticketsView,
-  history: historyView,
-  devices: devicesView,
-  device: deviceView,
-  map: mapView,
-  ops: opsView,
+  queue: async () => (root) => { const off = queueView(root); statusPanel(root); return off; },
+  incident: async () => (await import("./js/incident.js")).incidentView,
+  tickets: async () => (await import("./js/tickets.js")).ticketsView,
+  history: async () => (await import("./js/history.js")).historyView,
+  devices: async () => (await import("./js/devices.js")).devicesView,
+  device: async () => (await import("./js/device.js")).deviceView,
+  map: async () => (await import("./js/sitemap.js")).mapView,
+  ops: async () => (await import("./js/ops.js")).opsView,
 };
 let cleanup = null;
 let poll = null;
+let routed = 0; // the latest route() call: a slower earlier one must not draw over it
 
-function route() {
+async function route() {
+  const mine = ++routed;
   const [name, ...rest] = location.hash.replace(/^#\/?/, "").split("/");
   const view = ROUTES[name] ? name : "queue";
   const root = $("view");
@@ -41,11 +38,13 @@ function route() {
     else a.removeAttribute("aria-current");
   }
   if (!token() || !me.role) return;
-  const result = ROUTES[view](root, decodeURIComponent(rest.join("/")));
+  const draw = await ROUTES[view]();
+  if (mine !== routed) return;
+  const result = draw(root, decodeURIComponent(rest.join("/")));
   if (typeof result === "function") cleanup = result;
 }
 
-async function start(fresh) {
+async function start(fresh, whoami) {
   clearInterval(poll);
   me.name = me.role = "";
   if (!token()) {
@@ -54,7 +53,7 @@ async function start(fresh) {
     return;
   }
   try {
-    Object.assign(me, await api("/whoami"));
+    Object.assign(me, await (whoami || api("/whoami")));
   } catch (e) {
     setLive("live.refused", "bad");
     say(t("token.refused", { why: e.message }), true);
@@ -63,8 +62,12 @@ async function start(fresh) {
   }
   $("who").textContent = t("who", { name: me.name, role: t(`role.${me.role}`) });
   route();
-  loadAlerts().catch((e) => say(t("load.failed", { why: e.message }), true));
-  poll = setInterval(() => { emit("poll"); }, POLL_MS);
+  // The alerts are read once the stream is attached ("connected"), so no change falls between
+  // the read and the stream; while it is not attached, every poll reads them again.
+  poll = setInterval(() => {
+    emit("poll");
+    if ($("live").dataset.state !== "ok") loadAlerts().catch(() => {});
+  }, POLL_MS);
   connect(fresh);
 }
 
@@ -80,8 +83,6 @@ function languagePicker() {
 }
 
 async function init() {
-  await setLocale(null);
-  languagePicker();
   // /#token=... (for a bookmark or a headless screenshot): read once, then drop it from the
   // address bar and the history so it is not left on screen.
   const match = location.hash.match(/^#token=([^&]+)/);
@@ -89,6 +90,11 @@ async function init() {
     setToken(decodeURIComponent(match[1]));
     history.replaceState(null, "", `${location.pathname}${location.search}#/queue`);
   }
+  // Who the token is, asked while the catalogs load (first load: one round trip, not two).
+  const whoami = token() ? api("/whoami") : null;
+  if (whoami) whoami.catch(() => {}); // handled in start()
+  await setLocale(null);
+  languagePicker();
   $("sound-slot").replaceWith(soundButton());
   $("token").value = token();
   $("token-form").addEventListener("submit", (e) => {
@@ -110,10 +116,12 @@ async function init() {
     redraw();
   });
   window.addEventListener("hashchange", route);
-  on("connected", () => { loadAlerts().catch(() => {}); loadStatus(); });
+  on("connected", () => {
+    loadAlerts().catch((e) => say(t("load.failed", { why: e.message }), true));
+  });
   on("refused", () => clearInterval(poll));
   translatePage(document);
-  start(true);
+  start(true, whoami);
 }
 
 init();

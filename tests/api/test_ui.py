@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from fastapi.testclient import TestClient
 
@@ -82,3 +83,19 @@ def test_the_token_is_kept_in_session_storage_not_local_storage() -> None:
     assert "sessionStorage.setItem(TOKEN_KEY" in js
     # localStorage holds the language preference only, never the token
     assert re.findall(r"localStorage\.\w+\(([A-Z_]+)", js) == ["LOCALE_KEY", "LOCALE_KEY"]
+
+
+def _static_imports(path: Path, seen: set[str]) -> set[str]:
+    for name in re.findall(r'^import .* from "\.(?:/js)?/([\w-]+\.js)";$', path.read_text(), re.M):
+        if name not in seen:
+            seen.add(name)
+            _static_imports(STATIC_DIR / "js" / name, seen)
+    return seen
+
+
+def test_the_page_preloads_exactly_the_first_loads_modules() -> None:
+    html = (STATIC_DIR / "index.html").read_text()
+    preloaded = set(re.findall(r'<link rel="modulepreload" href="/static/js/([\w-]+\.js)">', html))
+    first_load = _static_imports(STATIC_DIR / "app.js", set())
+    assert preloaded == first_load
+    assert len(first_load) < len(SCRIPTS) - 1  # the other views load when first shown

@@ -86,7 +86,8 @@ export async function deviceView(root, id) {
       el("table", {}, el("tbody", {}, ...Object.entries(d.latest).map(([m, v]) => el("tr", {},
         el("th", { scope: "row" }, m), el("td", {}, String(v.value)),
         el("td", { class: "muted" }, relative(v.ts))))))),
-    ...numeric.map(([m]) => metricPanel(d, m)),
+    ...(numeric.length ? numeric.map(([m]) => metricPanel(d, m))
+      : [el("section", { class: "panel" }, el("p", { class: "empty" }, t("device.no_readings")))]),
     el("section", { class: "panel", "aria-labelledby": "dev-open-h" },
       el("h2", { id: "dev-open-h" }, t("device.open")), incidentList(open.items, "device.none")),
     el("section", { class: "panel", "aria-labelledby": "dev-recent-h" },

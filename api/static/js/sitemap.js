@@ -2,7 +2,6 @@
 // it in words (never colour alone). A floor whose devices carry x, y gets a plan with pins.
 import { api, el, say } from "./core.js";
 import { t, word } from "./i18n.js";
-import { alerts } from "./queue.js";
 
 const RANK = { ok: 0, warn: 1, bad: 2 };
 const MAX_DEVICES = 5000; // read in pages of 1,000; a site map beyond this is not readable anyway
@@ -47,15 +46,16 @@ function plan(floorDevices, worstOf) {
 
 /** The site map view, #/map. */
 export async function mapView(root) {
-  let devices;
+  let devices, open;
   try {
-    devices = await allDevices();
+    [devices, open] = await Promise.all([allDevices(),
+      api("/incidents?kind=alert&open=true&limit=500").then((p) => p.items)]);
   } catch (e) {
     say(t("load.failed", { why: e.message }), true);
     return;
   }
   const openByDevice = new Map();
-  for (const a of alerts.values()) {
+  for (const a of open) {
     if (!a.device_id) continue;
     if (a.severity === "critical" || !openByDevice.has(a.device_id)) {
       openByDevice.set(a.device_id, a.severity);
