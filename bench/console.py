@@ -21,7 +21,7 @@ from typing import Any
 
 from playwright.sync_api import Browser, sync_playwright
 
-from bench.common import ROOT, TOKEN, Servers, Serve, wait_until
+from bench.common import ROOT, TOKEN, Serve, Servers, wait_until
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.ingest.helpers import Publisher
 from tests.servers import free_port, stop_process
@@ -117,10 +117,12 @@ def queue_and_devices(browser: Browser, workdir: Path) -> dict[str, Any]:
         # Count what each stream frame does to the queue: nodes added and main-thread time.
         page.evaluate("""() => {
           window.__m = { added: 0, busy: 0 };
-          new MutationObserver((ms) => { for (const m of ms) window.__m.added += m.addedNodes.length; })
-            .observe(document.getElementById('queue'), { childList: true });
-          new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__m.busy += e.duration; })
-            .observe({ type: 'longtask', buffered: false });
+          new MutationObserver((ms) => {
+            for (const m of ms) window.__m.added += m.addedNodes.length;
+          }).observe(document.getElementById('queue'), { childList: true });
+          new PerformanceObserver((l) => {
+            for (const e of l.getEntries()) window.__m.busy += e.duration;
+          }).observe({ type: 'longtask', buffered: false });
         }""")
         pub = Publisher(servers.mqtt.port, f"{prefix}-pub2")
         sent = time.monotonic()
