@@ -61,6 +61,7 @@ async function start(fresh, whoami) {
     return;
   }
   $("who").textContent = t("who", { name: me.name, role: t(`role.${me.role}`) });
+  $("token-box").open = false; // the screen is for the alarms now; the token stays one click away
   route();
   // The alerts are read once the stream is attached ("connected"), so no change falls between
   // the read and the stream; while it is not attached, every poll reads them again.

@@ -125,6 +125,8 @@ class Console:
                 if self.proc.poll() is not None or time.monotonic() > deadline:
                     raise AssertionError((self.workdir / "serve.log").read_text()) from None
                 time.sleep(0.1)
+        if self.tokens:
+            return  # a restart: the tokens are in the database already
         engine = open_database(self.db_url)
         try:
             for role in ("admin", "security", "maintenance", "viewer"):
@@ -132,9 +134,10 @@ class Console:
         finally:
             engine.dispose()
 
-    def stop(self) -> None:
-        """Stop the service (SIGTERM, then SIGKILL)."""
-        self.site.close()
+    def stop(self, keep_site: bool = False) -> None:
+        """Stop the service (SIGTERM, then SIGKILL); the devices go on unless told otherwise."""
+        if not keep_site:
+            self.site.close()
         stop_process(self.proc, grace_s=20)
 
     def api(self, path: str, role: str = "admin", body: Any = None) -> Any:

@@ -264,3 +264,20 @@ def test_axe_finds_no_serious_accessibility_violation_on_any_view(
         minor += [(view, v["id"]) for v in result["violations"] if v["impact"] not in SERIOUS]
     assert not found, found
     print("axe, moderate or minor:", minor)
+
+
+def test_a_restart_shows_disconnected_then_live_again_with_what_happened_meanwhile(
+    open_page: OpenPage, console: Console
+) -> None:
+    page = open_page("security")
+    console.stop(keep_site=True)
+    page.wait_for_function("() => document.getElementById('live').dataset.state === 'bad'",
+                           timeout=15000)
+    assert "disconnected" in page.inner_text("#live")
+    console.site.event("mcp-05", "activated")  # kept by the broker for the service's session
+    console.start()
+    page.wait_for_function("() => document.getElementById('live').dataset.state === 'ok'",
+                           timeout=30000)
+    alert = poll(lambda: _open_alert(console, "call_point_activated", "mcp-05"), 15,
+                 "call point alert after the restart")
+    page.wait_for_selector(f"#critical button.ack[data-id='{alert['id']}']", timeout=10000)
