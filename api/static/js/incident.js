@@ -39,11 +39,54 @@ function actions(inc, reload) {
     if (inc.state !== "in_progress") list.push(act("start", t("action.start")));
     list.push(act("cancel", t("action.cancel_ticket")));
   }
-  if (open) list.push(act("resolve", t("action.resolve")));
+  if (open && inc.kind === "ticket") list.push(act("resolve", t("action.resolve")));
+  if (open && inc.kind === "alert") list.push(resolveAlert(inc, reload));
   if (inc.kind === "alert" && open && inc.severity !== "critical") {
     list.push(act("shelve", t("action.shelve"), { until: new Date(Date.now() + 3600e3) }));
   }
   return el("div", { class: "actions" }, ...list);
+}
+
+const CODES = ["real", "false_alarm", "unwanted", "test", "fault"]; // SPEC §6 resolve codes
+
+/** Resolve an alert with its cause code; a server without the `code` field gets the note only. */
+function resolveAlert(inc, reload) {
+  return el("button", { type: "button", "data-action": "resolve", onclick: async () => {
+    const code = el("select", { id: "dlg-code" }, ...CODES.map((c) =>
+      el("option", { value: c }, t(`code.${c}`))));
+    const note = await confirmAction(`${t("action.resolve")} #${inc.id}`, t("action.resolve"),
+      el("label", { class: "field" }, el("span", {}, t("code.label")), code));
+    if (note === null) return;
+    try {
+      await api(`/incidents/${inc.id}/resolve`, { method: "POST", body: { note, code: code.value } });
+    } catch (e) {
+      if (!(e.status === 422 && /code/.test(e.message))) { say(e.message, true); return; }
+      const tagged = `[${code.value}] ${note}`.trim(); // older server: the code goes in the note
+      if (!await transition(inc, "resolve", { note: tagged })) return;
+    }
+    reload();
+  } }, t("action.resolve"));
+}
+
+/** SPEC §8.4: a ticket's checklist, when the server gives one; each item done, failed or n/a. */
+function serverChecklist(inc, reload) {
+  if (!Array.isArray(inc.checklist) || !inc.checklist.length) return null;
+  const may = mayAct(inc.kind);
+  return el("section", { class: "panel", "aria-labelledby": "cl-h" },
+    el("h2", { id: "cl-h" }, t("incident.checklist")),
+    el("ul", { class: "checklist" }, ...inc.checklist.map((item, i) => {
+      const key = item.id ?? item.item ?? i;
+      return el("li", {}, el("span", {}, `${item.text || item.title || key}`,
+        item.result ? ` — ${t(`check.${item.result}`)}` : ""),
+      may && !item.result ? el("span", { class: "actions" }, ...["done", "failed", "n/a"].map((r) =>
+        el("button", { type: "button", onclick: async () => {
+          try {
+            await api(`/incidents/${inc.id}/checklist/${encodeURIComponent(key)}`,
+              { method: "POST", body: { result: r } });
+            reload();
+          } catch (e) { say(e.message, true); }
+        } }, t(`check.${r}`)))) : null);
+    })));
 }
 
 function checklist(inc, reload) {
@@ -134,7 +177,8 @@ export function incidentView(root, id) {
             word("severity", grade)), " ", ruleText(inc, "title"), ` #${inc.id}`),
         el("p", {}, ruleText(inc, "description")),
         facts(inc), actions(inc, reload)),
-      checklist(inc, reload), commentForm(inc, reload), timeline(inc));
+      serverChecklist(inc, reload), checklist(inc, reload), commentForm(inc, reload),
+      timeline(inc));
   }
   reload();
   const off = on("incident", (ev) => { if (ev.incident.id === Number(id)) reload(); });
