@@ -33,6 +33,7 @@ async function route() {
   if (cleanup) cleanup();
   cleanup = null;
   root.replaceChildren();
+  root.dataset.route = location.hash; // which route the view's content belongs to (tests wait on it)
   for (const a of document.querySelectorAll("nav a")) {
     if (a.dataset.view === view) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");

@@ -40,7 +40,7 @@ NOTIFY_PROBE = """
 def _show(page: Any, route: str, ready: str) -> None:
     """Go to a view and wait until it has drawn its data."""
     page.evaluate("r => { location.hash = r; }", route)
-    page.wait_for_selector(ready, timeout=10000)
+    page.wait_for_selector(f"#view[data-route='{route}'] {ready}", timeout=10000)
 
 
 def _open_alert(console: Console, rule_id: str, device_id: str) -> dict[str, Any]:
