@@ -41,6 +41,18 @@ def _show(page: Any, route: str, ready: str) -> None:
     """Go to a view and wait until it has drawn its data."""
     page.evaluate("r => { location.hash = r; }", route)
     page.wait_for_selector(f"#view[data-route='{route}'] {ready}", timeout=10000)
+    leaked = page.evaluate("""() => {
+      const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+      const bad = [];
+      while (walk.nextNode()) {
+        const text = walk.currentNode.data.trim();
+        if (/^(null|undefined|NaN)$|undefined|\\{[a-z]+\\}|^[a-z]+\\.[a-z_]+$/.test(text)) {
+          bad.push(text);
+        }
+      }
+      return bad;
+    }""")
+    assert not leaked, f"{route} shows {leaked}"  # a null child, a missing key or placeholder
 
 
 def _open_alert(console: Console, rule_id: str, device_id: str) -> dict[str, Any]:
@@ -131,6 +143,27 @@ def test_resolving_an_alert_from_its_page_records_the_cause_code(
     # The code travels in its own field where the API has one, else at the head of the note.
     assert done.get("resolution_code") == "false_alarm" or entry["note"].startswith(
         "[false_alarm] cleaner's trolley"), entry
+
+
+def test_the_history_finds_a_resolved_alert_by_words_zone_and_kind(
+    open_page: OpenPage, console: Console
+) -> None:
+    console.site.event("door-05", "door_forced_open")
+    alert = poll(lambda: _open_alert(console, "door_forced", "door-05"), 10, "door forced")
+    console.api(f"/incidents/{alert['id']}/resolve", "security", {"note": "checked"})
+    page = open_page("viewer", route="#/history")
+    row = f"#history a[href='#/incident/{alert['id']}']"
+    page.wait_for_selector(row)
+    page.fill("#history-form input[name=q]", "forced door-05")
+    page.fill("#history-form input[name=zone]", alert["zone"])
+    page.select_option("#history-form select[name=kind]", "alert")
+    page.locator("#history-form button[type=submit]").click()
+    page.wait_for_function("() => document.querySelectorAll('#history tr').length === 1")
+    assert page.locator(row).count() == 1
+    page.select_option("#history-form select[name=kind]", "ticket")
+    page.locator("#history-form button[type=submit]").click()
+    page.wait_for_selector(f"{row}", state="detached")
+    assert page.locator("#history .empty").count() == 1
 
 
 def test_a_viewer_sees_no_action_buttons(open_page: OpenPage, console: Console) -> None:

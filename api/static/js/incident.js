@@ -170,7 +170,7 @@ export function incidentView(root, id) {
     }
     if (!alive) return;
     const grade = inc.severity || inc.priority;
-    root.replaceChildren(
+    root.replaceChildren(...[
       el("section", { class: "panel wide", "aria-labelledby": "inc-h" },
         el("h2", { id: "inc-h" },
           el("span", { class: `badge ${inc.severity ? `sev-${grade}` : `pri-${grade}`}` },
@@ -178,7 +178,7 @@ export function incidentView(root, id) {
         el("p", {}, ruleText(inc, "description")),
         facts(inc), actions(inc, reload)),
       serverChecklist(inc, reload), checklist(inc, reload), commentForm(inc, reload),
-      timeline(inc));
+      timeline(inc)].filter(Boolean));
   }
   reload();
   const off = on("incident", (ev) => { if (ev.incident.id === Number(id)) reload(); });

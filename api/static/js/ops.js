@@ -103,8 +103,9 @@ export function opsView(root, sub) {
       return;
     }
     const items = Array.isArray(data) ? data : Array.isArray(data.items) ? data.items : null;
-    body.replaceChildren(items ? table(items, spec, reload)
-      : el("pre", {}, JSON.stringify(data, null, 2)), createForm(name, spec, reload));
+    body.replaceChildren(...[items ? table(items, spec, reload)
+      : el("pre", {}, JSON.stringify(data, null, 2)), createForm(name, spec, reload)]
+      .filter(Boolean));
   }
   reload();
 }

@@ -109,7 +109,7 @@ export function ticketsView(root) {
       el("thead", {}, el("tr", {}, ...["ticket.c_pri", "ticket.c_ticket", "ticket.c_state",
         "ticket.c_respond", "ticket.c_resolve", "ticket.c_actions"].map((k) =>
         el("th", { scope: "col" }, t(k))))), body))),
-  mayOpenTicket() ? newTicketForm(reload) : null);
+  ...(mayOpenTicket() ? [newTicketForm(reload)] : []));
   reload();
   let timer = 0;
   const off = on("incident", (ev) => {
