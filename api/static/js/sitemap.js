@@ -30,10 +30,35 @@ function pin(d, w) {
     "aria-label": `${d.id}: ${t(`map.${w}`)}` }, d.id);
 }
 
+const ZONE_PAD = 4; // % of the plan around a zone's outermost devices
+
+/** Without a floor-plan image: each zone drawn as the box around its devices' positions. */
+function zoneBoxes(placed, worstOf) {
+  const zones = new Map();
+  for (const d of placed) {
+    const z = zones.get(d.zone) || { x0: 100, y0: 100, x1: 0, y1: 0, w: "ok" };
+    z.x0 = Math.min(z.x0, d.x); z.y0 = Math.min(z.y0, d.y);
+    z.x1 = Math.max(z.x1, d.x); z.y1 = Math.max(z.y1, d.y);
+    if (RANK[worstOf.get(d.id)] > RANK[z.w]) z.w = worstOf.get(d.id);
+    zones.set(d.zone, z);
+  }
+  return [...zones].map(([name, z]) => {
+    const box = el("div", { class: `zone-box w-${z.w}`, "aria-hidden": "true" },
+      el("span", {}, name));
+    const x0 = Math.max(0, z.x0 - ZONE_PAD), y0 = Math.max(0, z.y0 - ZONE_PAD);
+    box.style.left = `${x0}%`; // CSSOM: allowed by style-src 'self', unlike style attributes
+    box.style.top = `${y0}%`;
+    box.style.width = `${Math.min(100, z.x1 + ZONE_PAD) - x0}%`;
+    box.style.height = `${Math.min(100, z.y1 + ZONE_PAD) - y0}%`;
+    return box;
+  });
+}
+
 function plan(floorDevices, worstOf) {
   const placed = floorDevices.filter((d) => d.x !== null && d.x !== undefined && d.y !== null);
   if (!placed.length) return null;
-  const box = el("div", { class: "plan", role: "group", "aria-label": t("map.plan") });
+  const box = el("div", { class: "plan", role: "group", "aria-label": t("map.plan") },
+    ...zoneBoxes(placed, worstOf));
   for (const d of placed) {
     const p = pin(d, worstOf.get(d.id));
     // CSSOM, not a style attribute: the CSP (style-src 'self') forbids inline style markup.
