@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     queue_max: int = 50_000  # messages held between paho's thread and the buffer writer
     batch_max: int = 5_000  # readings per write to the time-series store
     deadletter_max: int = 1_000  # rejected messages kept for operators
+    floor_plans: Path | None = None  # folder of SITE/FLOOR.svg|png|jpg for the console's map
 
     @model_validator(mode="after")
     def _database_beside_data(self) -> Settings:

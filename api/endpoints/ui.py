@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse
 
 router = APIRouter(include_in_schema=False)
@@ -38,6 +38,22 @@ def dashboard() -> FileResponse:
     return FileResponse(
         STATIC_DIR / "index.html", media_type="text/html; charset=utf-8", headers=HEADERS
     )
+
+
+PLAN_TYPES = {".svg": "image/svg+xml", ".png": "image/png", ".jpg": "image/jpeg"}
+PLAN_PART_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")  # a site or floor name
+
+
+@router.get("/plans/{site}/{floor}")
+def floor_plan(request: Request, site: str, floor: str) -> FileResponse:
+    """A floor's plan image from SITEWATCH_FLOOR_PLANS (no token: an <img> cannot send one)."""
+    folder = request.app.state.runtime.settings.floor_plans
+    if folder is not None and PLAN_PART_RE.fullmatch(site) and PLAN_PART_RE.fullmatch(floor):
+        for suffix, media_type in PLAN_TYPES.items():
+            path = Path(folder) / site / f"{floor}{suffix}"
+            if ".." not in (site + floor) and path.is_file():
+                return FileResponse(path, media_type=media_type, headers=HEADERS)
+    raise HTTPException(404, f"no plan for floor {floor!r} of site {site!r}")
 
 
 @router.get("/static/{name:path}")

@@ -8,6 +8,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from api.endpoints.ui import STATIC_DIR
+from api.runtime import Runtime
 
 SCRIPTS = [STATIC_DIR / "app.js", *sorted((STATIC_DIR / "js").glob("*.js"))]
 
@@ -99,3 +100,19 @@ def test_the_page_preloads_exactly_the_first_loads_modules() -> None:
     first_load = _static_imports(STATIC_DIR / "app.js", set())
     assert preloaded == first_load
     assert len(first_load) < len(SCRIPTS) - 1  # the other views load when first shown
+
+
+def test_a_floor_plan_is_served_from_the_configured_folder_and_nothing_else(
+    client: TestClient, rt: Runtime, tmp_path: Path
+) -> None:
+    assert client.get("/plans/hq/G").status_code == 404  # no folder configured
+    (tmp_path / "plans" / "hq").mkdir(parents=True)
+    (tmp_path / "plans" / "hq" / "G.svg").write_text("<svg xmlns='http://www.w3.org/2000/svg'/>")
+    (tmp_path / "secret.svg").write_text("<svg/>")
+    rt.settings.floor_plans = tmp_path / "plans"
+    r = client.get("/plans/hq/G")
+    assert r.status_code == 200 and r.headers["content-type"] == "image/svg+xml"
+    assert "default-src 'none'" in r.headers["content-security-policy"]
+    assert client.get("/plans/hq/1").status_code == 404
+    assert client.get("/plans/..%2F/secret").status_code == 404
+    assert client.get("/plans/hq/..").status_code == 404

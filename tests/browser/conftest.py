@@ -92,11 +92,23 @@ class Console:
             "SITEWATCH_DATA_DIR": str(workdir / "var"),
             "SITEWATCH_DATABASE_URL": self.db_url,
             "SITEWATCH_API_PORT": str(self.port),
+            "SITEWATCH_FLOOR_PLANS": str(self._plans(workdir / "plans")),
             "PYTHONPATH": str(ROOT),
         }
         self.proc: subprocess.Popen[bytes] | None = None
         self.site = Site(mosquitto.port, self.prefix, "hq")
         self.tokens: dict[str, str] = {}
+
+    @staticmethod
+    def _plans(folder: Path) -> Path:
+        """A plan image for the ground floor only; floor 1 is drawn from device positions."""
+        (folder / "hq").mkdir(parents=True)
+        (folder / "hq" / "G.svg").write_text(
+            '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 200 100">'
+            '<rect x="1" y="1" width="198" height="98" fill="#fff" stroke="#555"/>'
+            '<line x1="60" y1="1" x2="60" y2="50" stroke="#555"/></svg>'
+        )
+        return folder
 
     def _influx_query(self, q: str, post: bool = False) -> dict[str, Any]:
         params = urllib.parse.urlencode({"q": q, "db": getattr(self, "influx_db", "")})

@@ -241,6 +241,11 @@ def test_the_site_map_says_each_zones_worst_state_in_words_and_pins_devices(
     assert "w-bad" in (zone.get_attribute("class") or "")
     pin = page.locator(".plan .pin[aria-label^='fp-01']")
     assert pin.count() == 1 and "ALARM" in (pin.get_attribute("aria-label") or "")
+    # Floor G has a plan image (SITEWATCH_FLOOR_PLANS); floor 1 has none: its zones are drawn.
+    page.wait_for_function("() => [...document.querySelectorAll('.plan img')]"
+                           ".some(i => i.complete && i.naturalWidth > 0)")
+    assert page.locator(".plan img").count() == 1
+    assert page.locator(".plan .zone-box:not([hidden])").count() == 3  # office-1, -2, plant
     shot(page, "map-desktop-en")
 
 

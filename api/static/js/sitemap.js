@@ -57,8 +57,15 @@ function zoneBoxes(placed, worstOf) {
 function plan(floorDevices, worstOf) {
   const placed = floorDevices.filter((d) => d.x !== null && d.x !== undefined && d.y !== null);
   if (!placed.length) return null;
+  const { site, floor } = placed[0];
+  // The floor's plan image when the server has one (SITEWATCH_FLOOR_PLANS), else zone boxes.
+  const src = `/plans/${encodeURIComponent(site)}/${encodeURIComponent(floor)}`;
+  const img = el("img", { alt: "", src });
+  const zones = zoneBoxes(placed, worstOf);
+  for (const z of zones) z.hidden = true;
+  img.addEventListener("error", () => { img.remove(); for (const z of zones) z.hidden = false; });
   const box = el("div", { class: "plan", role: "group", "aria-label": t("map.plan") },
-    ...zoneBoxes(placed, worstOf));
+    img, ...zones);
   for (const d of placed) {
     const p = pin(d, worstOf.get(d.id));
     // CSSOM, not a style attribute: the CSP (style-src 'self') forbids inline style markup.
