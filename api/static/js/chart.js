@@ -2,7 +2,7 @@
 // lines instead of a charting library: the console needs one kind of chart, and SVG scales to
 // a phone's width by itself.
 const NS = "http://www.w3.org/2000/svg";
-const W = 640, H = 220; // viewBox units; the SVG is drawn at 100 % of its panel's width
+const H = 220; // viewBox height; the width is the panel's, so text stays 11 px on a phone
 const PAD = { left: 48, right: 12, top: 12, bottom: 24 };
 
 function svg(tag, attrs, text) {
@@ -20,7 +20,8 @@ function fmt(v) {
  * Draw `samples` ({ts, value}) between `start` and `end` (ms) with `limits` ({value, label}).
  * Returns the <svg>; its data-points attribute says how many points were drawn.
  */
-export function lineChart(samples, limits, start, end, label) {
+export function lineChart(samples, limits, start, end, label, width) {
+  const W = Math.max(280, Math.round(width || 640));
   const points = samples.filter((s) => typeof s.value === "number")
     .map((s) => [new Date(s.ts).getTime(), s.value]);
   const values = [...points.map((p) => p[1]), ...limits.map((l) => l.value)];
@@ -43,8 +44,8 @@ export function lineChart(samples, limits, start, end, label) {
   }
   const timeFmt = new Intl.DateTimeFormat(document.documentElement.lang, end - start > 86400e3
     ? { month: "numeric", day: "numeric", hour: "2-digit" } : { hour: "2-digit", minute: "2-digit" });
-  for (const ts of [start, (start + end) / 2, end]) {
-    chart.append(svg("text", { x: x(ts), y: H - 6, "text-anchor": "middle" },
+  for (const [ts, anchor] of [[start, "start"], [(start + end) / 2, "middle"], [end, "end"]]) {
+    chart.append(svg("text", { x: x(ts), y: H - 6, "text-anchor": anchor },
       timeFmt.format(new Date(ts))));
   }
   for (const l of limits) {

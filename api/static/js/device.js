@@ -45,7 +45,7 @@ function metricPanel(d, metric) {
       const [series, limits] = await Promise.all([
         api(`/devices/${encodeURIComponent(d.id)}/telemetry?${q}`), limitsFor(d, metric)]);
       box.replaceChildren(lineChart(series.samples, limits, start, end,
-        t("device.chart", { metric, range: t(key) })));
+        t("device.chart", { metric, range: t(key) }), box.clientWidth));
     } catch (e) {
       box.replaceChildren(el("p", { class: "empty" }, e.message));
     }

@@ -55,11 +55,24 @@ export function redraw() {
 }
 
 export async function acknowledge(alert) {
+  // The head of a group (SPEC §8.2) may acknowledge every active member with it.
+  const head = alert.group_id === alert.id;
+  const whole = head ? el("input", { type: "checkbox", id: "dlg-group", checked: true }) : null;
   const note = await confirmAction(
     t("ack.title", { title: ruleText(alert, "title") }), t("action.acknowledge"),
-    el("p", { class: "muted" }, where(alert)));
+    el("div", {}, el("p", { class: "muted" }, where(alert)),
+      whole ? el("label", { for: "dlg-group" }, whole, " ", t("ack.group")) : null));
   if (note === null) return;
-  const updated = await transition(alert, "acknowledge", { note });
+  let updated = null;
+  if (whole && whole.checked) {
+    try {
+      updated = await api(`/incidents/${alert.id}/acknowledge`, { method: "POST",
+        body: { note, group: true } });
+    } catch (e) {
+      if (!(e.status === 422 && /group/.test(e.message))) { say(e.message, true); return; }
+    }
+  }
+  updated = updated || await transition(alert, "acknowledge", { note });
   if (updated && alerts.has(updated.id)) { alerts.set(updated.id, updated); redraw(); }
 }
 
