@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from pathlib import Path
 
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 
 router = APIRouter(include_in_schema=False)
 
@@ -56,9 +57,19 @@ def floor_plan(request: Request, site: str, floor: str) -> FileResponse:
     raise HTTPException(404, f"no plan for floor {floor!r} of site {site!r}")
 
 
+@lru_cache(maxsize=128)
+def _asset_bytes(path: Path, mtime_ns: int) -> bytes:
+    """A static file's bytes, kept while its mtime stays (the package's files rarely change)."""
+    return path.read_bytes()
+
+
 @router.get("/static/{name:path}")
-def asset(name: str) -> FileResponse:
-    """The page's scripts, stylesheet and message catalogs, from the package's static folder."""
+async def asset(request: Request, name: str) -> Response:
+    """The page's scripts, stylesheet and message catalogs, from the package's static folder.
+
+    Served from memory on the event loop: a first load asks for about ten small files at once,
+    and a thread-pool hop per file is most of their time on a busy service.
+    """
     path = (STATIC_DIR / name).resolve()
     media_type = ASSET_TYPES.get(path.suffix)
     if (
@@ -69,4 +80,9 @@ def asset(name: str) -> FileResponse:
         or not path.is_file()
     ):
         raise HTTPException(404, f"no asset {name!r}")
-    return FileResponse(path, media_type=media_type, headers=HEADERS)
+    stat = path.stat()
+    etag = f'"{stat.st_mtime_ns:x}-{stat.st_size:x}"'
+    headers = {**HEADERS, "ETag": etag}
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    return Response(_asset_bytes(path, stat.st_mtime_ns), media_type=media_type, headers=headers)

@@ -8,6 +8,7 @@ import { loadAlerts, queueView, redraw } from "./js/queue.js";
 import { soundButton } from "./js/alarm.js";
 import { statusPanel } from "./js/status.js";
 
+const START_RETRY_MS = 5000; // the server did not answer at load: ask again this often
 const POLL_MS = 10000; // device liveness and status are not on the stream: re-read this often
 // The alarm queue is in the first load; every other view's module is fetched when first shown,
 // so a guard's screen is up after 7 small files, not 15.
@@ -56,8 +57,13 @@ async function start(fresh, whoami) {
   try {
     Object.assign(me, await (whoami || api("/whoami")));
   } catch (e) {
-    setLive("live.refused", "bad");
-    say(t("token.refused", { why: e.message }), true);
+    if (e.status === 401 || e.status === 403) {
+      setLive("live.refused", "bad");
+      say(t("token.refused", { why: e.message }), true);
+    } else { // the server is not there yet: say so and ask again
+      setLive("live.retrying", "bad", { s: START_RETRY_MS / 1000 });
+      setTimeout(() => start(fresh), START_RETRY_MS);
+    }
     route();
     return;
   }

@@ -116,3 +116,10 @@ def test_a_floor_plan_is_served_from_the_configured_folder_and_nothing_else(
     assert client.get("/plans/hq/1").status_code == 404
     assert client.get("/plans/..%2F/secret").status_code == 404
     assert client.get("/plans/hq/..").status_code == 404
+
+
+def test_an_unchanged_asset_is_revalidated_with_its_etag(client: TestClient) -> None:
+    first = client.get("/static/js/core.js")
+    again = client.get("/static/js/core.js", headers={"If-None-Match": first.headers["etag"]})
+    assert again.status_code == 304 and again.content == b""
+    assert client.get("/static/js/core.js", headers={"If-None-Match": '"x"'}).status_code == 200
