@@ -308,9 +308,10 @@ def test_the_language_can_be_switched_and_is_remembered(
 def test_at_360_px_no_view_is_wider_than_the_phone(
     open_page: OpenPage, console: Console, locale: str
 ) -> None:
+    alert = _open_alert(console, "fire_alarm", "fp-01") or _fire(console)
     page = open_page("admin", locale=locale, width=360, height=780)
     tag = "en" if locale == "en-US" else "zh-Hant"
-    for view, ready in VIEWS.items():
+    for view, ready in [*VIEWS.items(), (f"#/incident/{alert['id']}", "#timeline li")]:
         _show(page, view, ready)
         widths = page.evaluate(
             "() => [document.documentElement.scrollWidth, window.innerWidth]")
