@@ -197,6 +197,7 @@ OpenPage = Callable[..., Any]
 def open_page(browser: Any, console: Console) -> Iterator[OpenPage]:
     """Open the console as a role, in a locale, at a width; every context closed afterwards."""
     contexts: list[Any] = []
+    errors: list[str] = []  # uncaught exceptions in any page: a broken view fails its test
 
     def _open(role: str = "security", locale: str = "en-US", width: int = 1280,
               height: int = 900, route: str = "#/queue") -> Any:
@@ -206,6 +207,7 @@ def open_page(browser: Any, console: Console) -> Iterator[OpenPage]:
         )
         contexts.append(ctx)
         page = ctx.new_page()
+        page.on("pageerror", lambda e: errors.append(f"{page.url}: {e}"))
         page.add_init_script(AUDIO_PROBE)
         page.goto(f"/#token={console.tokens[role]}")
         page.wait_for_function("() => document.getElementById('live').dataset.state === 'ok'",
@@ -219,6 +221,7 @@ def open_page(browser: Any, console: Console) -> Iterator[OpenPage]:
     finally:
         for ctx in contexts:
             ctx.close()
+    assert not errors, errors
 
 
 def shot(page: Any, name: str) -> None:

@@ -268,7 +268,7 @@ def test_chinese_browsers_get_their_script_including_the_rule_titles(
 
 OPS = {"disablements": "/disablements", "tests": "/tests", "silences": "/silences",
        "windows": "/maintenance-windows", "emergencies": "/emergencies", "oncall": "/oncall",
-       "reports": "/reports/alarms"}
+       "report": "/reports", "reports": "/reports/alarms"}
 
 
 def _status(console: Console, path: str) -> int:
@@ -290,6 +290,12 @@ def test_each_operations_view_says_plainly_when_this_server_lacks_its_endpoint(
             assert missing.inner_text() == "Not available on this server.", name
         else:
             assert missing.count() == 0, name
+    # The incident report (SPEC §1) offers CSV: its download button shows.
+    _show(page, "#/ops/report", "#ops-body > *")
+    page.wait_for_selector("#ops-body button.csv:not([hidden])")
+    with page.expect_download() as download:
+        page.locator("#ops-body button.csv").click()
+    assert download.value.suggested_filename == "incident-report.csv"
 
 
 def test_the_language_can_be_switched_and_is_remembered(

@@ -81,6 +81,32 @@ export async function probe(path) {
   }
 }
 
+/**
+ * A "Download CSV" button for an API path that may offer `format=csv`: hidden until the API
+ * answers that path with text/csv (a server without it, or an older one, shows nothing).
+ * `query` gives the current query string (filters) when the button is pressed.
+ */
+export function csvButton(path, label, filename, query) {
+  const params = (probe) => new URLSearchParams({ ...(!probe && query ? query() : {}),
+    format: "csv" });
+  const get = (probe) => fetch(`${API}${path}?${params(probe)}`, {
+    headers: { Authorization: `Bearer ${token()}` }, cache: "no-store" });
+  const button = el("button", { type: "button", class: "csv", hidden: true, onclick: async () => {
+    const res = await get().catch(() => null);
+    if (!res || !res.ok) { say(`CSV: ${res ? res.status : "—"}`, true); return; }
+    const link = el("a", { href: URL.createObjectURL(await res.blob()), download: filename });
+    document.body.append(link);
+    link.click();
+    link.remove();
+  } }, label);
+  get(true).then((res) => {
+    const type = res.ok ? res.headers.get("content-type") || "" : "";
+    button.hidden = !type.includes("text/csv");
+    if (res.body) res.body.cancel().catch(() => {}); // only the answer's type was wanted
+  }).catch(() => {});
+  return button;
+}
+
 let messageTimer = null;
 export function say(text, isError) {
   const m = $("message");

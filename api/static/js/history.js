@@ -1,7 +1,7 @@
 // History: resolved and cancelled incidents with search and filters. kind, state, department,
 // site and device go to the API; zone, period and the search words filter the fetched page
 // here (the API has no such parameters yet). CSV download only when the API answers with CSV.
-import { API, api, el, say, token, when } from "./core.js";
+import { api, csvButton, el, say, when } from "./core.js";
 import { ruleText, t, word } from "./i18n.js";
 import { DEPARTMENTS, choice, field } from "./tickets.js";
 
@@ -28,29 +28,13 @@ function matches(i, f) {
   return words.split(/\s+/).every((w) => hay.includes(w));
 }
 
-async function csvOffered() {
-  const res = await fetch(`${API}/incidents?format=csv&limit=1`, {
-    headers: { Authorization: `Bearer ${token()}` }, cache: "no-store" }).catch(() => null);
-  return Boolean(res && res.ok && (res.headers.get("content-type") || "").includes("text/csv"));
-}
-
-async function download(q) {
-  const res = await fetch(`${API}/incidents?${q}`, {
-    headers: { Authorization: `Bearer ${token()}` }, cache: "no-store" });
-  if (!res.ok) { say(`${res.status}`, true); return; }
-  const link = el("a", { href: URL.createObjectURL(await res.blob()), download: "incidents.csv" });
-  document.body.append(link);
-  link.click();
-  link.remove();
-}
-
 /** The history view, #/history. */
 export function historyView(root) {
   const body = el("tbody", { id: "history" });
   const count = el("small", {});
-  const csv = el("button", { type: "button", id: "history-csv", hidden: true,
-    onclick: () => { const q = query(new FormData(form), { format: "csv" }); download(q); } },
-  t("history.csv"));
+  const csv = csvButton("/incidents", t("history.csv"), "incidents.csv",
+    () => Object.fromEntries(query(new FormData(form), {})));
+  csv.id = "history-csv";
   const form = el("form", { class: "grid", id: "history-form", role: "search",
     onsubmit: (e) => { e.preventDefault(); load(); } },
   field(t("history.search"), el("input", { name: "q", type: "search" })),
@@ -91,5 +75,4 @@ export function historyView(root) {
         "incident.opened", "history.resolved"].map((k) => el("th", { scope: "col" }, t(k))))),
       body))));
   load();
-  csvOffered().then((yes) => { csv.hidden = !yes; });
 }

@@ -1,7 +1,7 @@
 // Operations (SPEC §8): disablements, tests, silences, maintenance windows, emergencies, who is
 // on duty and the alarm report. Each view lists what the API answers and offers its create
 // form; an endpoint this server does not have (404) says so instead of failing.
-import { api, ApiError, el, me, say, when } from "./core.js";
+import { api, ApiError, csvButton, el, me, say, when } from "./core.js";
 import { t } from "./i18n.js";
 import { field } from "./tickets.js";
 
@@ -21,7 +21,8 @@ const VIEWS = { // name -> path, create-form fields, how the fields become the b
   emergencies: { path: "/emergencies", fields: ["plan", ...target, "note"],
     body: (f) => ({ plan: f.plan, target: tgt(f), note: f.note }) },
   oncall: { path: "/oncall", fields: [] },
-  reports: { path: "/reports/alarms", fields: [] },
+  report: { path: "/reports", fields: [], csv: "incident-report.csv" },
+  reports: { path: "/reports/alarms", fields: [], csv: "alarm-report.csv" },
 };
 const CREATORS = { admin: true, security: true, maintenance: true };
 
@@ -103,9 +104,11 @@ export function opsView(root, sub) {
       return;
     }
     const items = Array.isArray(data) ? data : Array.isArray(data.items) ? data.items : null;
-    body.replaceChildren(...[items ? table(items, spec, reload)
-      : el("pre", {}, JSON.stringify(data, null, 2)), createForm(name, spec, reload)]
-      .filter(Boolean));
+    body.replaceChildren(...[
+      spec.csv ? el("div", { class: "actions" }, csvButton(spec.path, t("history.csv"), spec.csv))
+        : null,
+      items ? table(items, spec, reload) : el("pre", {}, JSON.stringify(data, null, 2)),
+      createForm(name, spec, reload)].filter(Boolean));
   }
   reload();
 }
