@@ -2,6 +2,8 @@
 import { $, api, el, on } from "./core.js";
 import { t } from "./i18n.js";
 
+const STATUS_DEBOUNCE_MS = 1200; // the server refreshes its counts at most once a second
+
 function card(label, value, cls) {
   return el("div", { class: `card ${cls || ""}` }, el("span", { class: "num" }, value),
     el("span", { class: "label" }, label));
@@ -38,4 +40,12 @@ export function statusPanel(root) {
   loadStatus();
 }
 
+let soon = 0;
+function loadSoon() { // a burst of stream frames: one status read for all of them
+  clearTimeout(soon);
+  soon = setTimeout(loadStatus, STATUS_DEBOUNCE_MS);
+}
+
 on("poll", loadStatus);
+on("connected", loadSoon);
+on("incident", loadSoon);
