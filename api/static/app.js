@@ -7,13 +7,19 @@ import { connect, relabelLive, setLive } from "./js/stream.js";
 import { loadAlerts, queueView, redraw } from "./js/queue.js";
 import { soundButton } from "./js/alarm.js";
 import { statusPanel } from "./js/status.js";
+import { feedPanel } from "./js/feed.js";
 
 const START_RETRY_MS = 5000; // the server did not answer at load: ask again this often
 const POLL_MS = 10000; // device liveness and status are not on the stream: re-read this often
 // The alarm queue is in the first load; every other view's module is fetched when first shown,
 // so a guard's screen is up after 7 small files, not 15.
 const ROUTES = {
-  queue: async () => (root) => { const off = queueView(root); statusPanel(root); return off; },
+  queue: async () => (root) => {
+    const off = queueView(root);
+    statusPanel(root);
+    feedPanel(root);
+    return off;
+  },
   incident: async () => (await import("./js/incident.js")).incidentView,
   tickets: async () => (await import("./js/tickets.js")).ticketsView,
   history: async () => (await import("./js/history.js")).historyView,

@@ -5,6 +5,8 @@ import { t, word } from "./i18n.js";
 import { choice, field } from "./tickets.js";
 
 const PAGE = 100; // rows per page
+const KINDS = ["smoke_detector", "heat_detector", "fire_panel", "manual_call_point", "door",
+  "air_handler", "zone_sensor"]; // SPEC §2's device kinds
 
 /** The devices view, #/devices. */
 export function devicesView(root) {
@@ -19,12 +21,13 @@ export function devicesView(root) {
   const form = el("form", { class: "grid", onchange: () => { offset = 0; load(); },
     onsubmit: (e) => { e.preventDefault(); offset = 0; load(); } },
   field(t("devices.state"), choice("state", ["", "online", "stale", "offline"], "live")),
+  field(t("devices.c_kind"), choice("kind", ["", ...KINDS], "kind")),
   field(t("devices.zone"), el("input", { name: "zone", maxlength: "128" })));
 
   async function load() {
     const f = new FormData(form);
     const q = new URLSearchParams({ limit: String(PAGE), offset: String(Math.max(0, offset)) });
-    for (const k of ["state", "zone"]) if (f.get(k)) q.set(k, f.get(k));
+    for (const k of ["state", "kind", "zone"]) if (f.get(k)) q.set(k, f.get(k));
     let page;
     try {
       page = await api(`/devices?${q}`);
