@@ -99,6 +99,7 @@ def test_acknowledging_takes_two_clicks_and_the_api_agrees_and_the_alarm_stops(
     page = open_page("security")
     page.add_init_script(NOTIFY_PROBE)
     page.reload()
+    page.wait_for_function("() => window.__sound.oscillators > 1", timeout=5000)  # ringing
     button = page.locator(f"#critical button.ack[data-id='{alert['id']}']")
     button.click()  # action 1
     page.locator("dialog button[type=submit]").click()  # action 2
@@ -107,6 +108,14 @@ def test_acknowledging_takes_two_clicks_and_the_api_agrees_and_the_alarm_stops(
     assert got
     page.wait_for_selector(f"#critical button.ack[data-id='{alert['id']}']", state="detached")
     page.wait_for_function("() => window.__notes.closed >= 1", timeout=5000)
+    # Nothing else loud is unacknowledged now, so the alarm must fall silent.
+    for other in console.api("/incidents?kind=alert&state=active&limit=500")["items"]:
+        if other["severity"] in ("critical", "major"):
+            console.api(f"/incidents/{other['id']}/acknowledge", "security", {})
+    page.wait_for_timeout(1500)  # a frame for the acknowledgements to arrive
+    beeps = page.evaluate("() => window.__sound.oscillators")
+    page.wait_for_timeout(2500)  # a critical alarm beeps every second while it rings
+    assert page.evaluate("() => window.__sound.oscillators") == beeps
 
 
 def test_acknowledging_by_keyboard_alone_takes_a_then_enter(
