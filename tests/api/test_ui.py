@@ -87,7 +87,8 @@ def test_the_token_is_kept_in_session_storage_not_local_storage() -> None:
 
 
 def _static_imports(path: Path, seen: set[str]) -> set[str]:
-    for name in re.findall(r'^import .* from "\.(?:/js)?/([\w-]+\.js)";$', path.read_text(), re.M):
+    for name in re.findall(r'^import [^;]*? from "\.(?:/js)?/([\w-]+\.js)";', path.read_text(),
+                           re.M):
         if name not in seen:
             seen.add(name)
             _static_imports(STATIC_DIR / "js" / name, seen)

@@ -2,7 +2,8 @@
 // every view; acknowledging in two actions (Acknowledge, then Confirm — or A, then Enter).
 // Rendering is keyed: a stream frame rebuilds only the alert it changed, and only the first
 // PAGE alerts are in the document until "show more" is asked for.
-import { $, api, confirmAction, el, mayAct, relative, transition, where, on } from "./core.js";
+import { $, api, confirmAction, el, mayAct, on, relative, say, transition, where }
+  from "./core.js";
 import { ruleText, t, word } from "./i18n.js";
 import { syncAlarm } from "./alarm.js";
 
