@@ -24,11 +24,16 @@ setup_venv() {
 }
 
 install_servers() {
-    # The tests start their own Mosquitto, InfluxDB 1.x and PostgreSQL; install them if missing.
+    # The tests start their own Mosquitto, InfluxDB 1.x and PostgreSQL and drive Chromium; install
+    # them if missing.
     local need=()
     command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
     command -v influxd >/dev/null || need+=(influxdb)
     ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+    # The console's browser tests drive Debian's Chromium (Playwright cannot download its own
+    # here); the CJK fonts make the Chinese screenshots readable.
+    [ -x /usr/bin/chromium ] || need+=(chromium)
+    [ -d /usr/share/fonts/opentype/noto ] || need+=(fonts-noto-cjk)
     if [ ${#need[@]} -gt 0 ]; then
         echo "installing ${need[*]} with apt-get" >&2
         local sudo=""

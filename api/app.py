@@ -36,6 +36,7 @@ from api.endpoints import device_admin as device_admin_endpoints
 from api.endpoints import history as history_endpoints
 from api.endpoints import rules_runtime as rules_runtime_endpoints
 from api.endpoints import tickets as tickets_endpoints
+from api.endpoints.rules_info import router as rules_info_router
 from api.limits import ApiLimits, BodyLimit
 from api.metrics import ApiMetrics, RequestMetrics
 from api.operations import ERROR_HANDLERS as OPERATION_ERRORS
@@ -96,6 +97,7 @@ def create_app(
     app.include_router(device_admin_endpoints.router)
     app.include_router(history_endpoints.router)
     app.include_router(rules_runtime_endpoints.router)
+    app.include_router(rules_info_router)
     if settings.metrics_port is None:  # else /metrics is served on its own port only
         app.include_router(metrics.router)
     app.include_router(ui.router)

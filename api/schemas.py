@@ -102,6 +102,9 @@ class DeviceOut(BaseModel):
         "if it was never heard from."
     )
     latest: dict[str, LatestValue]
+    floor: str | None = None  # the registry's floor, for the console's site map
+    x: float | None = None  # position on the floor plan, % of its width from the left
+    y: float | None = None  # position on the floor plan, % of its height from the top
 
 
 class DevicePage(BaseModel):

@@ -71,6 +71,7 @@ class Settings(BaseSettings):
             raise ValueError("still holds a change-me value from .env.example: set a real one")
         return value
     plans: Path | None = None  # emergency plans YAML (SPEC §8.3); None: the built-in set
+    floor_plans: Path | None = None  # folder of SITE/FLOOR.svg|png|jpg for the console's map
 
     @model_validator(mode="after")
     def _database_beside_data(self) -> Settings:

@@ -75,6 +75,13 @@ def findings() -> str:
     return text[at:].strip() + "\n" if at >= 0 else ""
 
 
+def kept_sections() -> str:
+    """Sections of BENCHMARKS.md that other benchmarks keep by hand (bench/console.py's)."""
+    text = REPORT.read_text() if REPORT.exists() else ""
+    at = text.find("\n## The console")
+    return text[at:] if at >= 0 else ""
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run, then write bench/results.json and BENCHMARKS.md."""
     p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
@@ -86,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.render:
         saved = json.loads(RESULTS.read_text())
-        REPORT.write_text(render(saved["runs"], saved["latest"], findings()))
+        REPORT.write_text(render(saved["runs"], saved["latest"], findings()) + kept_sections())
         return 0
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="sitewatch-bench-") as tmp:
@@ -104,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         "results": results,
     }
     RESULTS.write_text(json.dumps({"latest": args.label, "runs": runs}, indent=2) + "\n")
-    REPORT.write_text(render(runs, args.label, findings()))
+    REPORT.write_text(render(runs, args.label, findings()) + kept_sections())
     print(f"[bench] wrote {REPORT} and {RESULTS} in {runs[args.label]['wall_s']} s")
     return 0
 

@@ -35,6 +35,9 @@ class Device(BaseModel):
     zone: str
     name: str = ""
     interval_s: float | None = Field(default=None, gt=0)  # overrides the kind's interval
+    floor: str | None = Field(default=None, min_length=1, max_length=64)  # for the site map
+    x: float | None = Field(default=None, ge=0, le=100)  # % of the floor plan's width, from left
+    y: float | None = Field(default=None, ge=0, le=100)  # % of the floor plan's height, from top
 
     @field_validator("id", "site")
     @classmethod

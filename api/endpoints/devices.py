@@ -41,6 +41,9 @@ def device_out(d: DeviceState, registry: Registry) -> DeviceOut:
         since=utc(d.since),
         last_seen=utc(d.last_seen) if d.last_seen is not None else None,
         latest={m: LatestValue(ts=utc(ts), value=v) for m, (ts, v) in sorted(d.latest.items())},
+        floor=reg.floor if reg is not None else None,
+        x=reg.x if reg is not None else None,
+        y=reg.y if reg is not None else None,
     )
 
 
