@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from api.auth import TokenAuth
 from api.broadcast import IncidentBroadcaster
 from api.endpoints import (
+    calendar,
     deadletters,
     devices,
     health,
@@ -74,6 +75,7 @@ def create_app(
                    deadletters, reports, whoami):
         app.include_router(module.router)
     app.include_router(metrics.router)
+    app.include_router(calendar.router)
     app.include_router(ui.router)
     _install_error_handlers(app)
     return app

@@ -131,6 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
     tsub.add_parser("list", help="list tokens (names and roles, never secrets)").set_defaults(
         func=_token_list
     )
+    from api.cli_calendar import add_calendar_parser
+
+    add_calendar_parser(sub)
     return p
 
 

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from ingest.stores.base import TelemetryStore
     from rules.engine.loader import RulePack
     from rules.incidents.service import IncidentService
+    from rules.maintenance.config import Schedule
 
 
 @dataclass
@@ -37,3 +38,4 @@ class Runtime:
     clock: Callable[[], float] = field(default=time.time)
     # The rules worker's figures for /metrics: `errors` (evaluations that raised), `backlog`.
     rules_stats: Callable[[], dict[str, Any]] = field(default=dict)
+    schedules: list[Schedule] = field(default_factory=list)  # preventive maintenance

@@ -63,8 +63,9 @@ class Service:
         # would open (and soon auto-resolve) a P1 ticket for every device at each restart.
         # The API still shows the saved last seen, and `stale` where it is old.
         self.evaluator.watch_registry(self.registry, now)
+        schedules = load_schedules(settings.schedules)
         self.maintenance = PreventiveMaintenance(
-            self.engine, self.incidents, load_schedules(settings.schedules), self.registry
+            self.engine, self.incidents, schedules, self.registry
         )
         self.rules = RulesWorker(
             self.evaluator, self.incidents, self.liveness, observers=[self.maintenance.observe]
@@ -105,7 +106,7 @@ class Service:
             settings=settings, registry=self.registry, store=self.store,
             incidents=self.incidents, liveness=self.liveness, counters=self.counters,
             deadletters=self.deadletters, pack=self.pack, engine=self.engine,
-            health=self.health,
+            health=self.health, schedules=schedules,
             rules_stats=lambda: {
                 **self.rules.health(), "backlog": self.log.depth("rules"),
             },
