@@ -30,6 +30,7 @@ from rules.incidents.sla import load_sla
 from rules.maintenance.config import load_schedules
 from rules.maintenance.schedules import PreventiveMaintenance
 from rules.notify.dispatcher import Notifier
+from rules.notify.mqtt_out import IncidentPublisher
 from rules.notify.routes import load_routes
 from rules.notify.windows import MaintenanceWindows
 
@@ -112,6 +113,14 @@ class Service:
             },
         )
 
+        self.publisher: IncidentPublisher | None = None
+        if settings.mqtt_publish_incidents:
+            self.publisher = IncidentPublisher(
+                self.engine, self.incidents, mqtt_url=settings.mqtt_url,
+                client_id=f"{settings.mqtt_client_id}-incidents",
+                prefix=settings.mqtt_topic_prefix,
+            )
+
     def _interval_of(self, device_id: str) -> float | None:
         d = self.registry.devices.get(device_id)
         return (d.interval_s or d.spec.interval_s) if d else None
@@ -126,11 +135,14 @@ class Service:
             "database": database_health(self.engine),
             "buffer": self.store_consumer.health(),
             "rules": rules,
+            **({"mqtt_out": self.publisher.health()} if self.publisher else {}),
         }
 
     def start(self) -> None:
         """Start notifier and consumers first so a previous backlog drains, then ingest."""
         self.notifier.start()
+        if self.publisher is not None:
+            self.publisher.start()
         self.store_consumer.start()
         self.rules_consumer.start()
         self.jobs.start()
@@ -147,6 +159,8 @@ class Service:
             log.exception("saving device states at stop failed")
         self.store_consumer.stop()
         self.notifier.stop()
+        if self.publisher is not None:
+            self.publisher.stop()
         self.store.close()
         self.engine.dispose()
 

@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     batch_max: int = 5_000  # readings per write to the time-series store
     deadletter_max: int = 1_000  # rejected messages kept for operators
 
+    # Incidents back onto MQTT (README "Incidents on MQTT"): off unless asked for.
+    mqtt_publish_incidents: bool = False
+
     @model_validator(mode="after")
     def _database_beside_data(self) -> Settings:
         # The default database lives in the data folder (`./var` gives SPEC's default).

@@ -21,6 +21,7 @@ from typing import Any
 
 from devices.reading import Reading
 from devices.registry import Registry
+from devices.topics import is_sitewatch_output
 from ingest.counters import IngestCounters
 from ingest.deadletters import DeadLetters
 from ingest.decode import Decoder
@@ -56,6 +57,7 @@ class IngestPipeline:
         clock: Callable[[], float] = time.time,
         batch_max: int = 1000,  # messages per log transaction at most
     ) -> None:
+        self._prefix = prefix
         self._decode = Decoder(registry, prefix, counters.add_warning)
         self._log = log
         self.counters = counters
@@ -159,6 +161,9 @@ class IngestPipeline:
     def _process(self, batch: list[Delivery]) -> None:
         items: list[tuple[str, Reading]] = []
         for d in batch:
+            if is_sitewatch_output(d.topic, self._prefix):
+                self.counters.add_warning("own_output")  # our incidents on MQTT: not a device
+                continue
             try:
                 r = self._decode(d.topic, d.payload, d.received_at)
                 # Encoded here, per message: a reading that cannot be written is refused

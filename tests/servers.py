@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -88,6 +89,10 @@ def mosquitto(workdir: Path) -> Server:
     if not Path(exe).exists():
         missing("mosquitto")
     port = free_port()
+    # Started as root, Mosquitto runs as user `mosquitto`: a persistence folder it cannot
+    # write makes it lose every session at a restart without a word.
+    with contextlib.suppress(KeyError, PermissionError):
+        shutil.chown(workdir, user="mosquitto", group="mosquitto")
     conf = workdir / "mosquitto.conf"
     conf.write_text(
         f"listener {port} 127.0.0.1\n"
