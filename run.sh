@@ -29,12 +29,15 @@ install_servers() {
     command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
     command -v influxd >/dev/null || need+=(influxdb)
     ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+    command -v promtool >/dev/null || need+=(prometheus)  # promtool checks deploy/prometheus
+    command -v khal >/dev/null || need+=(khal)  # a real calendar client reads our .ics
     if [ ${#need[@]} -gt 0 ]; then
         echo "installing ${need[*]} with apt-get" >&2
         local sudo=""
         [ "$(id -u)" = 0 ] || sudo=sudo
         $sudo apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}"
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+            "${need[@]}"
         # The packages may start system services; the tests use their own instances.
     fi
 }

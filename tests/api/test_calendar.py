@@ -3,7 +3,10 @@ readable with a bearer token or a revocable calendar link."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from datetime import UTC, datetime
+from pathlib import Path
 
 import icalendar
 from fastapi.testclient import TestClient
@@ -13,6 +16,7 @@ from api.cli import main
 from api.runtime import Runtime
 from rules.maintenance.config import parse_schedules
 from tests.api.conftest import bearer, open_ticket
+from tests.servers import missing
 
 SCHEDULES = """
 schedules:
@@ -108,3 +112,43 @@ def test_the_cli_makes_lists_and_revokes_calendar_links(
     assert main(["calendar", "revoke", "bob"]) == 1
     out = capsys.readouterr().out  # type: ignore[attr-defined]
     assert "schedules.ics?calendar_token=swcal_" in out and "bob" in out and "revoked" in out
+
+
+KHAL_CONFIG = """[calendars]
+[[maintenance]]
+path = {path}
+type = calendar
+[locale]
+timeformat = %H:%M
+dateformat = %Y-%m-%d
+longdateformat = %Y-%m-%d
+datetimeformat = %Y-%m-%d %H:%M
+longdatetimeformat = %Y-%m-%d %H:%M
+default_timezone = UTC
+local_timezone = UTC
+[default]
+default_calendar = maintenance
+"""
+
+
+def test_a_real_calendar_client_imports_the_calendar_and_lists_the_visits(
+    rt: Runtime, client: TestClient, tokens: dict[str, str], tmp_path: Path
+) -> None:
+    khal = shutil.which("khal")
+    if khal is None:
+        missing("khal (Debian package khal, a terminal calendar client)")
+    assert khal is not None
+    rt.schedules = parse_schedules(SCHEDULES)
+    rt.clock = lambda: NOW
+    ics = tmp_path / "sitewatch.ics"
+    ics.write_bytes(client.get("/api/v1/schedules.ics?days=40",
+                               headers=bearer(tokens["viewer"])).content)
+    (tmp_path / "cal").mkdir()
+    conf = tmp_path / "khal.conf"
+    conf.write_text(KHAL_CONFIG.format(path=tmp_path / "cal"))
+    subprocess.run([khal, "-c", str(conf), "import", "--batch", str(ics)], check=True,
+                   capture_output=True, timeout=60)
+    listed = subprocess.run([khal, "-c", str(conf), "list", "2026-11-30", "45d"], check=True,
+                            capture_output=True, text=True, timeout=60).stdout
+    assert "2026-12-01" in listed and "2027-01-01" in listed
+    assert listed.count("Monthly detector check — hall-a") == 2
