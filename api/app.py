@@ -18,6 +18,7 @@ from api.endpoints import (
     health,
     incidents,
     metrics,
+    oncall,
     reports,
     status,
     stream,
@@ -76,6 +77,7 @@ def create_app(
         app.include_router(module.router)
     app.include_router(metrics.router)
     app.include_router(calendar.router)
+    app.include_router(oncall.router)
     app.include_router(ui.router)
     _install_error_handlers(app)
     return app

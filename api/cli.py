@@ -132,8 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
         func=_token_list
     )
     from api.cli_calendar import add_calendar_parser
+    from api.cli_people import add_oncall_parser
 
     add_calendar_parser(sub)
+    add_oncall_parser(sub)
     return p
 
 
@@ -149,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     from rules.incidents.sla import SlaConfigError
     from rules.maintenance.config import ScheduleConfigError
     from rules.notify.routes import NotificationConfigError
+    from rules.people.oncall_config import OnCallConfigError
 
     args = build_parser().parse_args(argv)
     try:
@@ -159,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"sitewatch: {name}: {err['msg']}", file=sys.stderr)
         return 2
     except (TokenError, BrokerUrlError, DatabaseUrlError, RegistryError, RuleError,
-            NotificationConfigError, ScheduleConfigError, SlaConfigError) as e:
+            NotificationConfigError, ScheduleConfigError, SlaConfigError,
+            OnCallConfigError) as e:
         print(f"sitewatch: {e}", file=sys.stderr)
         return 2
 

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from rules.engine.loader import RulePack
     from rules.incidents.service import IncidentService
     from rules.maintenance.config import Schedule
+    from rules.people.oncall import OnCall
 
 
 @dataclass
@@ -39,3 +40,4 @@ class Runtime:
     # The rules worker's figures for /metrics: `errors` (evaluations that raised), `backlog`.
     rules_stats: Callable[[], dict[str, Any]] = field(default=dict)
     schedules: list[Schedule] = field(default_factory=list)  # preventive maintenance
+    oncall: OnCall | None = None  # rotas and escalation chains (SITEWATCH_ONCALL)

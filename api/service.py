@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from rules.notify.dispatcher import Notifier
 from rules.notify.mqtt_out import IncidentPublisher
 from rules.notify.routes import load_routes
 from rules.notify.windows import MaintenanceWindows
+from rules.people.oncall import load as load_oncall
 
 log = logging.getLogger("sitewatch")
 
@@ -108,6 +110,7 @@ class Service:
             incidents=self.incidents, liveness=self.liveness, counters=self.counters,
             deadletters=self.deadletters, pack=self.pack, engine=self.engine,
             health=self.health, schedules=schedules,
+            oncall=load_oncall(settings.oncall) if settings.oncall else None,
             rules_stats=lambda: {
                 **self.rules.health(), "backlog": self.log.depth("rules"),
             },
@@ -120,6 +123,14 @@ class Service:
                 client_id=f"{settings.mqtt_client_id}-incidents",
                 prefix=settings.mqtt_topic_prefix,
             )
+
+    def _oncall_health(self) -> dict[str, Any]:
+        """Departments with nobody on duty now: a warning, never a failed check."""
+        oncall = self.runtime.oncall
+        assert oncall is not None
+        now = datetime.fromtimestamp(time.time(), UTC)
+        empty = [d for d in oncall.departments() if oncall.on_duty(d, now) is None]
+        return {"ok": True, "nobody_on_duty": empty}
 
     def _interval_of(self, device_id: str) -> float | None:
         d = self.registry.devices.get(device_id)
@@ -136,6 +147,7 @@ class Service:
             "buffer": self.store_consumer.health(),
             "rules": rules,
             **({"mqtt_out": self.publisher.health()} if self.publisher else {}),
+            **({"oncall": self._oncall_health()} if self.runtime.oncall else {}),
         }
 
     def start(self) -> None:

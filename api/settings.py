@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     schedules: Path | None = None  # preventive-maintenance YAML; None: built-in schedules
     notifications: Path | None = None  # notification routes YAML; None: none
     sla: Path | None = None  # SLA clocks YAML (respond/resolve/escalation); None: SPEC §6
+    oncall: Path | None = None  # rotas and escalation chains YAML (SPEC §8.5); None: none
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
