@@ -19,7 +19,7 @@ class Settings(BaseSettings):
     mqtt_topic_prefix: str = "sitewatch"
 
     influx_url: str | None = None  # unset: the embedded SQLite telemetry store
-    influx_api: Literal["v2", "v1"] = "v2"
+    influx_api: Literal["v2", "v1", "v3"] = "v2"  # v3: InfluxDB 3 Core/Enterprise (SQL)
     influx_token: str | None = None
     influx_org: str | None = None
     influx_bucket: str = "sitewatch"
