@@ -34,12 +34,15 @@ install_servers() {
     # here); the CJK fonts make the Chinese screenshots readable.
     [ -x /usr/bin/chromium ] || need+=(chromium)
     [ -d /usr/share/fonts/opentype/noto ] || need+=(fonts-noto-cjk)
+    command -v promtool >/dev/null || need+=(prometheus)  # promtool checks deploy/prometheus
+    command -v khal >/dev/null || need+=(khal)  # a real calendar client reads our .ics
     if [ ${#need[@]} -gt 0 ]; then
         echo "installing ${need[*]} with apt-get" >&2
         local sudo=""
         [ "$(id -u)" = 0 ] || sudo=sudo
         $sudo apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}"
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+            "${need[@]}"
         # The packages may start system services; the tests use their own instances.
     fi
 }

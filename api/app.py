@@ -13,6 +13,7 @@ from api.allow import install_allow_header
 from api.auth import TokenAuth
 from api.broadcast import IncidentBroadcaster
 from api.endpoints import (  # operations, SPEC §8
+    calendar,
     deadletters,
     devices,
     disablements,
@@ -22,6 +23,7 @@ from api.endpoints import (  # operations, SPEC §8
     incidents,
     maintenance_windows,
     metrics,
+    oncall,
     reports,
     shelving,
     silences,
@@ -100,6 +102,8 @@ def create_app(
     app.include_router(rules_info_router)
     if settings.metrics_port is None:  # else /metrics is served on its own port only
         app.include_router(metrics.router)
+    app.include_router(calendar.router)
+    app.include_router(oncall.router)
     app.include_router(ui.router)
     for module in (disablements, walk_tests, shelving, silences, maintenance_windows,
                    emergencies, false_alarms):

@@ -182,6 +182,11 @@ def build_parser() -> argparse.ArgumentParser:
     from api.cli_operations import add_operations_verbs
 
     add_operations_verbs(sub)  # sitewatch disable …, sitewatch test …
+    from api.cli_calendar import add_calendar_parser
+    from api.cli_people import add_oncall_parser
+
+    add_calendar_parser(sub)
+    add_oncall_parser(sub)
     return p
 
 
@@ -200,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     from rules.maintenance.config import ScheduleConfigError
     from rules.notify.routes import NotificationConfigError
     from rules.operations.plans import PlanConfigError
+    from rules.people.oncall_config import OnCallConfigError
 
     args = build_parser().parse_args(argv)
     try:
@@ -211,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except (SettingsError, TokenError, BrokerUrlError, DatabaseUrlError, RegistryError, RuleError,
             NotificationConfigError, ScheduleConfigError, SlaConfigError, TlsConfigError,
-            PlanConfigError) as e:
+            PlanConfigError, OnCallConfigError) as e:
         print(f"sitewatch: {e}", file=sys.stderr)
         return 2
 

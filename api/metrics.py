@@ -100,6 +100,8 @@ class RuntimeCollector(Collector):
         for (state, registered), n in sorted(self._rt.liveness.counts(self._rt.clock()).items()):
             devices.add_metric([state, str(registered).lower()], n)
         yield devices
+        yield self._life_safety_devices()
+        yield self._health_checks()
         rules = self._rt.rules_stats()
         yield CounterMetricFamily(
             "sitewatch_rules_errors", "Readings whose rule evaluation raised (logged, skipped).",
@@ -164,6 +166,38 @@ class RuntimeCollector(Collector):
             "sitewatch_sse_events_sent", "Events written to stream clients.",
             value=self._sse.frames_sent,
         )
+
+    def _life_safety_devices(self) -> Metric:
+        """Registered fire devices by state: a stale detector is a fire not seen."""
+        now = self._rt.clock()
+        counts = {"online": 0, "stale": 0, "offline": 0, "unknown": 0}
+        for device in self._rt.registry.devices.values():
+            if device.spec.life_safety and (st := self._rt.liveness.state(device.id, now)):
+                counts[st.state] += 1
+        family = GaugeMetricFamily(
+            "sitewatch_life_safety_devices", "Registered life-safety devices by liveness state.",
+            labels=["state"],
+        )
+        for state, n in counts.items():
+            family.add_metric([state], n)
+        return family
+
+    def _health_checks(self) -> Metric:
+        """1 per health check that is ok, 0 per one that is not (the same as /api/v1/health)."""
+        family = GaugeMetricFamily(
+            "sitewatch_health_ok", "1 if the health check is ok.", labels=["check"]
+        )
+        try:
+            checks = self._rt.health()
+        except Exception:  # noqa: BLE001 - a scrape must answer whatever a check does
+            checks = {"health_check": {"ok": False}}
+        for name, value in sorted(checks.items()):
+            ok = bool(value.get("ok", True)) if isinstance(value, dict) else True
+            family.add_metric([name], 1 if ok else 0)
+            disk = value.get("disk") if isinstance(value, dict) else None
+            if isinstance(disk, dict):  # the durable log's high-water mark, its own check
+                family.add_metric(["disk"], 1 if disk.get("ok", True) else 0)
+        return family
 
     def _incident_metrics(self) -> Iterator[Metric]:
         up = GaugeMetricFamily("sitewatch_database_up", "1 if the incident database answered.")

@@ -20,7 +20,9 @@ if TYPE_CHECKING:
     from rules.engine.loader import RulePack
     from rules.engine.reload import ReloadResult
     from rules.incidents.service import IncidentService
+    from rules.maintenance.config import Schedule
     from rules.operations.service import Operations
+    from rules.people.oncall import OnCall
 
 
 @dataclass
@@ -49,3 +51,5 @@ class Runtime:
     operations: Operations | None = None
     devices: DeviceAdmin | None = None  # device changes at runtime (SPEC §10); None: read-only
     reload: Callable[[str], ReloadResult] | None = None  # actor -> reload the rules file
+    schedules: list[Schedule] = field(default_factory=list)  # preventive maintenance
+    oncall: OnCall | None = None  # rotas and escalation chains (SITEWATCH_ONCALL)

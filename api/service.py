@@ -6,6 +6,7 @@ import logging
 import signal
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -50,10 +51,12 @@ from rules.incidents.sla import load_sla
 from rules.maintenance.config import load_schedules
 from rules.maintenance.schedules import PreventiveMaintenance
 from rules.notify.dispatcher import Notifier
+from rules.notify.mqtt_out import IncidentPublisher
 from rules.notify.routes import load_routes
 from rules.notify.windows import MaintenanceWindows
 from rules.operations.plans import load_plans
 from rules.operations.service import Operations
+from rules.people.oncall import load as load_oncall
 
 log = logging.getLogger("sitewatch")
 
@@ -97,8 +100,9 @@ class Service:
         # The API still shows the saved last seen, and `stale` where it is old.
         self.evaluator.watch_registry(self.registry, now)
         self.devices.attach(self.liveness, self.evaluator)
+        schedules = load_schedules(settings.schedules)
         self.maintenance = PreventiveMaintenance(
-            self.engine, self.incidents, load_schedules(settings.schedules), self.registry
+            self.engine, self.incidents, schedules, self.registry
         )
         self.devices.subscribe(self.maintenance.use_registry)  # runtime devices get schedules
         self.rules = RulesWorker(
@@ -165,11 +169,20 @@ class Service:
             health=self.health, notify_stats=self.notifier.health,
             live=self.live, operations=self.operations,
             devices=self.devices, reload=self.reloader.reload,
+            schedules=schedules,
+            oncall=load_oncall(settings.oncall) if settings.oncall else None,
             rules_stats=lambda: {
                 **self.rules.health(),
                 "backlog": self.log.depth("rules") + self.lane.log.depth("lane-rules"),
             },
         )
+        self.publisher: IncidentPublisher | None = None
+        if settings.mqtt_publish_incidents:
+            self.publisher = IncidentPublisher(
+                self.engine, self.incidents, mqtt_url=settings.mqtt_url,
+                client_id=f"{settings.mqtt_client_id}-incidents",
+                prefix=settings.mqtt_topic_prefix,
+            )
 
     def _swapped(self, pack: RulePack, evaluator: Evaluator) -> None:
         """A reloaded rules file took effect: every holder of the pack sees the new one."""
@@ -187,13 +200,26 @@ class Service:
         except Exception:
             log.exception("rules reload failed")
 
+    def _oncall_health(self) -> dict[str, Any]:
+        """Departments with nobody on duty now: a warning, never a failed check."""
+        oncall = self.runtime.oncall
+        assert oncall is not None
+        now = datetime.fromtimestamp(time.time(), UTC)
+        empty = [d for d in oncall.departments() if oncall.on_duty(d, now) is None]
+        return {"ok": True, "nobody_on_duty": empty}
+
     def _interval_of(self, device_id: str) -> float | None:
         d = self.registry.devices.get(device_id)
         return (d.interval_s or d.spec.interval_s) if d else None
 
     def health(self) -> dict[str, Any]:
         """Readiness with each part's own state, for /api/v1/health (api/liveness_checks.py)."""
-        return readiness(self)
+        checks = readiness(self)
+        if self.publisher is not None:
+            checks["mqtt_out"] = self.publisher.health()
+        if self.runtime.oncall is not None:
+            checks["oncall"] = self._oncall_health()
+        return checks
 
     def live(self) -> dict[str, Any]:
         """Liveness: every thread of ours alive, for /api/v1/health/live."""
@@ -203,6 +229,8 @@ class Service:
         """Start notifier and consumers first so a previous backlog drains, then ingest."""
         self.notifier.start()
         self.lane.start_consumers()
+        if self.publisher is not None:
+            self.publisher.start()
         self.store_consumer.start()
         self.rules_consumer.start()
         self.jobs.start()
@@ -223,6 +251,8 @@ class Service:
         self.store_consumer.stop()
         self.notifier.stop()
         self.deadletters.close()
+        if self.publisher is not None:
+            self.publisher.stop()
         self.store.close()
         self.engine.dispose()
 

@@ -22,7 +22,7 @@ class Settings(BaseSettings):
     mqtt_topic_prefix: str = "sitewatch"
 
     influx_url: str | None = None  # unset: the embedded SQLite telemetry store
-    influx_api: Literal["v2", "v1"] = "v2"
+    influx_api: Literal["v2", "v1", "v3"] = "v2"  # v3: InfluxDB 3 Core/Enterprise (SQL)
     influx_token: str | None = None
     influx_org: str | None = None
     influx_bucket: str = "sitewatch"
@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     schedules: Path | None = None  # preventive-maintenance YAML; None: built-in schedules
     notifications: Path | None = None  # notification routes YAML; None: none
     sla: Path | None = None  # SLA clocks YAML (respond/resolve/escalation); None: SPEC §6
+    oncall: Path | None = None  # rotas and escalation chains YAML (SPEC §8.5); None: none
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
@@ -72,6 +73,9 @@ class Settings(BaseSettings):
         return value
     plans: Path | None = None  # emergency plans YAML (SPEC §8.3); None: the built-in set
     floor_plans: Path | None = None  # folder of SITE/FLOOR.svg|png|jpg for the console's map
+
+    # Incidents back onto MQTT (README "Incidents on MQTT"): off unless asked for.
+    mqtt_publish_incidents: bool = False
 
     @model_validator(mode="after")
     def _database_beside_data(self) -> Settings:

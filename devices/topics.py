@@ -44,6 +44,13 @@ def parse_topic(topic: str, prefix: str = "sitewatch") -> DeviceTopic:
     return DeviceTopic(site, device_id, channel)  # type: ignore[arg-type]
 
 
+def is_sitewatch_output(topic: str, prefix: str = "sitewatch") -> bool:
+    """A topic Sitewatch itself publishes (`{prefix}/{site}/_incidents/...`, `.../_events`):
+    its third level starts with `_`, which no device id can."""
+    parts = topic.split("/", 3)
+    return len(parts) >= 3 and parts[0] == prefix and parts[2].startswith("_")
+
+
 def device_topic(site: str, device_id: str, channel: Channel, prefix: str = "sitewatch") -> str:
     """The topic a device publishes `channel` on."""
     return f"{prefix}/{site}/{device_id}/{channel}"

@@ -24,6 +24,7 @@ from paho.mqtt.client import topic_matches_sub
 from devices.reading import Reading
 from devices.registry import Registry
 from devices.tls import TlsFiles
+from devices.topics import is_sitewatch_output
 from ingest.caps import DeviceCaps
 from ingest.counters import IngestCounters
 from ingest.deadletters import DeadLetters
@@ -66,6 +67,7 @@ class IngestPipeline:
         name: str = "ingest",  # thread name
         tls: TlsFiles | None = None,  # mqtts://: private CA and client certificate
     ) -> None:
+        self._prefix = prefix
         self._decode = Decoder(registry, prefix, counters.add_warning)
         self._caps = DeviceCaps(registry)  # bounds unregistered ids and unknown metric names
         self._name = name
@@ -201,6 +203,9 @@ class IngestPipeline:
     def _process(self, batch: list[Delivery]) -> None:
         items: list[tuple[str, Reading]] = []
         for d in batch:
+            if is_sitewatch_output(d.topic, self._prefix):
+                self.counters.add_warning("own_output")  # our incidents on MQTT: not a device
+                continue
             if d.retained and d.topic.endswith("/event"):
                 # The broker's retained copy, sent again at every (re)subscribe: a replay of
                 # an old event, never a new alarm. Counted and acked, not evaluated.

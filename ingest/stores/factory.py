@@ -12,7 +12,7 @@ class StoreSettings(Protocol):
     """The settings a store is built from (the service's Settings has them all)."""
 
     influx_url: str | None
-    influx_api: Literal["v2", "v1"]
+    influx_api: Literal["v2", "v1", "v3"]
     influx_db: str
     influx_username: str | None
     influx_password: str | None
@@ -24,7 +24,7 @@ class StoreSettings(Protocol):
 
 
 def open_store(settings: StoreSettings) -> TelemetryStore:
-    """The configured telemetry store: InfluxDB v2, v1, or the embedded SQLite store."""
+    """The configured telemetry store: InfluxDB v2, v1, v3, or the embedded SQLite store."""
     if not settings.influx_url:
         from ingest.stores.embedded import EmbeddedStore
 
@@ -39,6 +39,10 @@ def open_store(settings: StoreSettings) -> TelemetryStore:
             password=settings.influx_password,
             retention_s=settings.retention_days * 86_400 or None,
         )
+    if settings.influx_api == "v3":
+        from ingest.stores.influx_v3 import InfluxV3Store
+
+        return InfluxV3Store(settings.influx_url, settings.influx_db, token=settings.influx_token)
     from ingest.stores.influx_v2 import InfluxV2Store
 
     return InfluxV2Store(

@@ -427,3 +427,17 @@ rule_reloads = sa.Table(
     sa.Column("changed", sa.JSON, nullable=False),
     sa.Column("removed", sa.JSON, nullable=False),
 )
+
+
+# Calendar links (GET /api/v1/schedules.ics?calendar_token=...): read-only, one purpose,
+# revocable, apart from API tokens so a calendar app never holds an API credential.
+calendar_tokens = sa.Table(
+    "calendar_tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("token_hash", sa.String(128), nullable=False, unique=True),
+    sa.Column("created_by", sa.String(128), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("revoked_at", UtcDateTime, nullable=True),
+)

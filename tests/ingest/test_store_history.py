@@ -1,4 +1,5 @@
-"""events() and readings() of the stores, against the embedded store and a real InfluxDB 1.6.7."""
+"""events() and readings() of the stores, against the embedded store, a real InfluxDB 1.6.7
+and the InfluxDB 3 stand-in."""
 
 from __future__ import annotations
 
@@ -11,14 +12,22 @@ from devices.reading import Reading
 from ingest.stores.base import StoredEvent, TelemetryStore
 from ingest.stores.embedded import EmbeddedStore
 from ingest.stores.influx_v1 import InfluxV1Store
+from ingest.stores.influx_v3 import InfluxV3Store
+from tests.ingest.fake_influx_v3 import serve as serve_influx_v3
 
 T0 = 1_800_000_000.0  # 2027-01-15T08:00:00Z
 
 
-@pytest.fixture(params=["embedded", "influx_v1"])
+@pytest.fixture(params=["embedded", "influx_v1", "influx_v3"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TelemetryStore]:
-    """Each store the backtest and the event history read from."""
+    """Each store the backtest and the event history read from (InfluxDB 3: its stand-in)."""
     s: TelemetryStore
+    if request.param == "influx_v3":
+        with serve_influx_v3() as fake:
+            s = InfluxV3Store(fake.url, "sitewatch", token=fake.token)
+            yield s
+            s.close()
+        return
     if request.param == "embedded":
         s = EmbeddedStore(tmp_path / "telemetry.db")
     else:

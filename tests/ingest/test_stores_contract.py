@@ -1,4 +1,5 @@
-"""One TelemetryStore contract, run against the embedded store and a real InfluxDB 1.6.7."""
+"""One TelemetryStore contract, run against the embedded store, a real InfluxDB 1.6.7 and a
+local stand-in for InfluxDB 3 that answers as its documentation says."""
 
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ from devices.reading import Reading
 from ingest.stores.base import BadData, Sample, StoreUnavailable, TelemetryStore
 from ingest.stores.embedded import EmbeddedStore
 from ingest.stores.influx_v1 import InfluxV1Store, quote_ident, quote_string
+from ingest.stores.influx_v3 import InfluxV3Store
+from tests.ingest.fake_influx_v3 import FakeInfluxV3
+from tests.ingest.fake_influx_v3 import serve as serve_influx_v3
 from tests.servers import INFLUX_ADMIN, Server
 
 T0 = 1_800_000_000.0  # 2027-01-15T08:00:00Z, a multiple of 60 s
@@ -90,10 +94,43 @@ class InfluxV1Backend:
                 for r in self._rows("telemetry", device_id)}
 
 
-@pytest.fixture(params=["embedded", "influx_v1"])
+class InfluxV3Backend:
+    """The v3 store on a local stand-in for InfluxDB 3 (tests/ingest/fake_influx_v3.py),
+    inspected in the stand-in's own tables."""
+
+    def __init__(self, fake: FakeInfluxV3) -> None:
+        self.fake = fake
+        self.store = InfluxV3Store(fake.url, "sitewatch", token=fake.token)
+
+    def _rows(self, table: str, device_id: str, cols: str) -> list[tuple[Any, ...]]:
+        if table not in self.fake.types:
+            return []
+        with self.fake.lock:
+            return self.fake.db.execute(
+                f'SELECT {cols} FROM "{table}" WHERE device_id = ? ORDER BY time', (device_id,)
+            ).fetchall()
+
+    def events(self, device_id: str) -> list[tuple[float, str, dict[str, Any], float | None]]:
+        return [(t / 1e6, e, json.loads(d), s)
+                for t, e, d, s in self._rows("events", device_id, "time, event, data, seq")]
+
+    def states(self, device_id: str) -> list[tuple[float, str]]:
+        return [(t / 1e6, s) for t, s in self._rows("device_status", device_id, "time, state")]
+
+    def tags(self, device_id: str) -> set[tuple[str, str | None, str | None]]:
+        return set(self._rows("telemetry", device_id, "DISTINCT site, zone, kind"))
+
+
+@pytest.fixture(params=["embedded", "influx_v1", "influx_v3"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     """The same contract against each store."""
     b: Backend
+    if request.param == "influx_v3":
+        with serve_influx_v3() as fake:
+            b = InfluxV3Backend(fake)
+            yield b
+            b.store.close()
+        return
     if request.param == "embedded":
         b = EmbeddedBackend(tmp_path / "telemetry.db")
     else:
