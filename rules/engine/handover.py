@@ -15,10 +15,18 @@ def adopt(new: Evaluator, old: Evaluator, keep: set[str]) -> None:
     so the hot path's module stays about the evaluation alone.
     """
     with old._lock, new._lock:
-        for key in [k for k in new._states if k[0] not in keep]:
-            new._states.pop(key)
-            new._store.delete(key)
+        for key in list(new._states):
+            new._states.pop(key)  # kept rules: `old`'s memory is their truth, not the store's
+            if key[0] not in keep:
+                # At once, even when batched: a reload() after a failed commit must not bring
+                # a changed rule's old state back from the store.
+                new._store.delete(key)
         new._states.update({k: st for k, st in old._states.items() if k[0] in keep})
+        if new._batched:
+            # What `old` owed the outbox for kept rules (rate samples awaiting a lazy flush, a
+            # batch whose commit failed) is owed by `new` now, or a flush would never save it.
+            new._changes.update({k: st for k, st in old._changes.items() if k[0] in keep})
+            new._lazy.update({k: st for k, st in old._lazy.items() if k[0] in keep})
         new._pending = {k for k, s in new._states.items() if s.phase == "pending"}
         new._stale_firing = {}
         for (rid, dev), s in new._states.items():

@@ -12,7 +12,7 @@ from devices.liveness import DeviceLiveness
 from devices.registry import Registry
 from rules.db.database import open_database
 from rules.db.rule_reloads import ReloadLog
-from rules.db.rule_state import SqlStateStore
+from rules.db.outbox import SqlSignalOutbox
 from rules.engine.evaluator import Evaluator
 from rules.engine.loader import RuleError, RulePack, load_rules
 from rules.engine.reload import RulesReloader
@@ -75,12 +75,15 @@ class Site:
         pack = load_rules(self.file)
         self.incidents = IncidentService(self.engine, pack)
         self.clock = Clock()
-        self.evaluator = Evaluator(pack, SqlStateStore(self.engine))
+        # Wired as api/service.py wires them: batched evaluators on the outbox's state store.
+        self.outbox = SqlSignalOutbox(self.engine, clock=self.clock)
+        self.evaluator = Evaluator(pack, self.outbox.states, batched=True)
         self.worker = RulesWorker(self.evaluator, self.incidents,
-                                  DeviceLiveness(Registry.from_devices([]), T0), clock=self.clock)
+                                  DeviceLiveness(Registry.from_devices([]), T0), self.outbox,
+                                  clock=self.clock)
         self.packs: list[RulePack] = []
         self.reloader = RulesReloader(
-            self.file, self.worker, lambda p: Evaluator(p, SqlStateStore(self.engine)),
+            self.file, self.worker, lambda p: Evaluator(p, self.outbox.states, batched=True),
             self.incidents, lambda p, e: self.packs.append(p), ReloadLog(self.engine).record)
 
     def at(self, t: float) -> None:
@@ -153,3 +156,28 @@ def test_a_bad_file_changes_nothing_and_every_error_is_answered(tmp_path: Path) 
     site.at(900)
     site.worker.tick()
     assert len(site.tickets("hot")) == 1
+
+
+RISE = """
+- id: rise
+  title: Fast rise
+  description: Temperature rising fast
+  kind: rate_of_change
+  select: {kinds: [zone_sensor]}
+  metric: temperature_c
+  per_minute_above: 8
+  window: 2m
+  raises: {type: alert, severity: major}
+"""
+
+
+def test_a_kept_rate_windows_unflushed_samples_are_saved_by_the_next_flush(
+        tmp_path: Path) -> None:
+    site = Site(tmp_path, RISE + FORCED)
+    site.at(1)  # under LAZY_FLUSH_S after the start: the samples wait in memory for a flush
+    site.worker.handle([tel("zs-1", T0 + 1, temperature_c=20.0)])
+    site.file.write_text(RISE)
+    site.reloader.reload("alice")
+    site.worker.flush()
+    saved = site.outbox.states.load_all()[("rise", "zs-1")]
+    assert saved.memo["samples"] == [[T0 + 1, 20.0]]
