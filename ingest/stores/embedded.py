@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -11,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from devices.reading import MetricValue, Reading
+from devices.reading import Reading
 from ingest.stores.base import (
     EVENTS_PAGE_MAX,
     BadData,
@@ -19,6 +18,17 @@ from ingest.stores.base import (
     StoredEvent,
     StoreUnavailable,
     every_us,
+)
+from ingest.stores.embedded_schema import (
+    PRUNE,
+    SCHEMA,
+    SERIES_BACKFILL,
+    SERIES_SCHEMA,
+    Series,
+    time_span,
+    typed,
+    untyped,
+    us,
 )
 from ingest.stores.lineprotocol import event_json
 from ingest.stores.replay import (
@@ -30,102 +40,7 @@ from ingest.stores.replay import (
     telemetry_reading,
 )
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS telemetry (
-    device_id TEXT NOT NULL,
-    metric TEXT NOT NULL,
-    ts_us INTEGER NOT NULL,          -- Unix microseconds, as InfluxDB's precision `u`
-    site TEXT NOT NULL,
-    zone TEXT,
-    kind TEXT,
-    vtype TEXT NOT NULL,             -- 'number' (REAL), 'bool' (0/1), 'string' (TEXT)
-    value,
-    PRIMARY KEY (device_id, metric, ts_us)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS metric_types (
-    metric TEXT PRIMARY KEY,         -- a metric keeps its first type, as an InfluxDB field does
-    vtype TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS events (
-    device_id TEXT NOT NULL,
-    event TEXT NOT NULL,
-    ts_us INTEGER NOT NULL,
-    site TEXT NOT NULL,
-    zone TEXT,
-    kind TEXT,
-    data TEXT NOT NULL,              -- JSON object
-    seq INTEGER,
-    PRIMARY KEY (device_id, event, ts_us)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS device_status (
-    device_id TEXT NOT NULL,
-    ts_us INTEGER NOT NULL,
-    site TEXT NOT NULL,
-    zone TEXT,
-    kind TEXT,
-    state TEXT NOT NULL,             -- 'online' or 'offline'
-    PRIMARY KEY (device_id, ts_us)
-) WITHOUT ROWID;
-"""
-# Every series a table holds, so retention deletes by primary-key range per series instead of
-# scanning whole tables (an index on time alone would slow every write).
-_SERIES_SCHEMA = """
-CREATE TABLE IF NOT EXISTS series (
-    tbl TEXT NOT NULL,               -- 'telemetry' (name: metric), 'events' (name: event),
-    device_id TEXT NOT NULL,         -- 'device_status' (name: '')
-    name TEXT NOT NULL,
-    PRIMARY KEY (tbl, device_id, name)
-) WITHOUT ROWID;
-"""
-_SERIES_BACKFILL = """
-INSERT OR IGNORE INTO series SELECT DISTINCT 'telemetry', device_id, metric FROM telemetry;
-INSERT OR IGNORE INTO series SELECT DISTINCT 'events', device_id, event FROM events;
-INSERT OR IGNORE INTO series SELECT DISTINCT 'device_status', device_id, '' FROM device_status;
-"""
-_PRUNE = {  # table -> DELETE of one series' points before :t
-    "telemetry": "DELETE FROM telemetry WHERE device_id = ? AND metric = ? AND ts_us < ?",
-    "events": "DELETE FROM events WHERE device_id = ? AND event = ? AND ts_us < ?",
-    "device_status": "DELETE FROM device_status WHERE device_id = ? AND ? = '' AND ts_us < ?",
-}
 PRUNE_SERIES_PER_TRANSACTION = 200  # series per hold of the lock: writes wait at most this long
-Series = tuple[str, str, str]  # (table, device id, metric / event / '')
-
-
-def _us(ts: float) -> int:
-    return round(ts * 1_000_000)
-
-
-def _typed(metric: str, value: object) -> tuple[str, MetricValue]:
-    if isinstance(value, bool):
-        return "bool", value
-    if isinstance(value, int | float):
-        try:
-            number = float(value)
-        except OverflowError:
-            number = math.inf
-        if not math.isfinite(number):
-            raise BadData(f"metric {metric!r}: non-finite number {value!r}")
-        return "number", number
-    if isinstance(value, str):
-        return "string", value
-    raise BadData(f"metric {metric!r}: unsupported value type {type(value).__name__}")
-
-
-def _span(start: float, end: float, site: str | None) -> tuple[str, list[object]]:
-    where = "ts_us >= ? AND ts_us < ?"
-    args: list[object] = [_us(start), _us(end)]
-    if site is not None:
-        where += " AND site = ?"
-        args.append(site)
-    return where, args
-
-
-def _untyped(vtype: str, value: object) -> MetricValue:
-    if vtype == "bool":
-        return bool(value)
-    if vtype == "number":
-        return float(value)  # type: ignore[arg-type]
-    return str(value)
 
 
 class EmbeddedStore:
@@ -141,13 +56,13 @@ class EmbeddedStore:
             self._conn.execute("PRAGMA journal_mode=WAL")
             # FULL: a batch the caller saw confirmed survives a power cut, not just a process crash.
             self._conn.execute("PRAGMA synchronous=FULL")
-            self._conn.executescript(_SCHEMA)
+            self._conn.executescript(SCHEMA)
             had_series = self._conn.execute(
                 "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'series'"
             ).fetchone()
-            self._conn.executescript(_SERIES_SCHEMA)
+            self._conn.executescript(SERIES_SCHEMA)
             if not had_series:  # a store from before retention: list what it already holds
-                self._conn.executescript(_SERIES_BACKFILL)
+                self._conn.executescript(SERIES_BACKFILL)
             self._types = dict(self._conn.execute("SELECT metric, vtype FROM metric_types"))
             self._series: set[Series] = set(self._conn.execute("SELECT * FROM series"))
         self.pruned_total = 0  # points deleted by retention since start
@@ -191,14 +106,14 @@ class EmbeddedStore:
         the background while readings keep arriving)."""
         with self._lock:
             series = sorted(self._series)
-        cutoff, removed = _us(before), 0
+        cutoff, removed = us(before), 0
         for start in range(0, len(series), PRUNE_SERIES_PER_TRANSACTION):
             chunk = series[start : start + PRUNE_SERIES_PER_TRANSACTION]
             with self._lock:
                 try:
                     self._conn.execute("BEGIN IMMEDIATE")
                     for table, device_id, name in chunk:
-                        cur = self._conn.execute(_PRUNE[table], (device_id, name, cutoff))
+                        cur = self._conn.execute(PRUNE[table], (device_id, name, cutoff))
                         removed += max(cur.rowcount, 0)
                     self._conn.execute("COMMIT")
                 except sqlite3.OperationalError as e:
@@ -211,10 +126,10 @@ class EmbeddedStore:
 
     def _write_one(self, r: Reading, types: dict[str, str]) -> None:
         tags = (r.site, r.zone, r.kind)
-        t = _us(r.ts)
+        t = us(r.ts)
         if r.channel == "telemetry":
             for metric, raw in r.metrics.items():
-                vtype, value = _typed(metric, raw)
+                vtype, value = typed(metric, raw)
                 known = types.setdefault(metric, vtype)
                 if known != vtype:
                     raise BadData(f"metric {metric!r} is {known}, refused a {vtype} value")
@@ -259,14 +174,14 @@ class EmbeddedStore:
         Averaging a boolean or string metric raises BadData, as InfluxDB refuses mean() there.
         """
         args: dict[str, object] = {
-            "d": device_id, "m": metric, "s": _us(start), "e": _us(end), "n": int(limit),
+            "d": device_id, "m": metric, "s": us(start), "e": us(end), "n": int(limit),
         }
         span = "device_id = :d AND metric = :m AND ts_us >= :s AND ts_us < :e"
         if every_s is None:
             sql = f"SELECT ts_us, vtype, value FROM telemetry WHERE {span} ORDER BY ts_us LIMIT :n"
             with self._lock:
                 rows = self._conn.execute(sql, args).fetchall()
-            return [Sample(t / 1_000_000, _untyped(vt, v)) for t, vt, v in rows]
+            return [Sample(t / 1_000_000, untyped(vt, v)) for t, vt, v in rows]
         if self._types.get(metric, "number") != "number":
             raise BadData(f"metric {metric!r} is {self._types[metric]}: it cannot be averaged")
         args["w"] = every_us(every_s)
@@ -289,7 +204,7 @@ class EmbeddedStore:
         )
         with self._lock:
             rows = self._conn.execute(sql, (device_id,)).fetchall()
-        return {m: Sample(t / 1_000_000, _untyped(vt, v)) for m, t, vt, v in rows}
+        return {m: Sample(t / 1_000_000, untyped(vt, v)) for m, t, vt, v in rows}
 
     def events(
         self,
@@ -307,7 +222,7 @@ class EmbeddedStore:
             sql += " AND event = ?"
             args.append(event)
         sql += " AND ts_us >= ? AND ts_us < ? ORDER BY ts_us, event LIMIT ? OFFSET ?"
-        args += [_us(start), _us(end), int(limit), int(offset)]
+        args += [us(start), us(end), int(limit), int(offset)]
         with self._lock:
             rows = self._conn.execute(sql, args).fetchall()
         return [StoredEvent(t / 1_000_000, e, event_data(d), q) for t, e, d, q in rows]
@@ -331,7 +246,7 @@ class EmbeddedStore:
 
     def _telemetry(self, conn: sqlite3.Connection, start: float, end: float,
                    site: str | None) -> Iterator[Reading]:
-        where, args = _span(start, end, site)
+        where, args = time_span(start, end, site)
         # One row per reading, its metrics gathered into a JSON object by SQLite (in C): a
         # third of the Python work of reading one row per metric. Booleans are kept as 0/1.
         sql = ("SELECT ts_us, device_id, site, zone, kind, json_group_object(metric, CASE vtype"
@@ -344,7 +259,7 @@ class EmbeddedStore:
 
     def _scan(self, conn: sqlite3.Connection, table: str, start: float, end: float,
               site: str | None) -> Iterator[Reading]:
-        where, args = _span(start, end, site)
+        where, args = time_span(start, end, site)
         if table == "events":
             sql = ("SELECT ts_us, device_id, site, zone, kind, event, data, seq FROM events"
                    f" WHERE {where} ORDER BY ts_us, device_id")
