@@ -18,7 +18,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any
 
 from devices.kinds import KINDS
 from devices.reading import Reading
@@ -26,6 +25,7 @@ from devices.registry import Registry
 from rules.engine import conditions as c
 from rules.engine.durations import format_duration
 from rules.engine.index import Handlers, Matcher, build_index
+from rules.engine.kind_steps import KindSteps
 from rules.engine.loader import RulePack
 from rules.engine.models import (
     CountRule,
@@ -38,10 +38,10 @@ from rules.engine.models import (
 )
 from rules.engine.signals import Signal, SignalAction
 from rules.engine.state import RuleState, StateKey, StateStore
-from rules.engine.watched import IntervalOf, Watched, no_interval, plain_device_id
+from rules.engine.watched import IntervalOf, Watched, no_interval, plain_device_id, watched
 
 
-class Evaluator:
+class Evaluator(KindSteps):
     """Evaluates rules on readings (`evaluate`) and on the passage of time (`tick`)."""
 
     def __init__(
@@ -181,28 +181,20 @@ class Evaluator:
         # States of rules no longer in the pack are ignored (not deleted: the file may return).
         pack = self._pack
         self._states = {k: s for k, s in self._store.load_all().items() if k[0] in pack.by_id}
+        self._index_states()
+
+    def _index_states(self) -> None:
+        """Derive the pending holds and firing stale rules from `_states`."""
         self._pending = {k for k, s in self._states.items() if s.phase == "pending"}
         self._stale_firing = {}
         for (rid, dev), s in self._states.items():
-            if isinstance(pack.by_id[rid], StaleRule) and s.phase == "firing":
+            if isinstance(self._pack.by_id[rid], StaleRule) and s.phase == "firing":
                 self._stale_firing.setdefault(dev, set()).add(rid)
 
     def _seen_entry(
         self, site: str, device_id: str, kind: str | None, zone: str | None, at: float
     ) -> Watched:
-        seen = Watched(site, zone, kind, at)
-        for rule in self._stale_rules:
-            if not rule.select.admits(kind, site, zone, device_id):
-                continue
-            after = rule.after
-            if after is None and rule.intervals is not None:
-                interval = self._interval_of(device_id)
-                if interval is None and kind in KINDS:
-                    interval = KINDS[kind].interval_s
-                after = rule.intervals * interval if interval else None
-            if after:
-                seen.stale.append((rule, after))
-        return seen
+        return watched(self._stale_rules, self._interval_of, site, device_id, kind, zone, at)
 
     def _saw(self, r: Reading, now: float, out: list[Signal]) -> None:
         """Fresh data from a device: mark it seen; data returning clears its stale rules."""
@@ -265,71 +257,3 @@ class Evaluator:
         plain = plain_device_id(device_id, st.site, st.device_kind)
         return Signal(rule_id, action, st.site, plain, now, st.zone, st.device_kind, step.value,
                       step.message)
-
-    def _on_threshold(self, route: Matcher, r: Reading, value: Any, now: float,
-                      out: list[Signal]) -> None:
-        rule: ThresholdRule = route.rule
-        key = (rule.id, r.device_id)
-        st = self._states.get(key)
-        if st is None:
-            if not c.threshold_triggered(rule, value):
-                return  # the common case: nothing to remember, nothing to allocate
-            st = self._state(key, r)
-        self._commit(rule, key, st, c.step_threshold(rule, st, value, now), now, out)
-
-    def _on_rate(self, route: Matcher, r: Reading, value: Any, now: float,
-                 out: list[Signal]) -> None:
-        if c.is_number(value):
-            key = (route.rule.id, r.device_id)
-            st = self._state(key, r)
-            self._commit(route.rule, key, st, c.step_rate(route.rule, st, value, r.ts, now),
-                         now, out)
-
-    def _on_meter(self, route: Matcher, r: Reading, value: Any, now: float,
-                  out: list[Signal]) -> None:
-        if c.is_number(value):
-            key = (route.rule.id, r.device_id)
-            st = self._state(key, r)
-            self._commit(route.rule, key, st, c.step_meter(route.rule, st, value), now, out)
-
-    def _on_count(self, route: Matcher, r: Reading, name: Any, now: float,
-                  out: list[Signal]) -> None:
-        rule: CountRule = route.rule
-        if rule.data and not c.data_matches(rule.data, r.data):
-            return
-        key = (rule.id, r.device_id)
-        st = self._state(key, r)
-        self._commit(rule, key, st, c.step_count(rule, st, r.ts, now), now, out)
-
-    def _on_event(self, route: Matcher, r: Reading, name: Any, now: float,
-                  out: list[Signal]) -> None:
-        rule: EventRule = route.rule
-        if rule.data and not c.data_matches(rule.data, r.data):
-            return
-        value = {"event": name, "data": dict(r.data)}
-        text = f"event {name}" + "".join(f" {k}={v}" for k, v in r.data.items())
-        if rule.clear_when is None:  # fires on every match and never clears: no state at all
-            plain = plain_device_id(r.device_id, r.site, r.kind)
-            out.append(Signal(rule.id, "fire", r.site, plain, now, r.zone, r.kind, value, text))
-            return
-        key = (rule.id, r.device_id)
-        st = self._state(key, r)
-        changed = st.phase != "firing"
-        if changed:
-            st.phase, st.since = "firing", now
-        self._commit(rule, key, st, c.Step("fire", text, value, persist=changed), now, out)
-
-    def _on_event_clear(self, route: Matcher, r: Reading, value: Any, now: float,
-                        out: list[Signal]) -> None:
-        rule: EventRule = route.rule
-        cw = rule.clear_when
-        key = (rule.id, r.device_id)
-        st = self._states.get(key)
-        if st is None or st.phase != "firing" or cw is None:
-            return
-        if cw.metric is not None and not c.same_value(value, cw.equals):  # type: ignore[arg-type]
-            return
-        st.phase, st.since = "inactive", now
-        what = f"{cw.metric} is {value!r}" if cw.metric is not None else f"event {cw.event}"
-        self._commit(rule, key, st, c.Step("clear", what, value), now, out)
-

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from rules.engine.evaluator import Evaluator
-from rules.engine.models import StaleRule
 
 
 def adopt(new: Evaluator, old: Evaluator, keep: set[str]) -> None:
@@ -27,10 +26,6 @@ def adopt(new: Evaluator, old: Evaluator, keep: set[str]) -> None:
             # batch whose commit failed) is owed by `new` now, or a flush would never save it.
             new._changes.update({k: st for k, st in old._changes.items() if k[0] in keep})
             new._lazy.update({k: st for k, st in old._lazy.items() if k[0] in keep})
-        new._pending = {k for k, s in new._states.items() if s.phase == "pending"}
-        new._stale_firing = {}
-        for (rid, dev), s in new._states.items():
-            if isinstance(new.pack.by_id[rid], StaleRule) and s.phase == "firing":
-                new._stale_firing.setdefault(dev, set()).add(rid)
+        new._index_states()
         for dev, w in old._seen.items():
             new._seen[dev] = new._seen_entry(w.site, dev, w.kind, w.zone, w.at)

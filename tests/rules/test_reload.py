@@ -11,8 +11,8 @@ import pytest
 from devices.liveness import DeviceLiveness
 from devices.registry import Registry
 from rules.db.database import open_database
-from rules.db.rule_reloads import ReloadLog
 from rules.db.outbox import SqlSignalOutbox
+from rules.db.rule_reloads import ReloadLog
 from rules.engine.evaluator import Evaluator
 from rules.engine.loader import RuleError, RulePack, load_rules
 from rules.engine.reload import RulesReloader
