@@ -11,6 +11,7 @@ import json
 from typing import Protocol
 
 from fastapi import HTTPException
+from fastapi.exceptions import RequestValidationError
 
 from api.auth import Principal
 from rules.incidents.record import IncidentNotFound
@@ -71,3 +72,28 @@ def frame_visible(principal: Principal, text: str) -> bool:
                 return False  # an unreadable frame is not shown to a scoped caller
             return site is not None and site in principal.sites
     return True
+
+
+def item_visible(principal: Principal, what: str, item_id: int | str, site: str | None) -> None:
+    """404 unless the caller may see an item (a disablement, a window…) at `site`."""
+    if principal.sites is not None and (site is None or site not in principal.sites):
+        raise HTTPException(404, f"{what} {item_id} not found")
+
+
+def may_target(principal: Principal, site: str | None, field: str) -> None:
+    """Before creating something at `site`: 404 for another site's, 422 naming `field` when a
+    site-scoped caller names no site (it would reach every site)."""
+    if principal.sites is None:
+        return
+    if site is None:
+        raise RequestValidationError([{
+            "type": "value_error", "loc": ("body", *field.split(".")), "input": None,
+            "msg": f"a site-scoped token must name one of its sites {sorted(principal.sites)}"}])
+    if site not in principal.sites:
+        raise HTTPException(404, f"site {site!r} not found")
+
+
+def unscoped(principal: Principal, what: str) -> None:
+    """403 for a site-scoped caller: `what` spans the whole instance and has no site."""
+    if principal.sites is not None:
+        raise HTTPException(403, f"{what} covers every site: a site-scoped token may not")

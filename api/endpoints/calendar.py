@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.auth import AUTH_ERRORS, READERS, Principal, current_principal, require
 from api.calendar_tokens import calendar_token_valid, create_calendar_token
 from api.endpoints import API_PREFIX, RuntimeDep
+from api.sites import unscoped
 from rules.maintenance.calendar import open_tickets_due, to_ics, upcoming_work
 
 router = APIRouter(prefix=API_PREFIX, tags=["maintenance"])
@@ -49,6 +50,7 @@ def schedules_ics(
     calendar_token: str | None = Query(None, max_length=200),
 ) -> Response:
     """Upcoming preventive maintenance and open tickets' deadlines, as iCalendar (RFC 5545)."""
+    sites = None  # a calendar link is made by an unscoped token only: it sees every site
     if calendar_token is not None:
         if not calendar_token_valid(rt.engine, calendar_token):
             raise HTTPException(401, "the calendar link is not valid or has been revoked")
@@ -56,10 +58,13 @@ def schedules_ics(
         principal = current_principal(request, creds)
         if principal.role not in READERS:
             raise HTTPException(403, f"role {principal.role!r} may not read the calendar")
+        sites = principal.sites
     now = datetime.fromtimestamp(rt.clock(), UTC)
     items = upcoming_work(rt.schedules, rt.registry, now, now + timedelta(days=days))
     tickets, _ = rt.incidents.list(kind="ticket", open_only=True, limit=500)
     items += open_tickets_due(tickets, rt.registry)
+    if sites is not None:
+        items = [i for i in items if i.site is not None and i.site in sites]
     body = to_ics(items, name="Sitewatch maintenance", now=now)
     return Response(body, media_type="text/calendar; charset=utf-8")
 
@@ -73,6 +78,7 @@ def make_calendar_link(
     body: CalendarLinkIn,
 ) -> CalendarLinkOut:
     """A read-only calendar link (maintenance, admin); revoke with `sitewatch calendar revoke`."""
+    unscoped(principal, "a calendar link")  # a link's token carries no sites: it sees all
     token = create_calendar_token(rt.engine, body.name, principal.name)
     return CalendarLinkOut(
         name=body.name, calendar_token=token,

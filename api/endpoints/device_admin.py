@@ -14,6 +14,7 @@ from api.endpoints import API_PREFIX, RuntimeDep, utc
 from api.endpoints.devices import NOT_FOUND, DeviceId, device_out
 from api.runtime import Runtime
 from api.schemas import NAME_PATTERN, DeviceOut, ErrorOut
+from api.sites import device_visible, may_target
 from devices.kinds import KINDS
 from rules.db.device_registry import DeviceExists, DeviceMissing
 
@@ -81,6 +82,13 @@ def _invalid(e: DeviceInvalid) -> RequestValidationError:
     )
 
 
+def _in_scope(rt: Runtime, who: Principal, device_id: str) -> None:
+    """404 for a device of a site the caller does not see (as for one not in service)."""
+    if who.sites is not None:
+        device = rt.registry.devices.get(device_id)
+        device_visible(who, device_id, device.site if device is not None else None)
+
+
 def _out(rt: Runtime, device_id: str) -> DeviceOut:
     state = rt.liveness.state(device_id, rt.clock())
     assert state is not None  # expect() has just listed it
@@ -91,6 +99,7 @@ def _out(rt: Runtime, device_id: str) -> DeviceOut:
              responses={**AUTH_ERRORS, **BAD_BODY, **CONFLICT})
 def create_device(rt: RuntimeDep, who: Admin, body: DeviceIn) -> DeviceOut:
     """Put a device in service: registered, expected and evaluated at once."""
+    may_target(who, body.site, "site")
     try:
         _admin(rt).create(body.model_dump(), who.name)
     except DeviceInvalid as e:
@@ -105,6 +114,9 @@ def create_device(rt: RuntimeDep, who: Admin, body: DeviceIn) -> DeviceOut:
 def update_device(rt: RuntimeDep, who: Admin, device_id: DeviceId, body: DevicePatch
                   ) -> DeviceOut:
     """Change a device's kind, site, zone, name or interval."""
+    _in_scope(rt, who, device_id)
+    if body.site is not None:
+        may_target(who, body.site, "site")
     fields = body.model_dump(include=body.model_fields_set)
     for required in ("kind", "site", "zone", "name"):
         if required in fields and fields[required] is None:
@@ -123,6 +135,7 @@ def update_device(rt: RuntimeDep, who: Admin, device_id: DeviceId, body: DeviceP
 def retire_device(rt: RuntimeDep, who: Admin, device_id: DeviceId) -> RetiredOut:
     """Retire a device: no longer registered or expected; its telemetry, events and
     incidents are kept."""
+    _in_scope(rt, who, device_id)
     try:
         _admin(rt).retire(device_id, who.name)
     except DeviceMissing:

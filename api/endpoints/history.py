@@ -15,6 +15,7 @@ from api.endpoints import API_PREFIX, OFFSET_MAX, RuntimeDep, utc
 from api.endpoints.devices import DeviceId
 from api.endpoints.telemetry import INSTANT_PATTERN, _bad, parse_instant
 from api.schemas import METRIC_PATTERN, ErrorOut
+from api.sites import device_visible
 from ingest.stores.base import EVENTS_PAGE_MAX, StoreUnavailable
 
 router = APIRouter(prefix=API_PREFIX, tags=["devices"])
@@ -55,7 +56,7 @@ class EventPage(BaseModel):
 )
 def device_events(
     rt: RuntimeDep,
-    _: Reader,
+    principal: Reader,
     device_id: DeviceId,
     event: str | None = Query(None, pattern=METRIC_PATTERN, description="Only this event"),
     start: str | None = Query(None, max_length=64, pattern=INSTANT_PATTERN,
@@ -67,6 +68,9 @@ def device_events(
     format: Literal["json", "csv"] = Query("json", description="csv: this page as CSV"),
 ) -> Any:
     """Events in [start, end), oldest first (e.g. who badged at a door last night)."""
+    if principal.sites is not None:  # an unheard device's site is unknown: 404 as well
+        state = rt.liveness.state(device_id, rt.clock())
+        device_visible(principal, device_id, state.site if state is not None else None)
     end_s = parse_instant("end", end) if end is not None else rt.clock()
     start_s = parse_instant("start", start) if start is not None else end_s - DEFAULT_RANGE_S
     if end_s <= start_s:

@@ -12,6 +12,7 @@ from api.auth import AUTH_ERRORS, BAD_BODY, Principal, require
 from api.backtest_run import BacktestRangeError, check_range, parse_when, run_backtest
 from api.endpoints import API_PREFIX, RuntimeDep
 from api.schemas import NAME_PATTERN, ErrorOut
+from api.sites import unscoped
 from ingest.stores.base import StoreUnavailable
 from rules.engine.loader import RuleError, parse_rules
 
@@ -44,9 +45,10 @@ def rule_errors(e: RuleError, field: str) -> RequestValidationError:
 
 
 @router.post("/rules/backtest", responses={**AUTH_ERRORS, **BAD_BODY})
-def backtest(rt: RuntimeDep, _: Admin, body: BacktestIn) -> dict[str, Any]:
+def backtest(rt: RuntimeDep, who: Admin, body: BacktestIn) -> dict[str, Any]:
     """Replay stored telemetry and events of the period through the rules: the incidents they
     would open and resolve, and the diff against the incidents recorded in that period."""
+    unscoped(who, "a backtest")  # its `rules` may select any site's devices and incidents
     try:
         start, end = parse_when("from", body.start), parse_when("to", body.end)
         check_range(start, end)
@@ -84,6 +86,7 @@ class ReloadOut(BaseModel):
 def reload_rules(rt: RuntimeDep, who: Admin) -> ReloadOut:
     """Load the configured rules file after validating it; unchanged rules keep their state.
     A file with errors changes nothing: 422 lists every error (file, rule, field)."""
+    unscoped(who, "a rules reload")  # the rules file governs every site at once
     if rt.reload is None:
         raise HTTPException(409, "this process runs no rules to reload")
     try:

@@ -29,6 +29,7 @@ class CalendarItem:
     department: str
     priority: str
     location: str
+    site: str | None = None  # whose work it is: a site-scoped token sees only its sites'
 
 
 def upcoming_work(
@@ -56,6 +57,7 @@ def upcoming_work(
                     department=schedule.department,
                     priority=schedule.priority,
                     location=_where(target.site, target.zone, registry),
+                    site=target.site,
                 ))
                 count += 1
             fire = trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))
@@ -76,6 +78,7 @@ def open_tickets_due(tickets: Iterable[Incident], registry: Registry) -> list[Ca
             department=t.department,
             priority=t.priority or "",
             location=t.location or _where(t.site, t.zone, registry),
+            site=t.site,
         ))
     return out
 

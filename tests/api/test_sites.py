@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import time
 from csv import DictReader
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -164,3 +165,28 @@ def test_migration_0007_keeps_existing_tokens_and_frees_revoked_names(tmp_path: 
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM api_tokens")).scalar() == 2
     engine.dispose()
+
+
+def test_a_scoped_token_lists_only_its_sites_operations_and_calendar(
+    rt: Runtime, client: TestClient, hq_guard: dict[str, str], tokens: dict[str, str]
+) -> None:
+    ops = rt.operations
+    assert ops is not None  # the client's app attached it
+    until = datetime.now(UTC) + timedelta(hours=1)
+    mine = ops.disable({"site": "hq", "device_id": "sd-1"}, reason="swap", until=until,
+                       actor="lead", role="admin").id
+    ops.disable({"site": "annex", "device_id": "ahu-1"}, reason="filter", until=until,
+                actor="lead", role="admin")
+    ops.silence({"site": "annex"}, until=until, comment="works", actor="lead")
+    listed = client.get("/api/v1/disablements", headers=hq_guard).json()
+    assert [d["id"] for d in listed] == [mine]
+    assert client.get("/api/v1/silences", headers=hq_guard).json() == []
+    everywhere = {"matchers": {"kind": "ticket"}, "until": until.isoformat(), "comment": "x"}
+    refused = client.post("/api/v1/silences", json=everywhere, headers=hq_guard)
+    assert refused.status_code == 422 and "site" in refused.json()["detail"][0]["loc"]
+    open_ticket(rt, title="Hq tap")
+    open_ticket(rt, title="Annex tap", site="annex")
+    ics = client.get("/api/v1/schedules.ics", headers=hq_guard).text
+    assert "Hq tap" in ics and "Annex tap" not in ics
+    assert "Annex tap" in client.get("/api/v1/schedules.ics",
+                                     headers=bearer(tokens["viewer"])).text
