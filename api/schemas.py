@@ -148,6 +148,7 @@ class TimelineEntryOut(BaseModel):
     from_state: str | None
     to_state: str | None
     note: str
+    actor_token_id: int | None = None  # the API token that acted; null for rule/system entries
 
 
 class IncidentOut(BaseModel):

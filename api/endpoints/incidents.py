@@ -146,7 +146,7 @@ def _transition(
         return detail(rt, head)
     updated = rt.incidents.transition(
         incident_id, action, actor=principal.name, note=body.note, assignee=body.assignee,
-        code=code, force=force,
+        code=code, force=force, actor_token_id=principal.token_id or None,
     )
     return detail(rt, updated)
 
@@ -252,6 +252,6 @@ def comment(
     if current.kind == "alert" and rt.incidents.works_linked_ticket(incident_id, principal.name):
         check_may_act(principal, "ticket")
         updated = rt.incidents.transition(incident_id, "comment", actor=principal.name,
-                                          note=body.note)
+                                          note=body.note, actor_token_id=principal.token_id or None)
         return detail(rt, updated)
     return _transition(rt, principal, incident_id, "comment", body)

@@ -44,6 +44,7 @@ def open_ticket(
         zone=body.zone,
         device_id=body.device_id,
         location=body.location,
+        actor_token_id=principal.token_id or None,
     )
     response.headers["Location"] = f"/api/v1/incidents/{ticket.id}"
     return detail(rt, ticket)

@@ -103,6 +103,8 @@ incident_timeline = sa.Table(
     sa.Column("from_state", sa.String(16), nullable=True),
     sa.Column("to_state", sa.String(16), nullable=True),
     sa.Column("note", sa.Text, nullable=False, server_default=""),
+    # api_tokens.id of the token that acted (a name may be reused once revoked); NULL: rule/system
+    sa.Column("actor_token_id", sa.Integer, nullable=True),
     sa.Index("ix_incident_timeline_incident_id", "incident_id"),
 )
 

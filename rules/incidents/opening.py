@@ -122,8 +122,10 @@ def open_ticket(
     *,
     actor: str,
     note: str,
+    actor_token_id: int | None = None,
 ) -> tuple[int, list[TimelineEntry]]:
-    """Insert a ticket with its SLA deadlines and its `opened` entry."""
+    """Insert a ticket with its SLA deadlines and its `opened` entry (`actor_token_id`: the
+    API token that opened it by hand)."""
     incident_id = rows.insert_incident(
         conn,
         {
@@ -159,6 +161,7 @@ def open_ticket(
         from_state=None,
         to_state="open",
         note=note,
+        actor_token_id=actor_token_id,
     )
     return incident_id, [entry]
 

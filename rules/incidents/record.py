@@ -78,6 +78,7 @@ class TimelineEntry:
     from_state: str | None
     to_state: str | None
     note: str
+    actor_token_id: int | None = None  # the API token that acted; None for rules and system
 
 
 class IncidentNotFound(LookupError):

@@ -85,8 +85,9 @@ def add_entry(
     from_state: str | None,
     to_state: str | None,
     note: str = "",
+    actor_token_id: int | None = None,
 ) -> TimelineEntry:
-    """Append one timeline entry and return it with its id."""
+    """Append one timeline entry (`actor_token_id`: the API token that acted) with its id."""
     hold_feed_lock(conn)  # ids in commit order (rules/incidents/changefeed.py)
     values = {
         "incident_id": incident_id,
@@ -96,6 +97,7 @@ def add_entry(
         "from_state": from_state,
         "to_state": to_state,
         "note": note,
+        "actor_token_id": actor_token_id,
     }
     result = conn.execute(sa.insert(incident_timeline).values(**values))
     key = result.inserted_primary_key
@@ -109,4 +111,5 @@ def add_entry(
         from_state=from_state,
         to_state=to_state,
         note=note,
+        actor_token_id=actor_token_id,
     )

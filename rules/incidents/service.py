@@ -125,6 +125,7 @@ class IncidentService(Transactions):
         device_id: str | None = None,
         location: str | None = None,
         now: float | None = None,
+        actor_token_id: int | None = None,
     ) -> Incident:
         """Open a ticket by hand (a complaint, a request): same SLA clocks as a rule's."""
         at = self._at(now)
@@ -141,7 +142,7 @@ class IncidentService(Transactions):
 
         def work(conn: sa.Connection) -> tuple[int, Entries]:
             incident_id, entries = incident_opening.open_ticket(
-                conn, ticket, self._sla, at, actor=actor, note=title
+                conn, ticket, self._sla, at, actor=actor, note=title, actor_token_id=actor_token_id
             )
             if self._gate is not None:
                 entries += self._gate.opened(conn, entries, at)
@@ -160,9 +161,11 @@ class IncidentService(Transactions):
         force: bool = False,
         code: str | None = None,
         now: float | None = None,
+        actor_token_id: int | None = None,
     ) -> Incident:
         """Move an incident through its lifecycle (IllegalTransition, IncidentNotFound);
-        `code` is a resolution code (SPEC §6), stored when resolving.
+        `code` is a resolution code (SPEC §6), stored when resolving; `actor_token_id` is the
+        API token that acted (kept in the timeline entry).
 
         Resolving a ticket whose condition is still present raises ConditionStillPresent
         unless `force` (with a note, else NoteRequired); a forced one is checked again after
@@ -173,6 +176,7 @@ class IncidentService(Transactions):
             return incident_id, move(
                 conn, self._pack, incident_id, action, at, actor=actor, note=note,
                 assignee=assignee, force=force, code=code, grace_s=self._resolve_grace_s,
+                actor_token_id=actor_token_id,
             )
 
         self._write_returning(work)

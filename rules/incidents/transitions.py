@@ -27,8 +27,10 @@ from rules.incidents.record import (
 def move(
     conn: sa.Connection, pack: RulePack, incident_id: int, action: Action, at: datetime, *,
     actor: str, note: str, assignee: str | None, force: bool, code: str | None, grace_s: float,
+    actor_token_id: int | None = None,
 ) -> list[TimelineEntry]:
-    """Apply `action` to the incident (IllegalTransition, ConditionStillPresent, ...)."""
+    """Apply `action` to the incident (IllegalTransition, ConditionStillPresent, ...);
+    `actor_token_id` is the API token that acted, kept in the timeline entry."""
     current = rows.fetch(conn, incident_id, for_update=True)
     to_state = next_state(incident_id, current.kind, action, current.state)
     if action == "assign" and not assignee:
@@ -70,6 +72,7 @@ def move(
             from_state=current.state,
             to_state=to_state,
             note=text,
+            actor_token_id=actor_token_id,
         )
     ]
     if current.kind == "ticket":
