@@ -12,11 +12,14 @@ import os
 import threading
 
 import psycopg
+import pytest
 import sqlalchemy as sa
 
 from rules.db.database import open_database
 
-DATABASES = ["sqlite", "postgresql"]  # the ids a suite parametrizes its database over
+# The ids a suite parametrizes its database over. PostgreSQL is production's database and runs
+# in the whole suite; the fast loop (`-m "not slow"`) runs SQLite only to stay under a minute.
+DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)]
 LOCK_TIMEOUT = "10s"  # a test that leaked a transaction fails the emptying instead of hanging
 
 _counter = itertools.count()

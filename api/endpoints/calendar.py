@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.auth import AUTH_ERRORS, READERS, Principal, current_principal, require
+from api.auth import AUTH_ERRORS, BAD_BODY, READERS, Principal, current_principal, require
 from api.calendar_tokens import calendar_token_valid, create_calendar_token
 from api.endpoints import API_PREFIX, RuntimeDep
 from api.sites import unscoped
@@ -70,7 +70,8 @@ def schedules_ics(
 
 
 @router.post(
-    "/calendar-links", status_code=201, response_model=CalendarLinkOut, responses=AUTH_ERRORS
+    "/calendar-links", status_code=201, response_model=CalendarLinkOut,
+    responses={**BAD_BODY, **AUTH_ERRORS},
 )
 def make_calendar_link(
     rt: RuntimeDep,

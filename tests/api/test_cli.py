@@ -65,7 +65,7 @@ def test_rules_check_accepts_the_pack_and_names_what_is_wrong_in_a_broken_file(
 def test_a_bad_setting_is_one_line_naming_the_variable(
     data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("SITEWATCH_INFLUX_API", "v3")
+    monkeypatch.setenv("SITEWATCH_INFLUX_API", "v4")
     assert main(["serve"]) == 2
     assert capsys.readouterr().err.startswith("sitewatch: SITEWATCH_INFLUX_API:")
 

@@ -60,10 +60,10 @@ def test_while_one_request_refreshes_the_others_answer_the_previous_counts_at_on
     entered, release = threading.Event(), threading.Event()
     summary = rt.incidents.summary
 
-    def slow_summary(now: float) -> dict[str, object]:
+    def slow_summary(now: float, sites: frozenset[str] | None = None) -> dict[str, object]:
         entered.set()
         assert release.wait(30), "the test never released the refresh"
-        return summary(now)
+        return summary(now, sites)
 
     monkeypatch.setattr(rt.incidents, "summary", slow_summary)
     refreshed: list[object] = []

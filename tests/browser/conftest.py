@@ -158,7 +158,8 @@ class Console:
                 break
             assert time.monotonic() < deadline, "the warm-up alert never opened"
             time.sleep(0.1)
-        self.api(f"/incidents/{items[0]['id']}/resolve", "admin", {"note": "warm-up"})
+        self.api(f"/incidents/{items[0]['id']}/resolve", "admin",
+                 {"note": "warm-up", "code": "test"})
 
     def stop(self, keep_site: bool = False) -> None:
         """Stop the service (SIGTERM, then SIGKILL); the devices go on unless told otherwise."""

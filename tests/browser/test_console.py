@@ -159,7 +159,8 @@ def test_the_history_finds_a_resolved_alert_by_words_zone_and_kind(
 ) -> None:
     console.site.event("door-05", "door_forced_open")
     alert = poll(lambda: _open_alert(console, "door_forced", "door-05"), 10, "door forced")
-    console.api(f"/incidents/{alert['id']}/resolve", "security", {"note": "checked"})
+    console.api(f"/incidents/{alert['id']}/resolve", "security",
+                {"note": "checked", "code": "real"})
     page = open_page("viewer", route="#/history")
     row = f"#history a[href='#/incident/{alert['id']}']"
     page.wait_for_selector(row)
