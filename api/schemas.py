@@ -85,16 +85,16 @@ class DeviceOut(BaseModel):
     registered: bool
     state: LiveState = Field(
         description=(
-            "online, stale (silent for three expected intervals) or offline (its status says "
-            "so). A device never heard from, not even before a restart, counts as online for "
-            "its first three intervals after the service started, then stale; its last_seen "
-            "stays null."
+            "online, stale (silent for three expected intervals), offline (its status says "
+            "so) or unknown. A device never heard from, not even before a restart, is unknown "
+            "for its first three intervals after the service started, then stale; its "
+            "last_seen stays null."
         )
     )
     since: datetime = Field(
         description=(
             "When the current state began; for a device never heard from, the service's start "
-            "(online) or three intervals after it (stale)."
+            "(unknown) or three intervals after it (stale)."
         )
     )
     last_seen: datetime | None = Field(

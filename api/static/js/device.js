@@ -17,10 +17,15 @@ function selects(rule, d) {
     && has(rule.devices, d.id);
 }
 
-async function limitsFor(d, metric) {
+async function loadThresholds() {
   if (thresholds === null) {
     thresholds = await api("/rules/thresholds").then((r) => r.items).catch(() => []);
   }
+  return thresholds;
+}
+
+async function limitsFor(d, metric) {
+  await loadThresholds();
   const out = [];
   for (const r of thresholds) {
     if (r.metric !== metric || !selects(r, d)) continue;
@@ -65,17 +70,22 @@ function incidentList(items, emptyKey) {
 
 /** The device view, #/device/ID. */
 export async function deviceView(root, id) {
-  let d, open, recent;
+  let d, open, recent, rules;
   try {
     const enc = encodeURIComponent(id);
-    [d, open, recent] = await Promise.all([api(`/devices/${enc}`),
+    [d, open, recent, rules] = await Promise.all([api(`/devices/${enc}`),
       api(`/incidents?device_id=${enc}&open=true&limit=50`),
-      api(`/incidents?device_id=${enc}&limit=20`)]);
+      api(`/incidents?device_id=${enc}&limit=20`), loadThresholds()]);
   } catch (e) {
     say(e.message, true);
     return;
   }
-  const numeric = Object.entries(d.latest).filter(([, v]) => typeof v.value === "number");
+  // Charted: the numeric metrics in the device's latest values (the service's memory since it
+  // started or restored) and every metric a threshold rule watches on this device, whose
+  // history the store may hold though nothing arrived since (a silent or never-heard device).
+  const numeric = [...new Set([
+    ...Object.entries(d.latest).filter(([, v]) => typeof v.value === "number").map(([m]) => m),
+    ...rules.filter((r) => selects(r, d)).map((r) => r.metric)])].sort();
   root.append(
     el("section", { class: "panel wide", "aria-labelledby": "dev-h" },
       el("h2", { id: "dev-h" }, `${d.id} — ${d.name || ""}`),
@@ -86,7 +96,7 @@ export async function deviceView(root, id) {
       el("table", {}, el("tbody", {}, ...Object.entries(d.latest).map(([m, v]) => el("tr", {},
         el("th", { scope: "row" }, m), el("td", {}, String(v.value)),
         el("td", { class: "muted" }, relative(v.ts))))))),
-    ...(numeric.length ? numeric.map(([m]) => metricPanel(d, m))
+    ...(numeric.length ? numeric.map((m) => metricPanel(d, m))
       : [el("section", { class: "panel" }, el("p", { class: "empty" }, t("device.no_readings")))]),
     el("section", { class: "panel", "aria-labelledby": "dev-open-h" },
       el("h2", { id: "dev-open-h" }, t("device.open")), incidentList(open.items, "device.none")),

@@ -20,7 +20,7 @@ export function devicesView(root) {
     t("devices.next"));
   const form = el("form", { class: "grid", onchange: () => { offset = 0; load(); },
     onsubmit: (e) => { e.preventDefault(); offset = 0; load(); } },
-  field(t("devices.state"), choice("state", ["", "online", "stale", "offline"], "live")),
+  field(t("devices.state"), choice("state", ["", "online", "stale", "offline", "unknown"], "live")),
   field(t("devices.c_kind"), choice("kind", ["", ...KINDS], "kind")),
   field(t("devices.zone"), el("input", { name: "zone", maxlength: "128" })));
 

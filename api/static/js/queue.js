@@ -56,8 +56,13 @@ export function redraw() {
 }
 
 export async function acknowledge(alert) {
-  // The head of a group (SPEC §8.2) may acknowledge every active member with it.
-  const head = alert.group_id === alert.id;
+  // The head of a group (SPEC §8.2) may acknowledge every active member with it. Every alert
+  // heads its own group until another joins: offered only when the head has members (the
+  // incident page's detail lists them; the queue knows the open ones), else a plain acknowledge
+  // keeps the guard's note as written.
+  const members = alert.members
+    || [...alerts.values()].filter((m) => m.group_id === alert.id && m.id !== alert.id);
+  const head = alert.group_id === alert.id && members.some((m) => m.state === "active");
   const whole = head ? el("input", { type: "checkbox", id: "dlg-group", checked: true }) : null;
   const note = await confirmAction(
     t("ack.title", { title: ruleText(alert, "title") }), t("action.acknowledge"),

@@ -4,20 +4,22 @@ import { api, el, say } from "./core.js";
 import { t, word } from "./i18n.js";
 
 const RANK = { ok: 0, warn: 1, bad: 2 };
-const MAX_DEVICES = 5000; // read in pages of 1,000; a site map beyond this is not readable anyway
+const MAX_DEVICES = 5000; // a site map beyond this is not readable anyway
+const PAGE = 500; // GET /devices pages at most 500 (a larger limit is a 422)
 
-/** A device's worst state: an open critical alert or offline is bad; stale or other alerts warn. */
+/** A device's worst state: an open critical alert or offline is bad; stale, never heard
+ * (unknown: nothing says it works) or other alerts warn. */
 function worst(d, openByDevice) {
   const sev = openByDevice.get(d.id);
   if (sev === "critical" || d.state === "offline") return "bad";
-  if (sev || d.state === "stale") return "warn";
+  if (sev || d.state === "stale" || d.state === "unknown") return "warn";
   return "ok";
 }
 
 async function allDevices() {
   const items = [];
-  for (let offset = 0; offset < MAX_DEVICES; offset += 1000) {
-    const page = await api(`/devices?limit=1000&offset=${offset}`);
+  for (let offset = 0; offset < MAX_DEVICES; offset += PAGE) {
+    const page = await api(`/devices?limit=${PAGE}&offset=${offset}`);
     items.push(...page.items);
     if (items.length >= page.total) break;
   }
@@ -33,10 +35,11 @@ function pin(d, w) {
 const ZONE_PAD = 4; // % of the plan around a zone's outermost devices
 
 /** Without a floor-plan image: each zone drawn as the box around its devices' positions. */
-function zoneBoxes(placed, worstOf) {
+function zoneBoxes(placed, worstOf, alertZone) {
   const zones = new Map();
   for (const d of placed) {
-    const z = zones.get(d.zone) || { x0: 100, y0: 100, x1: 0, y1: 0, w: "ok" };
+    const z = zones.get(d.zone)
+      || { x0: 100, y0: 100, x1: 0, y1: 0, w: alertZone.get(d.zone) || "ok" };
     z.x0 = Math.min(z.x0, d.x); z.y0 = Math.min(z.y0, d.y);
     z.x1 = Math.max(z.x1, d.x); z.y1 = Math.max(z.y1, d.y);
     if (RANK[worstOf.get(d.id)] > RANK[z.w]) z.w = worstOf.get(d.id);
@@ -54,14 +57,14 @@ function zoneBoxes(placed, worstOf) {
   });
 }
 
-function plan(floorDevices, worstOf) {
+function plan(floorDevices, worstOf, alertZone) {
   const placed = floorDevices.filter((d) => d.x !== null && d.x !== undefined && d.y !== null);
   if (!placed.length) return null;
   const { site, floor } = placed[0];
   // The floor's plan image when the server has one (SITEWATCH_FLOOR_PLANS), else zone boxes.
   const src = `/plans/${encodeURIComponent(site)}/${encodeURIComponent(floor)}`;
   const img = el("img", { alt: "", src });
-  const zones = zoneBoxes(placed, worstOf);
+  const zones = zoneBoxes(placed, worstOf, alertZone);
   for (const z of zones) z.hidden = true;
   img.addEventListener("error", () => { img.remove(); for (const z of zones) z.hidden = false; });
   const box = el("div", { class: "plan", role: "group", "aria-label": t("map.plan") },
@@ -94,6 +97,14 @@ export async function mapView(root) {
     }
   }
   const worstOf = new Map(devices.map((d) => [d.id, worst(d, openByDevice)]));
+  // An alert's zone may not be its device's: a fire panel in the plant room reports a fire in
+  // reception. The zone the alert names is in that state too, whoever sits in it.
+  const alertZone = new Map(); // zone -> worst of the open alerts that name it
+  for (const a of open) {
+    if (!a.zone) continue;
+    const w = a.severity === "critical" ? "bad" : "warn";
+    if (RANK[w] > RANK[alertZone.get(a.zone) || "ok"]) alertZone.set(a.zone, w);
+  }
   const floors = new Map();
   for (const d of devices) {
     const f = d.floor || "—";
@@ -110,10 +121,10 @@ export async function mapView(root) {
     const floorDevices = [...zones.values()].flat();
     section.append(el("div", { class: "floor" },
       el("h3", {}, t("map.floor", { f: floor })),
-      plan(floorDevices, worstOf),
+      plan(floorDevices, worstOf, alertZone),
       el("div", { class: "zones" }, ...[...zones].map(([zone, list]) => {
         const w = list.reduce((acc, d) => (RANK[worstOf.get(d.id)] > RANK[acc]
-          ? worstOf.get(d.id) : acc), "ok");
+          ? worstOf.get(d.id) : acc), alertZone.get(zone) || "ok");
         return el("div", { class: `zone w-${w}`, "data-zone": zone },
           el("strong", {}, zone), " ", el("span", { class: `badge st-${w}` }, t(`map.${w}`)),
           el("ul", { class: "devs" }, ...list.map((d) => el("li", {},

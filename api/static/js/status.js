@@ -22,7 +22,7 @@ export async function loadStatus() {
   const sev = s.alerts_active_by_severity, pri = s.tickets_open_by_priority;
   const byState = s.devices.by_state;
   box.replaceChildren(
-    ...["online", "stale", "offline"].map((k) => card(t(`status.devices_${k}`), byState[k] || 0,
+    ...["online", "stale", "offline", "unknown"].map((k) => card(t(`status.devices_${k}`), byState[k] || 0,
       k !== "online" && byState[k] ? "warn" : "")),
     ...["critical", "major", "minor"].map((k) => card(t(`status.alerts_${k}`), sev[k] || 0,
       sev[k] ? (k === "critical" ? "bad" : "warn") : "")),
