@@ -44,6 +44,9 @@ class DeviceIn(BaseModel):
     zone: str = Field(pattern=ZONE_PATTERN, description="A zone the registry knows")
     name: str = Field("", pattern=TEXT_PATTERN)
     interval_s: float | None = Field(None, gt=0, le=86_400, description="Overrides the kind's")
+    floor: str | None = Field(None, min_length=1, max_length=64, pattern=TEXT_PATTERN)
+    x: float | None = Field(None, ge=0, le=100, description="% of the floor plan's width")
+    y: float | None = Field(None, ge=0, le=100, description="% of the floor plan's height")
 
     _kind = field_validator("kind")(_known_kind)
 
@@ -58,6 +61,9 @@ class DevicePatch(BaseModel):
     zone: str | None = Field(None, pattern=ZONE_PATTERN)
     name: str | None = Field(None, pattern=TEXT_PATTERN)
     interval_s: float | None = Field(None, gt=0, le=86_400, description="null: the kind's")
+    floor: str | None = Field(None, min_length=1, max_length=64, pattern=TEXT_PATTERN)
+    x: float | None = Field(None, ge=0, le=100)
+    y: float | None = Field(None, ge=0, le=100)
 
     _kind = field_validator("kind")(_known_kind)
 

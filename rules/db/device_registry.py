@@ -13,7 +13,7 @@ from devices.registry import Device, Registry
 from rules.db.database import WRITE
 from rules.db.schema import device_changes, device_states, registry_devices, registry_zones
 
-FIELDS = ("kind", "site", "zone", "name", "interval_s")  # what an update may change
+FIELDS = ("kind", "site", "zone", "name", "interval_s", "floor", "x", "y")  # updatable
 
 
 class DeviceExists(Exception):
@@ -35,7 +35,7 @@ class ImportResult:
 
 def _device(row: Any) -> Device:
     return Device(id=row.id, kind=row.kind, site=row.site, zone=row.zone, name=row.name,
-                  interval_s=row.interval_s)
+                  interval_s=row.interval_s, floor=row.floor, x=row.x, y=row.y)
 
 
 def _diff(before: Device | None, after: Device | None) -> dict[str, list[Any]]:

@@ -443,3 +443,12 @@ calendar_tokens = sa.Table(
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("revoked_at", UtcDateTime, nullable=True),
 )
+
+
+# Where a device sits on its floor plan (the console's site map; registry floor, x, y).
+for _column in (
+    sa.Column("floor", sa.String(64), nullable=True),
+    sa.Column("x", sa.Float, nullable=True),  # % of the plan's width, from the left
+    sa.Column("y", sa.Float, nullable=True),  # % of the plan's height, from the top
+):
+    registry_devices.append_column(_column)
