@@ -26,12 +26,11 @@ from ingest.counters import IngestCounters
 from ingest.deadletters import DeadLetters
 from ingest.stores.base import TelemetryStore
 from ingest.stores.embedded import EmbeddedStore
-from rules.db.database import open_database
 from rules.db.device_registry import DeviceTable
 from rules.engine.loader import parse_rules
 from rules.engine.signals import Signal
 from rules.incidents.service import IncidentService
-from tests.databases import DATABASES
+from tests.databases import DATABASES, migrated_sqlite
 
 RULES = """
 - id: fire_alarm
@@ -94,7 +93,7 @@ def build_runtime(
     """A Runtime of real parts: database (a SQLite file unless given), embedded store (unless
     given), services."""
     if engine is None:
-        engine = open_database(f"sqlite:///{tmp_path / 'sitewatch.db'}")
+        engine = migrated_sqlite(tmp_path / 'sitewatch.db')
     pack = parse_rules(RULES, "test rules")
     registry = small_registry()
     liveness = DeviceLiveness(registry, started_at=time.time())
@@ -146,7 +145,7 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engi
     if request.param == "postgresql":
         yield request.getfixturevalue("pg_engine")  # shared by the module, emptied after
         return
-    engine = open_database(f"sqlite:///{tmp_path / 'sitewatch.db'}")
+    engine = migrated_sqlite(tmp_path / 'sitewatch.db')
     yield engine
     engine.dispose()
 

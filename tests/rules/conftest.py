@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from rules.db.database import open_database
+from tests.databases import migrated_sqlite
 
 
 @pytest.fixture(params=["sqlite"])
@@ -19,6 +19,6 @@ def engine(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[sa.Engine
     if request.param == "postgresql":
         yield request.getfixturevalue("pg_engine")  # shared by the module, emptied after
         return
-    eng = open_database(f"sqlite:///{tmp_path / 'sw.db'}")
+    eng = migrated_sqlite(tmp_path / 'sw.db')
     yield eng
     eng.dispose()
