@@ -61,6 +61,10 @@ class LifeSafetyLane:
         handle: Callable[[list[Reading]], None],
     ) -> None:
         self.log = ReadingLog(Path(settings.data_dir) / LANE_LOG)
+        # Written once the lane's persistent session has subscribed at the broker: from then on
+        # the broker queues every event for it, and the telemetry session may skip them.
+        self._marker = Path(settings.data_dir) / "life_safety.subscribed"
+        self._ready = False
         self.ingest = IngestPipeline(
             mqtt_url=settings.mqtt_url,
             client_id=f"{settings.mqtt_client_id}{LANE_SUFFIX}",
@@ -70,6 +74,7 @@ class LifeSafetyLane:
             subscription=life_safety_filters(settings.mqtt_topic_prefix),
             name="life-safety",
             tls=TlsFiles(settings.mqtt_ca_file, settings.mqtt_cert_file, settings.mqtt_key_file),
+            on_subscribed=self._subscribed,
         )
         self.rules = LogConsumer(
             self.log, "lane-rules", retry_while_down(handle), RULES_BATCH_MAX, counters,
@@ -79,6 +84,17 @@ class LifeSafetyLane:
             self.log, "lane-store", store.write, settings.batch_max, counters, deadletters,
             counted_as="store",
         )
+
+    def _subscribed(self) -> None:
+        if not self._marker.exists():
+            self._marker.touch()
+        self._ready = True
+
+    def subscribed_once(self) -> bool:
+        """Whether the lane's session has ever subscribed (so the broker keeps its queue)."""
+        if not self._ready:
+            self._ready = self._marker.exists()  # a file test per event only until then
+        return self._ready
 
     def start_consumers(self) -> None:
         """Start draining the lane's log (before any session: a previous backlog first)."""

@@ -151,6 +151,7 @@ class Service:
             deadletters=self.deadletters,
             queue_max=settings.queue_max,
             elsewhere=life_safety_filters(settings.mqtt_topic_prefix),
+            elsewhere_ready=self.lane.subscribed_once,
             disk=self.disk,
             tls=TlsFiles(settings.mqtt_ca_file, settings.mqtt_cert_file, settings.mqtt_key_file),
         )

@@ -71,11 +71,13 @@ class MqttSession:
         on_message: Callable[[Delivery], None],
         clock: Callable[[], float] = time.time,
         tls: TlsFiles | None = None,  # mqtts://: CA and client certificate (None: system CAs)
+        on_subscribed: Callable[[], None] | None = None,  # after each successful SUBACK
     ) -> None:
         self.address = parse_broker_url(url)
         filters = [subscription] if isinstance(subscription, str) else list(subscription)
         self._subscription: list[tuple[str, int]] = [(f, 1) for f in filters]
         self._on_message_cb = on_message
+        self._on_subscribed = on_subscribed
         self._clock = clock
         self._lock = threading.Lock()  # guards _generation against acks in flight
         self._generation = 0
@@ -178,6 +180,8 @@ class MqttSession:
             log.error("broker refused the subscription %s: %s", self._subscription, reasons)
             return
         self._connected.set()
+        if self._on_subscribed is not None:
+            self._on_subscribed()
 
     def _on_disconnect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any

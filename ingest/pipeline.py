@@ -63,6 +63,8 @@ class IngestPipeline:
         batch_max: int = 1000,  # messages per log transaction at most
         subscription: str | Sequence[str] | None = None,  # topic filters; `{prefix}/#`
         elsewhere: Sequence[str] = (),  # topic filters another session takes: acked, skipped
+        elsewhere_ready: Callable[[], bool] = lambda: True,  # that session exists at the broker
+        on_subscribed: Callable[[], None] | None = None,  # our session is subscribed
         disk: LogDiskGuard | None = None,  # past its hard limit, messages are left unacked
         name: str = "ingest",  # thread name
         tls: TlsFiles | None = None,  # mqtts://: private CA and client certificate
@@ -72,6 +74,7 @@ class IngestPipeline:
         self._caps = DeviceCaps(registry)  # bounds unregistered ids and unknown metric names
         self._name = name
         self._elsewhere = tuple(elsewhere)
+        self._elsewhere_ready = elsewhere_ready
         self._elsewhere_last = {f.rsplit("/", 1)[-1] for f in self._elsewhere}
         self._disk = disk
         self._disk_refusing = False  # refreshed by the writer, read on paho's thread
@@ -93,7 +96,7 @@ class IngestPipeline:
         # many or too few levels is then counted and dead-lettered as bad_topic, not invisible.
         self.session = MqttSession(
             mqtt_url, client_id, subscription or f"{prefix}/#", self._on_message, clock=clock,
-            tls=tls,
+            tls=tls, on_subscribed=on_subscribed,
         )
 
     def start(self) -> None:
@@ -137,8 +140,10 @@ class IngestPipeline:
     def _on_message(self, d: Delivery) -> None:
         # paho's network thread: never block here. Taken messages are counted as received by
         # the writer, a batch at a time; refused ones here.
-        if self._elsewhere and self._taken_elsewhere(d.topic):
-            self.session.ack(d)  # the other session has its own copy (its own queue)
+        if self._elsewhere and self._taken_elsewhere(d.topic) and self._elsewhere_ready():
+            # The other session has its own copy (its own queue at the broker). Until it has
+            # subscribed once (first start, upgrade), it has none: we take the message here.
+            self.session.ack(d)
             return
         if self._disk_refusing:
             self.counters.add_received()
