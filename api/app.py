@@ -38,6 +38,7 @@ from api.endpoints import device_admin as device_admin_endpoints
 from api.endpoints import history as history_endpoints
 from api.endpoints import rules_runtime as rules_runtime_endpoints
 from api.endpoints import tickets as tickets_endpoints
+from api.endpoints.checklists import router as checklists_router
 from api.endpoints.rules_info import router as rules_info_router
 from api.limits import ApiLimits, BodyLimit
 from api.metrics import ApiMetrics, RequestMetrics
@@ -104,6 +105,7 @@ def create_app(
         app.include_router(metrics.router)
     app.include_router(calendar.router)
     app.include_router(oncall.router)
+    app.include_router(checklists_router)  # ticket checklists, SPEC §8.4
     app.include_router(ui.router)
     for module in (disablements, walk_tests, shelving, silences, maintenance_windows,
                    emergencies, false_alarms):

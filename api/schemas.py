@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -196,11 +196,26 @@ class IncidentOut(BaseModel):
     plan: str | None = None
 
 
+class ChecklistItemOut(BaseModel):
+    """One item of a ticket's checklist and its answer (SPEC §8.4); `result` null: unanswered."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    position: int  # the item's number: POST /api/v1/incidents/{id}/checklist/{position}
+    text: str
+    result: Literal["done", "failed", "n/a"] | None
+    note: str
+    answered_by: str | None
+    answered_at: datetime | None
+    follow_up_incident_id: int | None  # the ticket this failed item opened
+
+
 class IncidentDetail(IncidentOut):
     """An incident with its whole timeline, oldest first."""
 
     timeline: list[TimelineEntryOut]
     members: list[IncidentOut] = []  # a group head's other alerts (SPEC §8.2)
+    checklist: list[ChecklistItemOut] = []  # a ticket's checklist, in order (SPEC §8.4)
 
 
 class IncidentPage(BaseModel):
@@ -268,6 +283,9 @@ class TicketIn(BaseModel):
     zone: Line | None = Field(default=None, min_length=1, max_length=128)  # the column's
     device_id: str | None = Field(default=None, pattern=NAME_PATTERN)
     location: Line | None = Field(default=None, max_length=500)  # free text: "hall B, door 3"
+    # items to answer before it resolves (SPEC §8.4): up to 50 lines of up to 500 characters
+    checklist: tuple[Annotated[Line, Field(min_length=1, max_length=500, pattern=r"\S")], ...] = (
+        Field(default=(), max_length=50))
 
 
 class DeadLetterPage(BaseModel):

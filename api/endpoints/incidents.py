@@ -15,6 +15,7 @@ from api.schemas import (
     NAME_PATTERN,
     AcknowledgeIn,
     AssignIn,
+    ChecklistItemOut,
     CommentIn,
     ConflictOut,
     ErrorOut,
@@ -28,6 +29,7 @@ from api.schemas import (
 )
 from api.sites import incident_visible, narrow
 from rules.engine.parts import Department, Priority, Severity
+from rules.incidents.checklist_answers import Checklists
 from rules.incidents.record import Action, Incident, NoteRequired
 from rules.operations.errors import InvalidField
 
@@ -48,9 +50,11 @@ def detail(rt: Runtime, incident: Incident) -> IncidentDetail:
     """An incident with its timeline."""
     timeline = [TimelineEntryOut.model_validate(e) for e in rt.incidents.timeline(incident.id)]
     members = rt.operations.members(incident) if rt.operations is not None else []
+    items = Checklists(rt.engine, rt.incidents).items(incident.id)
     return IncidentDetail(
         **IncidentOut.model_validate(incident).model_dump(), timeline=timeline,
         members=[IncidentOut.model_validate(m) for m in members],
+        checklist=[ChecklistItemOut.model_validate(i) for i in items],
     )
 
 

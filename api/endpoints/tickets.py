@@ -45,6 +45,7 @@ def open_ticket(
         device_id=body.device_id,
         location=body.location,
         actor_token_id=principal.token_id or None,
+        checklist=body.checklist,
     )
     response.headers["Location"] = f"/api/v1/incidents/{ticket.id}"
     return detail(rt, ticket)

@@ -452,3 +452,27 @@ for _column in (
     sa.Column("y", sa.Float, nullable=True),  # % of the plan's height, from the top
 ):
     registry_devices.append_column(_column)
+
+
+# A ticket's checklist (SPEC §8.4): its rule's steps, its schedule's inspection items or items
+# given by hand, answered one by one; a ticket resolves only when every item has a result.
+incident_checklist_items = sa.Table(
+    "incident_checklist_items",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "incident_id",
+        sa.Integer,
+        sa.ForeignKey("incidents.id", name="fk_checklist_incident", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("position", sa.Integer, nullable=False),  # 1, 2, ...: the item's number in the API
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("result", sa.String(16), nullable=True),  # done | failed | n/a; NULL: unanswered
+    sa.Column("note", sa.Text, nullable=False, server_default=""),
+    sa.Column("answered_by", sa.String(128), nullable=True),
+    sa.Column("answered_at", UtcDateTime, nullable=True),
+    # the follow-up ticket a failed item opened (at most one per item)
+    sa.Column("follow_up_incident_id", sa.Integer, nullable=True),
+    sa.UniqueConstraint("incident_id", "position", name="uq_checklist_items_position"),
+)

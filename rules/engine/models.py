@@ -13,7 +13,16 @@ from pydantic import Field, field_validator, model_validator
 
 from devices.kinds import KINDS
 from rules.engine.durations import Duration
-from rules.engine.parts import AlertSpec, ClearWhen, EventNames, Frozen, Raises, Scalar, Select
+from rules.engine.parts import (
+    AlertSpec,
+    Checklist,
+    ClearWhen,
+    EventNames,
+    Frozen,
+    Raises,
+    Scalar,
+    Select,
+)
 
 RULE_ID_RE = re.compile(r"^[a-z0-9_.-]{1,64}$")
 STATUS_EVENTS = frozenset({"online", "offline"})  # status readings are matched as these events
@@ -45,6 +54,9 @@ class _Rule(Frozen):
     # controller's door_held_open event): its signals open or bump that rule's incident, so
     # when both arrive there is one incident, not two. Checked by the loader.
     joins: str | None = None
+    # Steps the technician answers on the ticket this rule opens (its own, or its alert's
+    # linked ticket): each done, failed or n/a before the ticket resolves (SPEC §8.4).
+    checklist: Checklist = ()
 
     @model_validator(mode="before")
     @classmethod
@@ -87,6 +99,11 @@ class _Rule(Frozen):
         ):
             return [RuleFieldError(
                 "raises.runbook", "a critical alert needs a runbook the guard can follow"
+            )]
+        if (self.checklist and isinstance(self.raises, AlertSpec)
+                and self.raises.linked_ticket is None):
+            return [RuleFieldError(
+                "checklist", "a checklist belongs to a ticket: give the alert a linked_ticket"
             )]
         return []
 

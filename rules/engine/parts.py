@@ -13,6 +13,9 @@ Severity = Literal["critical", "major", "minor"]
 Priority = Literal["P1", "P2", "P3", "P4"]
 Department = Literal["property_management", "maintenance", "environment", "security"]
 Scalar = bool | float | str
+# A ticket's checklist (SPEC §8.4): up to 50 items of up to 500 characters, in order.
+ChecklistItemText = Annotated[str, Field(min_length=1, max_length=500, pattern=r"\S")]
+Checklist = Annotated[tuple[ChecklistItemText, ...], Field(max_length=50)]
 
 
 class Frozen(BaseModel):

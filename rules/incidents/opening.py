@@ -11,7 +11,7 @@ from rules.db.schema import incidents
 from rules.engine.models import Rule
 from rules.engine.parts import AlertSpec, LinkedTicket
 from rules.engine.signals import Signal
-from rules.incidents import rows
+from rules.incidents import checklists, rows
 from rules.incidents.record import TimelineEntry
 from rules.incidents.sla import SlaPolicy
 
@@ -32,6 +32,7 @@ class TicketDraft:
     auto_resolve: bool = False
     open_key: str | None = None  # None: opened by hand, no (rule, device) to be unique for
     linked_incident_id: int | None = None
+    checklist: tuple[str, ...] = ()  # its checklist's items, in order (SPEC §8.4)
 
 
 def fire(
@@ -79,6 +80,7 @@ def fire(
         rule_id=rule.id,
         auto_resolve=raises.auto_resolve,
         open_key=key,
+        checklist=rule.checklist,
     )
     _, entries = open_ticket(conn, ticket, sla, at, actor=actor, note=signal.message)
     return entries
@@ -152,6 +154,7 @@ def open_ticket(
             "open_key": ticket.open_key,
         },
     )
+    checklists.add_items(conn, incident_id, ticket.checklist)
     entry = rows.add_entry(
         conn,
         incident_id,
@@ -254,6 +257,7 @@ def _link_ticket(
             rule_id=rule.id,
             open_key=key,
             linked_incident_id=alert_id,
+            checklist=rule.checklist,
         )
         ticket_id, entries = open_ticket(conn, draft, sla, at, actor=actor, note=signal.message)
         ticket_state = "open"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -126,6 +126,7 @@ class IncidentService(Transactions):
         location: str | None = None,
         now: float | None = None,
         actor_token_id: int | None = None,
+        checklist: Sequence[str] = (),  # its checklist's items, in order (SPEC §8.4)
     ) -> Incident:
         """Open a ticket by hand (a complaint, a request): same SLA clocks as a rule's."""
         at = self._at(now)
@@ -138,6 +139,7 @@ class IncidentService(Transactions):
             zone=zone,
             device_id=device_id,
             location=location,
+            checklist=tuple(checklist),
         )
 
         def work(conn: sa.Connection) -> tuple[int, Entries]:
@@ -149,6 +151,11 @@ class IncidentService(Transactions):
             return incident_id, entries
 
         return self.get(self._write_returning(work))
+
+    def opened_in(self, conn: sa.Connection, entries: Entries, at: datetime) -> Entries:
+        """What operations add to incidents opened inside the caller's write (a follow-up
+        ticket in a maintenance window is marked as one opened by hand would be)."""
+        return [] if self._gate is None else self._gate.opened(conn, entries, at)
 
     def transition(
         self,

@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from rules.engine.models import RulePack
+from rules.incidents import checklists
 from rules.incidents import clocks as incident_clocks
 from rules.incidents import rechecks as incident_rechecks
 from rules.incidents import rows
@@ -38,6 +39,7 @@ def move(
     values: dict[str, Any] = {"state": to_state}
     text = note
     if action == "resolve" and current.kind == "ticket":
+        checklists.require_answered(conn, incident_id, current.state)  # SPEC §8.4
         present = incident_rechecks.condition(conn, pack, current)
         if present is not None and not force:
             raise ConditionStillPresent(incident_id, current.state, present)

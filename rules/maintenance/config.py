@@ -12,7 +12,7 @@ from apscheduler.triggers.cron import CronTrigger
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from devices.kinds import KINDS
-from rules.engine.parts import Department, Priority
+from rules.engine.parts import Checklist, Department, Priority
 from rules.yaml_config import parse_yaml_model
 
 
@@ -44,6 +44,7 @@ class Schedule(BaseModel):
     per: Literal["device", "zone", "site"] = "device"  # one ticket per target of this kind
     device_kinds: list[str] = []  # only devices of these kinds (or zones/sites holding them)
     sites: list[str] = []  # only these sites; empty: every site in the registry
+    checklist: Checklist = ()  # inspection items each ticket carries, answered one by one
 
     @model_validator(mode="after")
     def _one_trigger(self) -> Schedule:

@@ -69,6 +69,20 @@ def test_every_built_in_rule_has_a_chinese_title_description_and_runbook(locale:
             assert HAN.search(entry.get("ticket_title", "")), f"{rid}: linked ticket title"
 
 
+@pytest.mark.parametrize("locale", TRANSLATED)
+def test_every_built_in_checklist_is_translated_item_for_item(locale: str) -> None:
+    catalog = _catalog(f"rules.{locale}")
+    with_lists = [r for r in _pack_rules() if r.get("checklist")]
+    assert with_lists, "the built-in pack has no checklist: the test checks nothing"
+    for rule in with_lists:
+        rid, english = str(rule["id"]), rule["checklist"]
+        assert isinstance(english, list)
+        mine = catalog[rid].get("checklist")
+        assert isinstance(mine, list) and len(mine) == len(english), (
+            f"{rid}: {locale} checklist has not the {len(english)} items of the English")
+        assert all(HAN.search(str(item)) for item in mine), f"{rid}: checklist ({locale})"
+
+
 def test_traditional_and_simplified_catalogs_differ_where_the_scripts_differ() -> None:
     hant, hans = _catalog("rules.zh-Hant"), _catalog("rules.zh-Hans")
     assert hant["fire_alarm"]["title"] == "火警警報"

@@ -1,5 +1,6 @@
 // One incident: what and where, the actions the token's role allows (others are not shown),
-// the runbook as a checklist, comments, the linked ticket, group members and the timeline.
+// the runbook as a checklist, a ticket's checklist (SPEC §8.4), comments, the linked ticket,
+// group members and the timeline.
 import { api, confirmAction, el, mayAct, me, on, relative, say, transition, when, where }
   from "./core.js";
 import { ruleText, t, word } from "./i18n.js";
@@ -39,7 +40,16 @@ function actions(inc, reload) {
     if (inc.state !== "in_progress") list.push(act("start", t("action.start")));
     list.push(act("cancel", t("action.cancel_ticket")));
   }
-  if (open && inc.kind === "ticket") list.push(act("resolve", t("action.resolve")));
+  if (open && inc.kind === "ticket") {
+    const left = unanswered(inc);
+    const resolve = act("resolve", t("action.resolve"));
+    if (left) { // SPEC §8.4: the server refuses it (409) until every item has an answer
+      resolve.disabled = true;
+      resolve.setAttribute("aria-describedby", "resolve-why");
+      list.push(resolve, el("p", { class: "hint", id: "resolve-why" },
+        t("checklist.unanswered", { n: left })));
+    } else list.push(resolve);
+  }
   if (open && inc.kind === "alert") list.push(resolveAlert(inc, reload));
   if (inc.kind === "alert" && open && inc.severity !== "critical") {
     list.push(act("shelve", t("action.shelve"), { until: new Date(Date.now() + 3600e3) }));
@@ -68,25 +78,55 @@ function resolveAlert(inc, reload) {
   } }, t("action.resolve"));
 }
 
-/** SPEC §8.4: a ticket's checklist, when the server gives one; each item done, failed or n/a. */
+/** SPEC §8.4: a ticket's checklist; each item done, failed (with a follow-up ticket if
+ * asked) or n/a; an answer can be changed while the ticket is open. */
 function serverChecklist(inc, reload) {
   if (!Array.isArray(inc.checklist) || !inc.checklist.length) return null;
-  const may = mayAct(inc.kind);
+  const may = mayAct(inc.kind) && !["resolved", "cancelled"].includes(inc.state);
+  const translated = ruleText(inc, "checklist"); // the rule's items in the reader's language
+  const own = Array.isArray(translated) && translated.length === inc.checklist.length
+    && typeof translated[0] === "string" && String(inc.opened_by || "").startsWith("rule:");
   return el("section", { class: "panel", "aria-labelledby": "cl-h" },
     el("h2", { id: "cl-h" }, t("incident.checklist")),
-    el("ul", { class: "checklist" }, ...inc.checklist.map((item, i) => {
-      const key = item.id ?? item.item ?? i;
-      return el("li", {}, el("span", {}, `${item.text || item.title || key}`,
-        item.result ? ` — ${t(`check.${item.result}`)}` : ""),
-      may && !item.result ? el("span", { class: "actions" }, ...["done", "failed", "n/a"].map((r) =>
-        el("button", { type: "button", onclick: async () => {
-          try {
-            await api(`/incidents/${inc.id}/checklist/${encodeURIComponent(key)}`,
-              { method: "POST", body: { result: r } });
-            reload();
-          } catch (e) { say(e.message, true); }
-        } }, t(`check.${r}`)))) : null);
+    el("ol", { class: "checklist answers", id: "checklist" }, ...inc.checklist.map((item) => {
+      const text = own ? translated[item.position - 1] : item.text;
+      return el("li", { "data-item": item.position, "data-result": item.result || "" },
+        el("div", { class: "item" },
+          el("span", {}, `${item.position}. ${text}`),
+          item.result ? el("strong", { class: `result r-${item.result.replace("/", "")}` },
+            ` ${t(`check.${item.result}`)}`) : null,
+          item.note ? el("div", { class: "muted" }, item.note) : null,
+          item.answered_by ? el("div", { class: "muted" },
+            `${item.answered_by} · ${relative(item.answered_at)}`) : null,
+          item.follow_up_incident_id ? el("div", {}, `${t("checklist.follow_up_ticket")} `,
+            el("a", { href: `#/incident/${item.follow_up_incident_id}` },
+              `#${item.follow_up_incident_id}`)) : null),
+        may ? el("span", { class: "actions" }, ...["done", "failed", "n/a"].map((r) =>
+          el("button", { type: "button", "data-result": r, "aria-pressed": String(item.result === r),
+            onclick: () => answer(inc, item, text, r, reload) }, t(`check.${r}`)))) : null);
     })));
+}
+
+/** Answer one item: done and n/a at once; failed asks for a note and offers a follow-up. */
+async function answer(inc, item, text, result, reload) {
+  const body = { result };
+  if (result === "failed") {
+    const box = el("input", { type: "checkbox", id: "dlg-follow-up",
+      checked: !item.follow_up_incident_id, disabled: Boolean(item.follow_up_incident_id) });
+    const note = await confirmAction(`${t("check.failed")}: ${item.position}. ${text}`,
+      t("check.failed"), el("label", { class: "field" }, box, " ", t("checklist.follow_up")));
+    if (note === null) return;
+    Object.assign(body, { note, follow_up: box.checked && !box.disabled });
+  }
+  try {
+    await api(`/incidents/${inc.id}/checklist/${item.position}`, { method: "POST", body });
+    reload();
+  } catch (e) { say(e.message, true); }
+}
+
+/** How many checklist items still want an answer (a ticket resolves only at none). */
+function unanswered(inc) {
+  return (inc.checklist || []).filter((i) => !i.result).length;
 }
 
 function checklist(inc, reload) {
