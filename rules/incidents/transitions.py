@@ -10,10 +10,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from rules.engine.models import RulePack
-from rules.incidents import checklists
+from rules.incidents import checklists, rows
 from rules.incidents import clocks as incident_clocks
 from rules.incidents import rechecks as incident_rechecks
-from rules.incidents import rows
 from rules.incidents.lifecycle import PAST_TENSE, next_state
 from rules.incidents.record import (
     OPEN_STATES,

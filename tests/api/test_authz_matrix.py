@@ -84,6 +84,8 @@ EXPECTED: dict[str, Access] = {
     ),
     "POST /api/v1/incidents/{incident_id}/start": Access(ON_TICKETS, target="assigned_ticket"),
     "POST /api/v1/incidents/{incident_id}/cancel": Access(ON_TICKETS, target="ticket"),
+    "POST /api/v1/incidents/{incident_id}/checklist/{item}": Access(
+        ON_TICKETS, target="checklist_ticket", body={"result": "done"}),
     "POST /api/v1/tickets": Access(
         frozenset({"maintenance", "security", "admin"}), body={"title": "Leaking tap"},
         other_site=422,  # it must name one of its sites
@@ -255,6 +257,8 @@ TARGETS: dict[str, Callable[[Runtime], int | str]] = {
     "major_alert": lambda rt: raise_alert(  # shelvable: neither critical nor life safety
         rt, "door_forced", device_id=f"door-authz-{next(_devices)}"),
     "ticket": open_ticket,
+    "checklist_ticket": lambda rt: open_ticket(rt, checklist=["Gauge in the green"]),
+    "item1": lambda rt: 1,
     "assigned_ticket": _assigned_ticket,
     "sd-1": lambda rt: "sd-1",
     "new_device": _new_device,
@@ -274,15 +278,17 @@ DEFAULT_TARGET = {  # the path's id -> its TARGETS maker when the entry names no
     "{incident_id}": "alert", "{device_id}": "sd-1", "{disablement_id}": "disablement",
     "{test_id}": "test", "{shelving_id}": "shelving", "{silence_id}": "silence",
     "{window_id}": "window", "{emergency_id}": "emergency",
+    "{item}": "item1",  # a checklist item's position
 }
 
 
 def _call(t: Target, operation: str, access: Access, caller: str) -> int:
     method, path = operation.split(" ", 1)
-    if "{" in path:
+    target = access.target
+    while "{" in path:  # the first id is the entry's target; a later one its param's default
         param = path[path.index("{"):path.index("}") + 1]
-        made = TARGETS[access.target or DEFAULT_TARGET[param]](t.rt)
-        path = path.replace(param, str(made))
+        made = TARGETS[target or DEFAULT_TARGET[param]](t.rt)
+        path, target = path.replace(param, str(made)), None
     with t.http.stream(
         method, t.url + path, params=access.query, json=access.body, headers=t.headers[caller]
     ) as r:
