@@ -226,6 +226,34 @@ def test_the_ticket_form_opens_a_ticket(open_page: OpenPage, console: Console) -
     shot(page, "tickets-desktop-en")
 
 
+def test_a_ticket_checklist_is_answered_on_a_phone_and_holds_resolve_until_done(
+    open_page: OpenPage, console: Console
+) -> None:
+    ticket = console.api("/tickets", "maintenance", {
+        "title": "Quarterly detector test", "site": "hq", "zone": "lobby",
+        "checklist": ["Each detector alarms with test gas", "Sensitivity within range"]})
+    page = open_page("maintenance", width=360, height=740, route=f"#/incident/{ticket['id']}")
+    resolve = page.locator("button[data-action=resolve]")
+    resolve.wait_for()
+    assert resolve.is_disabled() and "2 left" in page.inner_text("#resolve-why")
+    page.locator("#checklist li[data-item='1'] button[data-result=done]").click()
+    page.wait_for_selector("#checklist li[data-item='1'][data-result=done]")
+    page.locator("#checklist li[data-item='2'] button[data-result=failed]").click()
+    assert page.locator("#dlg-follow-up").is_checked()
+    page.fill("#dlg-note", "head 3 outside its range")
+    page.locator("dialog button[type=submit]").click()
+    page.wait_for_selector("#checklist li[data-item='2'][data-result=failed] a")
+    item = console.api(f"/incidents/{ticket['id']}")["checklist"][1]
+    assert item["result"] == "failed" and item["follow_up_incident_id"]
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 360
+    shot(page, "checklist-phone-en")
+    assert resolve.is_enabled()
+    resolve.click()
+    page.locator("dialog button[type=submit]").click()
+    poll(lambda: console.api(f"/incidents/{ticket['id']}")["state"] == "resolved" or None,
+         10, "resolved once every item is answered")
+
+
 def test_a_device_chart_draws_the_points_stored_in_influxdb(
     open_page: OpenPage, console: Console
 ) -> None:
