@@ -36,6 +36,7 @@ from api.endpoints import (  # operations, SPEC §8
 )
 from api.endpoints import device_admin as device_admin_endpoints
 from api.endpoints import history as history_endpoints
+from api.endpoints import links as links_endpoints
 from api.endpoints import rules_runtime as rules_runtime_endpoints
 from api.endpoints import tickets as tickets_endpoints
 from api.endpoints.rules_info import router as rules_info_router
@@ -105,6 +106,7 @@ def create_app(
     app.include_router(calendar.router)
     app.include_router(oncall.router)
     app.include_router(ui.router)
+    app.include_router(links_endpoints.router)  # /ack, /rate: the signed link is the credential
     for module in (disablements, walk_tests, shelving, silences, maintenance_windows,
                    emergencies, false_alarms):
         app.include_router(module.router)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from api.text import Line, Prose
 from rules.engine.parts import Department, Priority
+from rules.notify.routes import check_webhook_url
 
 IncidentState = Literal[
     "active", "acknowledged", "open", "assigned", "in_progress", "resolved", "cancelled"
@@ -255,6 +256,31 @@ class CommentIn(TransitionIn):
     note: Prose = Field(min_length=1, max_length=2000, pattern=r"\S")
 
 
+class RequesterIn(BaseModel):
+    """Who asked for a hand-opened ticket and how to reach them: exactly one of `email`,
+    `webhook` (https://, or http:// to this machine). They get a rating link when it is
+    resolved (SPEC §8.4)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Line | None = Field(default=None, max_length=200)
+    email: str | None = Field(default=None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    webhook: str | None = Field(default=None, max_length=2000)
+
+    @field_validator("webhook")
+    @classmethod
+    def _webhook(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_webhook_url(value, insecure=False)  # ValueError: 422 naming the field
+        return value
+
+    @model_validator(mode="after")
+    def _one_contact(self) -> RequesterIn:
+        if (self.email is None) == (self.webhook is None):
+            raise ValueError("give exactly one of email and webhook")
+        return self
+
+
 class TicketIn(BaseModel):
     """A ticket opened by hand: a complaint, a request, a fault a guard saw."""
 
@@ -268,6 +294,7 @@ class TicketIn(BaseModel):
     zone: Line | None = Field(default=None, min_length=1, max_length=128)  # the column's
     device_id: str | None = Field(default=None, pattern=NAME_PATTERN)
     location: Line | None = Field(default=None, max_length=500)  # free text: "hall B, door 3"
+    requester: RequesterIn | None = None  # SPEC §8.4: gets a rating link once resolved
 
 
 class DeadLetterPage(BaseModel):

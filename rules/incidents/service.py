@@ -126,8 +126,10 @@ class IncidentService(Transactions):
         location: str | None = None,
         now: float | None = None,
         actor_token_id: int | None = None,
+        also: Callable[[sa.Connection, int], object] | None = None,
     ) -> Incident:
-        """Open a ticket by hand (a complaint, a request): same SLA clocks as a rule's."""
+        """Open a ticket by hand (a complaint, a request): same SLA clocks as a rule's; `also`
+        runs in the same transaction with the new ticket's id (its requester, SPEC §8.4)."""
         at = self._at(now)
         ticket = incident_opening.TicketDraft(
             title=title,
@@ -146,6 +148,8 @@ class IncidentService(Transactions):
             )
             if self._gate is not None:
                 entries += self._gate.opened(conn, entries, at)
+            if also is not None:
+                also(conn, incident_id)
             return incident_id, entries
 
         return self.get(self._write_returning(work))

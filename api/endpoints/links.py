@@ -1,0 +1,113 @@
+"""Links from notifications, answered without an API token (the signed link is the
+credential): GET /ack/{token} and /rate/{token} show what the link does and change nothing;
+POST acknowledges as the person it was sent to, or records the requester's one rating.
+
+A cross-site page cannot forge these: acting needs the token, which only its recipient holds
+(and the pages keep it out of Referer headers and refuse to be framed)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import HTMLResponse
+from starlette.concurrency import run_in_threadpool
+
+from api.endpoints import RuntimeDep
+from api.link_pages import button, page, say
+from api.people import links_of
+from rules.incidents.record import IllegalTransition, Incident, IncidentNotFound
+from rules.people import acknowledging, satisfaction
+from rules.people.links import TOKEN_MAX, LinkRefused
+
+router = APIRouter(tags=["links"])
+Token = Annotated[str, Path(max_length=TOKEN_MAX, description="the signed link's token")]
+PAGES: dict[int | str, dict[str, Any]] = {200: {"content": {"text/html": {}}, "description": "a page"},
+         400: {"description": "not a link of ours"}, 403: {"description": "tampered"},
+         409: {"description": "the incident no longer waits for it"},
+         410: {"description": "expired or used"}}
+
+
+def _what(incident: Incident) -> str:
+    grade = incident.severity or incident.priority or ""
+    return f"#{incident.id} {incident.title} ({grade})"
+
+
+def _refused(title: str, e: LinkRefused) -> HTMLResponse:
+    return page(title, say(e.reason), e.status)
+
+
+@router.get("/ack/{token}", response_class=HTMLResponse, responses=PAGES)
+def ack_page(rt: RuntimeDep, token: Token) -> HTMLResponse:
+    """What the acknowledge link would do, with a button (changes nothing)."""
+    try:
+        seen = acknowledging.view(links_of(rt), rt.engine, rt.incidents, rt.oncall, token,
+                                  rt.clock())
+    except LinkRefused as e:
+        return _refused("ack_title", e)
+    except IncidentNotFound:
+        return page("ack_title", say("gone"), 410)
+    what = _what(seen.incident)
+    return page("ack_title", say("ack_ask", what=what, who=seen.person_name)
+                + f'<form method="post">{button("ack_button")}</form>')
+
+
+@router.post("/ack/{token}", response_class=HTMLResponse, responses=PAGES)
+def ack(rt: RuntimeDep, token: Token) -> HTMLResponse:
+    """Acknowledge as the person the link was sent to (once)."""
+    signer = links_of(rt)
+    try:
+        incident = acknowledging.acknowledge(signer, rt.incidents, rt.pack, rt.oncall, token,
+                                             rt.clock())
+    except LinkRefused as e:
+        return _refused("ack_title", e)
+    except IncidentNotFound:
+        return page("ack_title", say("gone"), 410)
+    except IllegalTransition as e:
+        found = rt.incidents.get(e.incident_id)
+        return page("ack_title", say("ack_conflict", what=_what(found), state=found.state), 409)
+    return page("ack_title", say("ack_done", what=_what(incident.incident),
+                                 who=incident.person_name))
+
+
+@router.get("/rate/{token}", response_class=HTMLResponse, responses=PAGES)
+def rate_page(rt: RuntimeDep, token: Token) -> HTMLResponse:
+    """The rating form: 1-5 and a comment (changes nothing)."""
+    try:
+        link = satisfaction.rate_view(links_of(rt), rt.engine, token, rt.clock())
+        incident = rt.incidents.get(link.incident_id)
+    except LinkRefused as e:
+        return _refused("rate_title", e)
+    except IncidentNotFound:
+        return page("rate_title", say("gone"), 410)
+    return page("rate_title", say("rate_ask", what=_what(incident)) + _form())
+
+
+def _form() -> str:
+    choices = "".join(
+        f'<label><input type="radio" name="score" value="{s}" required> {s}</label> '
+        for s in satisfaction.SCORES)
+    return (f'<form method="post"><p>{choices}</p>'
+            f'<p><label>{say("rate_comment")}<textarea name="comment" rows="4" cols="40" '
+            f'maxlength="{satisfaction.COMMENT_MAX}"></textarea></label></p>'
+            f'{button("rate_button")}</form>')
+
+
+@router.post("/rate/{token}", response_class=HTMLResponse, responses=PAGES)
+async def rate(rt: RuntimeDep, token: Token, request: Request) -> HTMLResponse:
+    """Record the rating (form fields `score` 1-5 and `comment`), once."""
+    fields = parse_qs((await request.body()).decode("utf-8", "replace"))
+    comment = "".join(ch for ch in fields.get("comment", [""])[0] if ch.isprintable()
+                      or ch in "\n\t")
+    try:
+        score = int(fields.get("score", [""])[0])
+        link = await run_in_threadpool(satisfaction.rate, links_of(rt), rt.engine, token,
+                                       score, comment, rt.clock())
+    except LinkRefused as e:
+        return _refused("rate_title", e)
+    except ValueError:
+        return page("rate_title", say("rate_bad") + _form(), 422)
+    except IncidentNotFound:
+        return page("rate_title", say("gone"), 410)
+    return page("rate_title", say("rate_done", what=_what(rt.incidents.get(link.incident_id))))
