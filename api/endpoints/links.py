@@ -7,6 +7,7 @@ A cross-site page cannot forge these: acting needs the token, which only its rec
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 from urllib.parse import parse_qs
 
@@ -22,7 +23,8 @@ from rules.people import acknowledging, satisfaction
 from rules.people.links import TOKEN_MAX, LinkRefused
 
 router = APIRouter(tags=["links"])
-Token = Annotated[str, Path(max_length=TOKEN_MAX, description="the signed link's token")]
+# No length limit here: an over-long token gets the page that says so (400), not JSON.
+Token = Annotated[str, Path(description=f"the signed link's token (at most {TOKEN_MAX})")]
 PAGES: dict[int | str, dict[str, Any]] = {200: {"content": {"text/html": {}}, "description": "a page"},
          400: {"description": "not a link of ours"}, 403: {"description": "tampered"},
          409: {"description": "the incident no longer waits for it"},
@@ -96,12 +98,12 @@ def _form() -> str:
 
 @router.post("/rate/{token}", response_class=HTMLResponse, responses=PAGES)
 async def rate(rt: RuntimeDep, token: Token, request: Request) -> HTMLResponse:
-    """Record the rating (form fields `score` 1-5 and `comment`), once."""
-    fields = parse_qs((await request.body()).decode("utf-8", "replace"))
-    comment = "".join(ch for ch in fields.get("comment", [""])[0] if ch.isprintable()
+    """Record the rating (form fields, or JSON, `score` 1-5 and `comment`), once."""
+    fields = await _fields(request)
+    comment = "".join(ch for ch in str(fields.get("comment", "")) if ch.isprintable()
                       or ch in "\n\t")
     try:
-        score = int(fields.get("score", [""])[0])
+        score = int(str(fields.get("score", "")))
         link = await run_in_threadpool(satisfaction.rate, links_of(rt), rt.engine, token,
                                        score, comment, rt.clock())
     except LinkRefused as e:
@@ -111,3 +113,15 @@ async def rate(rt: RuntimeDep, token: Token, request: Request) -> HTMLResponse:
     except IncidentNotFound:
         return page("rate_title", say("gone"), 410)
     return page("rate_title", say("rate_done", what=_what(rt.incidents.get(link.incident_id))))
+
+
+async def _fields(request: Request) -> dict[str, Any]:
+    """The posted form (the page's) or JSON object (a script's)."""
+    raw = (await request.body()).decode("utf-8", "replace")
+    if request.headers.get("content-type", "").startswith("application/json"):
+        try:
+            parsed = json.loads(raw)
+        except ValueError:
+            return {}
+        return parsed if isinstance(parsed, dict) else {}
+    return {k: v[0] for k, v in parse_qs(raw).items()}
