@@ -87,6 +87,7 @@ def text_of(raw: bytes) -> str:
     return payload.decode("utf-8")
 
 
+@pytest.mark.slow  # real SMTP and HTTP servers, an app per case: about 2 s each
 @pytest.mark.parametrize("channel", ["email", "webhook"])
 def test_the_acknowledge_link_from_a_real_notification_works_once(
     rt: Runtime, smtp: tuple[Mailbox, int], hook: Receiver, channel: str
@@ -135,6 +136,7 @@ def test_the_acknowledge_link_from_a_real_notification_works_once(
         assert client.get(path).status_code == 410
 
 
+@pytest.mark.slow  # about 1 s
 def test_expired_tampered_and_foreign_links_get_a_clear_page_and_change_nothing(
     rt: Runtime,
 ) -> None:
@@ -174,6 +176,7 @@ def test_a_requester_is_named_with_a_valid_contact_or_422_names_the_field(rt: Ru
             assert field in json.dumps(r.json()["detail"]), r.json()
 
 
+@pytest.mark.slow  # real SMTP server, about 3 s
 def test_the_rating_link_works_once_and_the_report_counts_known_ratings(
     rt: Runtime, smtp: tuple[Mailbox, int], hook: Receiver
 ) -> None:
