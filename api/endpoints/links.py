@@ -25,7 +25,8 @@ from rules.people.links import TOKEN_MAX, LinkRefused
 router = APIRouter(tags=["links"])
 # No length limit here: an over-long token gets the page that says so (400), not JSON.
 Token = Annotated[str, Path(description=f"the signed link's token (at most {TOKEN_MAX})")]
-PAGES: dict[int | str, dict[str, Any]] = {200: {"content": {"text/html": {}}, "description": "a page"},
+PAGES: dict[int | str, dict[str, Any]] = {
+         200: {"content": {"text/html": {}}, "description": "a page"},
          400: {"description": "not a link of ours"}, 403: {"description": "tampered"},
          409: {"description": "the incident no longer waits for it"},
          410: {"description": "expired or used"}}
