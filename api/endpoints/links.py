@@ -25,11 +25,13 @@ from rules.people.links import TOKEN_MAX, LinkRefused
 router = APIRouter(tags=["links"])
 # No length limit here: an over-long token gets the page that says so (400), not JSON.
 Token = Annotated[str, Path(description=f"the signed link's token (at most {TOKEN_MAX})")]
+_HTML = {"text/html": {}}
 PAGES: dict[int | str, dict[str, Any]] = {
-         200: {"content": {"text/html": {}}, "description": "a page"},
-         400: {"description": "not a link of ours"}, 403: {"description": "tampered"},
-         409: {"description": "the incident no longer waits for it"},
-         410: {"description": "expired or used"}}
+    status: {"content": _HTML, "description": what} for status, what in (
+        (200, "a page"), (400, "not a link of ours"), (403, "changed, or not signed by us"),
+        (409, "the incident no longer waits for it"), (410, "expired or used"),
+        (422, "a rating outside 1-5"))
+}
 
 
 def _what(incident: Incident) -> str:
