@@ -25,7 +25,7 @@ from rules.people.links import TOKEN_MAX, LinkRefused
 router = APIRouter(tags=["links"])
 # No length limit here: an over-long token gets the page that says so (400), not JSON.
 Token = Annotated[str, Path(description=f"the signed link's token (at most {TOKEN_MAX})")]
-_HTML = {"text/html": {}}
+_HTML: dict[str, Any] = {"text/html": {}}
 PAGES: dict[int | str, dict[str, Any]] = {
     status: {"content": _HTML, "description": what} for status, what in (
         (200, "a page"), (400, "not a link of ours"), (403, "changed, or not signed by us"),
@@ -53,7 +53,9 @@ def ack_page(rt: RuntimeDep, token: Token) -> HTMLResponse:
         return _refused("ack_title", e)
     except IncidentNotFound:
         return page("ack_title", say("gone"), 410)
-    what = _what(seen.incident)
+    what, inc = _what(seen.incident), seen.incident
+    if (inc.kind == "alert" and inc.state != "active") or not inc.is_open:
+        return page("ack_title", say("ack_conflict", what=what, state=inc.state), 409)
     return page("ack_title", say("ack_ask", what=what, who=seen.person_name)
                 + f'<form method="post">{button("ack_button")}</form>')
 

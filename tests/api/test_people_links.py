@@ -134,6 +134,9 @@ def test_the_acknowledge_link_from_a_real_notification_works_once(
         assert "已使用過" in again.text
         assert rt.incidents.timeline(alert)[-1].id == entry.id  # nothing changed
         assert client.get(path).status_code == 410
+        fresh = rt.links.url("ack", alert, "alice", time.time(), ACK_TTL_S)
+        late = client.get(fresh.removeprefix("http://testserver"))
+        assert late.status_code == 409 and "acknowledged" in late.text  # someone was first
 
 
 @pytest.mark.slow  # about 1 s
@@ -204,6 +207,13 @@ def test_the_rating_link_works_once_and_the_report_counts_known_ratings(
         assert to == ["mei@example.com"]
         path = LINK.findall(text_of(raw))[0].removeprefix("http://testserver")
         assert path.startswith("/rate/")
+
+        by_hook = client.post("/api/v1/tickets", headers=bearer(token), json={
+            "title": "Door squeaks", "requester": {"webhook": hook.url}}).json()["id"]
+        rt.incidents.transition(by_hook, "resolve", actor="desk", note="oiled")
+        assert surveys.run_due() == 1 and notifier.deliver_due() == 1
+        (_, sent), = hook.requests  # to the requester's own address, on the requesters' route
+        assert json.loads(sent)["rate_url"].startswith("http://testserver/rate/")
 
         form = client.get(path)
         assert form.status_code == 200 and 'name="score"' in form.text and "滿意" in form.text

@@ -20,6 +20,7 @@ from rules.people.contacts import person_routes
 from rules.people.links import ACK_TTL_S, LinkRefused, LinkSigner, database_secret
 from rules.people.oncall import OnCall, parse
 from rules.people.paging import Pager
+from tests.databases import DATABASES
 
 T0 = 1_795_773_600.0  # 2026-11-27 10:00:00 UTC, a Friday
 PACK = """
@@ -117,6 +118,7 @@ def sent(engine: sa.Engine, incident_id: int) -> list[tuple[str, dict]]:
     return [(r.route, json.loads(r.payload)) for r in found]
 
 
+@pytest.mark.parametrize("engine", DATABASES, indirect=True)
 def test_an_alert_pages_the_chain_level_by_level_and_stops_once_acknowledged(
     engine: sa.Engine, service: IncidentService, pager: Pager, clock: Clock
 ) -> None:
@@ -148,6 +150,7 @@ def test_an_alert_pages_the_chain_level_by_level_and_stops_once_acknowledged(
     assert pager.run_due(T0 + 7200) == []  # each level once
 
 
+@pytest.mark.parametrize("engine", DATABASES, indirect=True)
 def test_a_breached_ticket_walks_the_chain_from_its_breach_until_its_link_is_used(
     engine: sa.Engine, service: IncidentService, pager: Pager, signer: LinkSigner,
     oncall: OnCall, clock: Clock
