@@ -14,6 +14,7 @@ from api.runtime import Runtime
 from api.settings import Settings
 from rules.incidents.service import IncidentService
 from rules.notify.routes import Route, load_people_routes
+from rules.operations.silences import silenced
 from rules.people.contacts import person_routes, requester_routes
 from rules.people.links import LinkSigner, database_secret
 from rules.people.oncall import OnCall
@@ -63,6 +64,7 @@ def build_people(settings: Settings, engine: sa.Engine, incidents: IncidentServi
     if oncall is not None:
         per_person = person_routes(oncall.config.people, email, webhook)
         parts.routes += [r for channels in per_person.values() for r in channels.values()]
-        pager = Pager(engine, incidents, oncall, signer, per_person, clock=time.time)
+        pager = Pager(engine, incidents, oncall, signer, per_person, clock=time.time,
+                      muted=silenced)
         parts.jobs.append(Job("oncall-paging", pager.run_due, PAGING_EVERY_S))
     return parts

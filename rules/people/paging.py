@@ -24,6 +24,8 @@ from rules.people.links import ACK_TTL_S, LinkSigner
 from rules.people.oncall import Level, OnCall
 
 log = logging.getLogger("sitewatch.people")
+# Whether notifications about this incident are muted now (a silence); not paged meanwhile.
+Muted = Callable[[sa.Connection, Incident, datetime], object]
 
 
 def chain_start(incident: Incident) -> datetime | None:
@@ -42,7 +44,9 @@ class Pager:
         self, engine: sa.Engine, incidents_service: IncidentService, oncall: OnCall,
         signer: LinkSigner, routes: dict[str, dict[str, Route]],
         clock: Callable[[], float],
+        muted: Muted | None = None,  # e.g. a silence in force (rules/operations/silences.py)
     ) -> None:
+        self._muted = muted
         self._engine = engine
         self._incidents = incidents_service
         self._oncall = oncall
@@ -53,7 +57,9 @@ class Pager:
     def _candidates(self, conn: sa.Connection, at: datetime) -> list[Incident]:
         c = incidents.c
         alerts = sa.and_(c.kind == "alert", c.state == "active", c.test.is_(sa.false()),
-                         sa.or_(c.shelved_until.is_(None), c.shelved_until <= at))
+                         sa.or_(c.shelved_until.is_(None), c.shelved_until <= at),
+                         sa.or_(c.group_id.is_(None), c.group_id == c.id))  # members fold
+
         tickets = sa.and_(c.kind == "ticket", c.state.in_(OPEN_TICKET_STATES),
                           sa.or_(c.respond_breached.is_(sa.true()),
                                  c.resolve_breached.is_(sa.true())))
@@ -95,6 +101,8 @@ class Pager:
                 oncall_pages.c.level == level.level))
             if not still or taken:
                 return []  # acknowledged or closed meanwhile, or another instance paged it
+            if self._muted is not None and self._muted(conn, incident, at):
+                return []  # silenced: paged once the silence ends, if still unacknowledged
             routes = self._routes.get(level.person_id or "", {})
             if level.person is None:
                 note = f"escalation level {level.level}: nobody on duty to notify"

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 import sqlalchemy as sa
 
-from rules.db.schema import deliveries, oncall_pages
+from rules.db.schema import deliveries, incidents, oncall_pages
 from rules.engine.loader import parse_rules
 from rules.engine.signals import Signal
 from rules.incidents.service import IncidentService
@@ -19,6 +19,8 @@ from rules.people import acknowledging
 from rules.people.contacts import person_routes
 from rules.people.links import ACK_TTL_S, LinkRefused, LinkSigner, database_secret
 from rules.people.oncall import OnCall, parse
+from rules.operations import silences
+from rules.operations.silences import silenced
 from rules.people.paging import Pager
 from tests.databases import DATABASES
 
@@ -31,6 +33,13 @@ PACK = """
   select: {kinds: [smoke_detector]}
   event: alarm
   raises: {type: alert, severity: critical, latching: true, runbook: "Evacuate the floor."}
+- id: door-forced
+  title: Door forced
+  description: A door opened without a badge.
+  kind: event
+  select: {kinds: [door]}
+  event: door_forced_open
+  raises: {type: alert, severity: major, latching: true}
 """
 ROTA = """
 timezone: Asia/Taipei
@@ -95,7 +104,7 @@ def signer() -> LinkSigner:
 def pager(engine: sa.Engine, service: IncidentService, oncall: OnCall, signer: LinkSigner,
           clock: Clock) -> Pager:
     return Pager(engine, service, oncall, signer,
-                 person_routes(oncall.config.people, MAIL, HOOK), clock)
+                 person_routes(oncall.config.people, MAIL, HOOK), clock, muted=silenced)
 
 
 def fire(service: IncidentService, device: str = "sd-1") -> int:
@@ -179,6 +188,27 @@ def test_a_breached_ticket_walks_the_chain_from_its_breach_until_its_link_is_use
         acknowledging.acknowledge(signer, service, parse_rules(PACK), oncall, token, at + 130)
     assert used.value.reason == "used" and used.value.status == 410
     assert service.timeline(ticket)[-1].id == last.id  # nothing changed
+
+
+def test_group_members_fold_into_their_head_and_a_silence_holds_paging_until_it_ends(
+    engine: sa.Engine, service: IncidentService, pager: Pager
+) -> None:
+    head, member = fire(service, "sd-1"), fire(service, "sd-2")
+    with engine.begin() as conn:  # as operations' grouping leaves them (SPEC §8.2)
+        conn.execute(sa.update(incidents).where(incidents.c.id.in_([head, member]))
+                     .values(group_id=head))
+    door = service.apply(Signal("door-forced", "door", "hq", "door-1", T0, zone="lobby",
+                                device_kind="door"))[0].incident_id
+    at = datetime.fromtimestamp(T0, UTC)
+    with engine.begin() as conn:
+        silences.create(conn, {"zone": "lobby"}, until=datetime.fromtimestamp(T0 + 600, UTC),
+                        comment="lock being fitted", actor="lead", now=at)
+    pager.run_due(T0)
+    assert paged(engine, head) == [(1, "alice")]
+    assert paged(engine, member) == []  # one fire, one page
+    assert paged(engine, door) == []  # silenced
+    pager.run_due(T0 + 600)  # the silence ended, the door is still unacknowledged
+    assert paged(engine, door) == [(1, "alice"), (2, "carol")]
 
 
 def test_links_are_purpose_bound_expiring_and_tamper_proof(signer: LinkSigner) -> None:
