@@ -15,12 +15,12 @@ from rules.engine.loader import parse_rules
 from rules.engine.signals import Signal
 from rules.incidents.service import IncidentService
 from rules.notify.routes import Route
+from rules.operations import silences
+from rules.operations.silences import silenced
 from rules.people import acknowledging
 from rules.people.contacts import person_routes
 from rules.people.links import ACK_TTL_S, LinkRefused, LinkSigner, database_secret
 from rules.people.oncall import OnCall, parse
-from rules.operations import silences
-from rules.operations.silences import silenced
 from rules.people.paging import Pager
 from tests.databases import DATABASES
 
