@@ -4,6 +4,9 @@ file and key."""
 
 from __future__ import annotations
 
+import re
+import time
+from email import message_from_bytes
 from pathlib import Path
 
 import pytest
@@ -65,3 +68,46 @@ def test_a_people_key_naming_no_such_route_is_refused(
     path.write_text(ROUTES.replace("{email: people-mail, webhook: people-hook}", people))
     with pytest.raises(NotificationConfigError, match=words):
         load_people_routes(path)
+
+
+@pytest.mark.slow  # the whole composition root and a real SMTP server: about 2 s
+def test_serve_pages_the_person_on_duty_by_real_mail_with_a_working_link(tmp_path: Path) -> None:
+    from aiosmtpd.controller import Controller
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from api.service import Service
+    from rules.engine.signals import Signal
+    from tests.rules.test_notify import Mailbox
+    from tests.servers import free_port
+
+    box, port = Mailbox(), free_port()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    routes = ROUTES.replace("smtp_host: 127.0.0.1,", f"smtp_host: 127.0.0.1, smtp_port: {port},")
+    (tmp_path / "routes.yaml").write_text(routes)
+    always = ONCALL.replace("days: [mon]", "days: [mon, tue, wed, thu, fri, sat, sun]")
+    (tmp_path / "oncall.yaml").write_text(always.replace('start: "08:00", end: "20:00"',
+                                                         'start: "00:00", end: "24:00"'))
+    service = Service(Settings(data_dir=tmp_path, notifications=tmp_path / "routes.yaml",
+                               oncall=tmp_path / "oncall.yaml", public_url="http://testserver"))
+    try:
+        alert = service.incidents.apply(Signal(
+            "fire_alarm", "fire", "hq", "sd-1", time.time(), zone="hall-a",
+            device_kind="smoke_detector"))[0].incident_id
+        paging = next(j for j in service.jobs._jobs if j.name == "oncall-paging")  # noqa: SLF001
+        assert service.jobs.run_once(paging)
+        assert service.notifier.deliver_due() >= 1
+        (_, to, raw), = box.messages
+        assert to == ["alice@example.com"]
+        text = message_from_bytes(raw).get_payload(decode=True)
+        assert isinstance(text, bytes)  # the body as a mail client shows it
+        path = re.findall(r"http://testserver(/ack/\S+)", text.decode())[0]
+        with TestClient(create_app(service.runtime)) as client:
+            assert client.post(path).status_code == 200
+        entry = service.incidents.timeline(alert)[-1]
+        assert (entry.action, entry.actor) == ("acknowledged", "alice")
+    finally:
+        controller.stop()
+        service.store.close()
+        service.engine.dispose()
