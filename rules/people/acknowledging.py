@@ -14,6 +14,7 @@ from rules.incidents import rows
 from rules.incidents.record import IllegalTransition, Incident, TimelineEntry
 from rules.incidents.service import IncidentService
 from rules.incidents.transitions import move
+from rules.operations import grouping
 from rules.people.links import Link, LinkRefused, LinkSigner
 from rules.people.oncall import OnCall
 
@@ -56,6 +57,9 @@ def acknowledge(signer: LinkSigner, incidents: IncidentService, pack: RulePack,
     def work(conn: sa.Connection) -> tuple[int, list[TimelineEntry]]:
         LinkSigner.use(conn, link, link.subject, at)
         incident = rows.fetch(conn, link.incident_id, for_update=True)
+        if incident.kind == "alert" and incident.group_id == incident.id \
+                and incident.state == "active":  # a group's head: the page was for all of it
+            return grouping.acknowledge(conn, incident.id, actor=link.subject, note=note, at=at)
         if incident.kind == "alert":
             return incident.id, move(conn, pack, incident.id, "acknowledge", at,
                                      actor=link.subject, note=note, assignee=None,

@@ -191,7 +191,8 @@ def test_a_breached_ticket_walks_the_chain_from_its_breach_until_its_link_is_use
 
 
 def test_group_members_fold_into_their_head_and_a_silence_holds_paging_until_it_ends(
-    engine: sa.Engine, service: IncidentService, pager: Pager
+    engine: sa.Engine, service: IncidentService, pager: Pager, signer: LinkSigner,
+    oncall: OnCall
 ) -> None:
     head, member = fire(service, "sd-1"), fire(service, "sd-2")
     with engine.begin() as conn:  # as operations' grouping leaves them (SPEC §8.2)
@@ -209,6 +210,10 @@ def test_group_members_fold_into_their_head_and_a_silence_holds_paging_until_it_
     assert paged(engine, door) == []  # silenced
     pager.run_due(T0 + 600)  # the silence ended, the door is still unacknowledged
     assert paged(engine, door) == [(1, "alice"), (2, "carol")]
+    token = sent(engine, head)[0][1]["acknowledge_url"].rsplit("/", 1)[1]
+    acknowledging.acknowledge(signer, service, parse_rules(PACK), oncall, token, T0 + 700)
+    assert [service.get(i).state for i in (head, member)] == ["acknowledged"] * 2  # one fire
+    assert service.timeline(member)[-1].actor == "alice"
 
 
 def test_links_are_purpose_bound_expiring_and_tamper_proof(signer: LinkSigner) -> None:
