@@ -11,7 +11,7 @@ import json
 from typing import Annotated, Any
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -39,18 +39,32 @@ def _what(incident: Incident) -> str:
     return f"#{incident.id} {incident.title} ({grade})"
 
 
-def _refused(title: str, e: LinkRefused) -> HTMLResponse:
+def _address(request: Request) -> str:
+    """The caller's address; 429 when it has sent too many forged links of late (the same
+    budget as failed API authentications, SITEWATCH_AUTH_FAIL_LIMIT)."""
+    address = request.client.host if request.client else "unknown"
+    request.app.state.limits.check_address(address)
+    return address
+
+
+Address = Annotated[str, Depends(_address)]
+
+
+def _refused(request: Request, address: str, title: str, e: LinkRefused) -> HTMLResponse:
+    if e.reason in ("tampered", "malformed"):  # a guess at a link, not an old one
+        where = request.url.path.split("/")[1]
+        request.app.state.limits.failed("malformed", address, f"/{where}/...", "")
     return page(title, say(e.reason), e.status)
 
 
 @router.get("/ack/{token}", response_class=HTMLResponse, responses=PAGES)
-def ack_page(rt: RuntimeDep, token: Token) -> HTMLResponse:
+def ack_page(rt: RuntimeDep, token: Token, request: Request, address: Address) -> HTMLResponse:
     """What the acknowledge link would do, with a button (changes nothing)."""
     try:
         seen = acknowledging.view(links_of(rt), rt.engine, rt.incidents, rt.oncall, token,
                                   rt.clock())
     except LinkRefused as e:
-        return _refused("ack_title", e)
+        return _refused(request, address, "ack_title", e)
     except IncidentNotFound:
         return page("ack_title", say("gone"), 410)
     what, inc = _what(seen.incident), seen.incident
@@ -61,14 +75,14 @@ def ack_page(rt: RuntimeDep, token: Token) -> HTMLResponse:
 
 
 @router.post("/ack/{token}", response_class=HTMLResponse, responses=PAGES)
-def ack(rt: RuntimeDep, token: Token) -> HTMLResponse:
+def ack(rt: RuntimeDep, token: Token, request: Request, address: Address) -> HTMLResponse:
     """Acknowledge as the person the link was sent to (once)."""
     signer = links_of(rt)
     try:
         incident = acknowledging.acknowledge(signer, rt.incidents, rt.pack, rt.oncall, token,
                                              rt.clock())
     except LinkRefused as e:
-        return _refused("ack_title", e)
+        return _refused(request, address, "ack_title", e)
     except IncidentNotFound:
         return page("ack_title", say("gone"), 410)
     except IllegalTransition as e:
@@ -79,13 +93,13 @@ def ack(rt: RuntimeDep, token: Token) -> HTMLResponse:
 
 
 @router.get("/rate/{token}", response_class=HTMLResponse, responses=PAGES)
-def rate_page(rt: RuntimeDep, token: Token) -> HTMLResponse:
+def rate_page(rt: RuntimeDep, token: Token, request: Request, address: Address) -> HTMLResponse:
     """The rating form: 1-5 and a comment (changes nothing)."""
     try:
         link = satisfaction.rate_view(links_of(rt), rt.engine, token, rt.clock())
         incident = rt.incidents.get(link.incident_id)
     except LinkRefused as e:
-        return _refused("rate_title", e)
+        return _refused(request, address, "rate_title", e)
     except IncidentNotFound:
         return page("rate_title", say("gone"), 410)
     return page("rate_title", say("rate_ask", what=_what(incident)) + _form())
@@ -102,7 +116,7 @@ def _form() -> str:
 
 
 @router.post("/rate/{token}", response_class=HTMLResponse, responses=PAGES)
-async def rate(rt: RuntimeDep, token: Token, request: Request) -> HTMLResponse:
+async def rate(rt: RuntimeDep, token: Token, request: Request, address: Address) -> HTMLResponse:
     """Record the rating (form fields, or JSON, `score` 1-5 and `comment`), once."""
     fields = await _fields(request)
     comment = "".join(ch for ch in str(fields.get("comment", "")) if ch.isprintable()
@@ -112,7 +126,7 @@ async def rate(rt: RuntimeDep, token: Token, request: Request) -> HTMLResponse:
         link = await run_in_threadpool(satisfaction.rate, links_of(rt), rt.engine, token,
                                        score, comment, rt.clock())
     except LinkRefused as e:
-        return _refused("rate_title", e)
+        return _refused(request, address, "rate_title", e)
     except ValueError:
         return page("rate_title", say("rate_bad") + _form(), 422)
     except IncidentNotFound:

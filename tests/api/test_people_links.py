@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.runtime import Runtime
+from api.settings import Settings
 from api.tokens import create_token
 from rules.notify.dispatcher import Notifier
 from rules.notify.routes import Route
@@ -235,3 +236,13 @@ def test_the_rating_link_works_once_and_the_report_counts_known_ratings(
     assert report["departments"]["security"]["count"] == 1
     assert report["overall"] == {
         "count": 4, "average": 3.5, "distribution": {"1": 0, "2": 1, "3": 1, "4": 1, "5": 1}}
+
+
+@pytest.mark.slow  # an app: about 1 s
+def test_an_address_guessing_links_is_slowed_down_like_one_guessing_tokens(rt: Runtime) -> None:
+    rt.settings = Settings(data_dir=rt.settings.data_dir, auth_fail_limit="2/minute")
+    assert rt.links is not None
+    good = rt.links.token("ack", raise_alert(rt), "alice", time.time(), ACK_TTL_S)
+    with TestClient(create_app(rt)) as client:
+        assert [client.get(f"/ack/guess{n}").status_code for n in range(3)] == [403, 403, 429]
+        assert client.get(f"/ack/{good}").status_code == 429  # until the window passes
