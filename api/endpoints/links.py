@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.endpoints import RuntimeDep
+from api.schemas import ErrorOut
 from api.link_pages import button, page, say
 from api.people import links_of
 from rules.incidents.record import IllegalTransition, Incident, IncidentNotFound
@@ -32,6 +33,7 @@ PAGES: dict[int | str, dict[str, Any]] = {
         (409, "the incident no longer waits for it"), (410, "expired or used"),
         (422, "a rating outside 1-5"))
 }
+PAGES[429] = {"model": ErrorOut, "description": "too many forged links from this address"}
 
 
 def _what(incident: Incident) -> str:
