@@ -16,9 +16,9 @@ from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.endpoints import RuntimeDep
-from api.schemas import ErrorOut
 from api.link_pages import button, page, say
 from api.people import links_of
+from api.schemas import ErrorOut
 from rules.incidents.record import IllegalTransition, Incident, IncidentNotFound
 from rules.people import acknowledging, satisfaction
 from rules.people.links import TOKEN_MAX, LinkRefused
