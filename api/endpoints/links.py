@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from api.endpoints import RuntimeDep
 from api.link_pages import button, page, say
 from api.people import links_of
+from api.runtime import Runtime
 from api.schemas import ErrorOut
 from rules.incidents.record import IllegalTransition, Incident, IncidentNotFound
 from rules.people import acknowledging, satisfaction
@@ -121,19 +122,28 @@ def _form() -> str:
 async def rate(rt: RuntimeDep, token: Token, request: Request, address: Address) -> HTMLResponse:
     """Record the rating (form fields, or JSON, `score` 1-5 and `comment`), once."""
     fields = await _fields(request)
+    return await run_in_threadpool(_rate, rt, token, fields, request, address)
+
+
+def _rate(rt: Runtime, token: str, fields: dict[str, Any], request: Request,
+          address: str) -> HTMLResponse:
     comment = "".join(ch for ch in str(fields.get("comment", "")) if ch.isprintable()
                       or ch in "\n\t")
+    signer = links_of(rt)
     try:
-        score = int(str(fields.get("score", "")))
-        link = await run_in_threadpool(satisfaction.rate, links_of(rt), rt.engine, token,
-                                       score, comment, rt.clock())
+        satisfaction.rate_view(signer, rt.engine, token, rt.clock())  # the link first
+        try:
+            score = int(str(fields.get("score", "")))
+        except ValueError:
+            score = 0
+        if score not in satisfaction.SCORES:
+            return page("rate_title", say("rate_bad") + _form(), 422)
+        link = satisfaction.rate(signer, rt.engine, token, score, comment, rt.clock())
+        return page("rate_title", say("rate_done", what=_what(rt.incidents.get(link.incident_id))))
     except LinkRefused as e:
         return _refused(request, address, "rate_title", e)
-    except ValueError:
-        return page("rate_title", say("rate_bad") + _form(), 422)
     except IncidentNotFound:
         return page("rate_title", say("gone"), 410)
-    return page("rate_title", say("rate_done", what=_what(rt.incidents.get(link.incident_id))))
 
 
 async def _fields(request: Request) -> dict[str, Any]:

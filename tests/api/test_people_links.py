@@ -162,6 +162,7 @@ def test_expired_tampered_and_foreign_links_get_a_clear_page_and_change_nothing(
                 answer = client.request(method, f"/ack/{token}")
                 assert (answer.status_code, words in answer.text) == (status, True), token
         assert client.post(f"/rate/{good}", json={"score": 5}).status_code == 403
+        assert client.post(f"/rate/{good}", json={"score": 9}).status_code == 403  # link first
     assert rt.incidents.get(alert).state == "active"
     assert [e.action for e in rt.incidents.timeline(alert)] == ["opened"]
 
