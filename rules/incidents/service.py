@@ -126,10 +126,9 @@ class IncidentService(Transactions):
         location: str | None = None,
         now: float | None = None,
         actor_token_id: int | None = None,
-        also: Callable[[sa.Connection, int], object] | None = None,
+        also: Callable[[sa.Connection, int], object] | None = None,  # (conn, id) in its transaction
     ) -> Incident:
-        """Open a ticket by hand (a complaint, a request): same SLA clocks as a rule's; `also`
-        runs in the same transaction with the new ticket's id (its requester, SPEC §8.4)."""
+        """Open a ticket by hand (a complaint, a request): same SLA clocks as a rule's."""
         at = self._at(now)
         ticket = incident_opening.TicketDraft(
             title=title,
