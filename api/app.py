@@ -36,6 +36,7 @@ from api.endpoints import (  # operations, SPEC §8
 )
 from api.endpoints import device_admin as device_admin_endpoints
 from api.endpoints import history as history_endpoints
+from api.endpoints import links as links_endpoints
 from api.endpoints import rules_runtime as rules_runtime_endpoints
 from api.endpoints import tickets as tickets_endpoints
 from api.endpoints.checklists import router as checklists_router
@@ -107,6 +108,7 @@ def create_app(
     app.include_router(oncall.router)
     app.include_router(checklists_router)  # ticket checklists, SPEC §8.4
     app.include_router(ui.router)
+    app.include_router(links_endpoints.router)  # /ack, /rate: the signed link is the credential
     for module in (disablements, walk_tests, shelving, silences, maintenance_windows,
                    emergencies, false_alarms):
         app.include_router(module.router)

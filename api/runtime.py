@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from rules.incidents.service import IncidentService
     from rules.maintenance.config import Schedule
     from rules.operations.service import Operations
+    from rules.people.links import LinkSigner
     from rules.people.oncall import OnCall
 
 
@@ -53,3 +54,4 @@ class Runtime:
     reload: Callable[[str], ReloadResult] | None = None  # actor -> reload the rules file
     schedules: list[Schedule] = field(default_factory=list)  # preventive maintenance
     oncall: OnCall | None = None  # rotas and escalation chains (SITEWATCH_ONCALL)
+    links: LinkSigner | None = None  # signs and checks acknowledge and rating links

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.people_schemas import RequesterIn
 from api.text import Line, Prose
 from rules.engine.parts import Department, Priority
 
@@ -286,6 +287,7 @@ class TicketIn(BaseModel):
     # items to answer before it resolves (SPEC §8.4): up to 50 lines of up to 500 characters
     checklist: tuple[Annotated[Line, Field(min_length=1, max_length=500, pattern=r"\S")], ...] = (
         Field(default=(), max_length=50))
+    requester: RequesterIn | None = None  # SPEC §8.4: gets a rating link once resolved
 
 
 class DeadLetterPage(BaseModel):

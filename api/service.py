@@ -21,6 +21,7 @@ from api.lanes import (
     retry_while_down,
 )
 from api.liveness_checks import live_threads, readiness
+from api.people import build_people
 from api.retention_job import retention_jobs
 from api.runtime import Runtime
 from api.server import serve_api
@@ -114,8 +115,11 @@ class Service:
             lambda pack: Evaluator(pack, self.outbox.states, self._interval_of, batched=True),
             self.incidents, self._swapped, ReloadLog(self.engine).record,
         )
+        oncall = load_oncall(settings.oncall) if settings.oncall else None
+        # SPEC §8.4-§8.5: pages to the on-call chain, rating links, and their routes
+        self.people = build_people(settings, self.engine, self.incidents, oncall)
         self.notifier = Notifier(
-            self.engine, self.incidents, load_routes(settings.notifications),
+            self.engine, self.incidents, load_routes(settings.notifications) + self.people.routes,
             windows=MaintenanceWindows(self.engine),
             verdict=self.operations.notifications.verdict,
         )
@@ -130,6 +134,7 @@ class Service:
                     *retention_jobs(self.store, settings.retention_days),
                     device_states_job(self.device_states),
                     Job("operations", self.operations.expire_due, 1.0),  # ends what is due
+                    *self.people.jobs,
                 ],
             )
         )
@@ -171,7 +176,8 @@ class Service:
             live=self.live, operations=self.operations,
             devices=self.devices, reload=self.reloader.reload,
             schedules=schedules,
-            oncall=load_oncall(settings.oncall) if settings.oncall else None,
+            oncall=oncall,
+            links=self.people.signer,
             rules_stats=lambda: {
                 **self.rules.health(),
                 "backlog": self.log.depth("rules") + self.lane.log.depth("lane-rules"),

@@ -74,6 +74,11 @@ class Settings(BaseSettings):
     plans: Path | None = None  # emergency plans YAML (SPEC §8.3); None: the built-in set
     floor_plans: Path | None = None  # folder of SITE/FLOOR.svg|png|jpg for the console's map
 
+    # Links in notices to people (rules/people/links.py): where people reach this server, and
+    # the signing secret (unset: one is made once and kept in the database).
+    public_url: str | None = None  # e.g. https://sitewatch.example.org; None: http://host:port
+    link_secret: str | None = Field(default=None, repr=False)
+
     # Incidents back onto MQTT (README "Incidents on MQTT"): off unless asked for.
     mqtt_publish_incidents: bool = False
 

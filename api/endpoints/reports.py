@@ -16,6 +16,7 @@ from api.schemas import ErrorOut
 from api.sites import incident_visible
 from rules.incidents.reports import build_report, report_csv
 from rules.notify.delivery_log import list_deliveries
+from rules.people.satisfaction import satisfaction
 
 router = APIRouter(prefix=API_PREFIX, tags=["reports"])
 DEFAULT_PERIOD = timedelta(days=30)  # the period when `from` is not given
@@ -44,6 +45,21 @@ class FiguresOut(BaseModel):
     sla_compliance_pct: float | None
 
 
+class RatingFiguresOut(BaseModel):
+    """Requesters' ratings (SPEC §8.4): how many, their mean, how many of each score."""
+
+    count: int
+    average: float | None  # None: no rating in the period
+    distribution: dict[str, int]  # "1".."5" -> ratings
+
+
+class SatisfactionOut(BaseModel):
+    """Ratings given in [from, to), overall and per department."""
+
+    overall: RatingFiguresOut
+    departments: dict[str, RatingFiguresOut]
+
+
 class ReportOut(BaseModel):
     """Incidents opened in [from, to): counts, MTTA, MTTR and SLA compliance per department."""
 
@@ -57,6 +73,7 @@ class ReportOut(BaseModel):
     by_grade: dict[str, int]
     overall: FiguresOut
     departments: dict[str, FiguresOut]
+    satisfaction: SatisfactionOut | None = None  # ratings given in the period (JSON only)
 
 
 class DeliveryOut(BaseModel):
@@ -128,6 +145,7 @@ def report(
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )
+    figures["satisfaction"] = satisfaction(rt.engine, start, end, principal.sites)
     return ReportOut.model_validate(figures)
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Response
 from fastapi.exceptions import RequestValidationError
 
@@ -11,6 +13,7 @@ from api.auth import AUTH_ERRORS, BAD_BODY, TICKET_OPENERS, Principal, require
 from api.endpoints import API_PREFIX, RuntimeDep
 from api.endpoints.incidents import detail
 from api.schemas import IncidentDetail, TicketIn
+from rules.people.satisfaction import Requester, add_requester
 
 router = APIRouter(prefix=API_PREFIX, tags=["incidents"])
 
@@ -46,6 +49,16 @@ def open_ticket(
         location=body.location,
         actor_token_id=principal.token_id or None,
         checklist=body.checklist,
+        also=_keep_requester(body),
     )
     response.headers["Location"] = f"/api/v1/incidents/{ticket.id}"
     return detail(rt, ticket)
+
+
+def _keep_requester(body: TicketIn) -> Callable[[sa.Connection, int], None] | None:
+    """Keep the requester in the ticket's own transaction (SPEC §8.4)."""
+    given = body.requester
+    if given is None:
+        return None
+    requester = Requester(given.name, given.email, given.webhook)
+    return lambda conn, incident_id: add_requester(conn, incident_id, requester)

@@ -476,3 +476,55 @@ incident_checklist_items = sa.Table(
     sa.Column("follow_up_incident_id", sa.Integer, nullable=True),
     sa.UniqueConstraint("incident_id", "position", name="uq_checklist_items_position"),
 )
+
+
+# People (SPEC §8.4, §8.5; rules/people/): the signing secret of links when
+# SITEWATCH_LINK_SECRET is unset (made once, so every instance agrees), each link used once,
+# the on-call chain's pages per incident, ticket requesters and their ratings.
+link_secrets = sa.Table(
+    "link_secrets",
+    metadata,
+    sa.Column("name", sa.String(50), primary_key=True),
+    sa.Column("secret", sa.String(200), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+)
+link_uses = sa.Table(
+    "link_uses",
+    metadata,
+    sa.Column("link_id", sa.String(64), primary_key=True),  # the signed link's random id
+    sa.Column("purpose", sa.String(20), nullable=False),  # ack | rate
+    sa.Column("incident_id", sa.Integer, nullable=False),
+    sa.Column("used_by", sa.String(200), nullable=False),
+    sa.Column("used_at", UtcDateTime, nullable=False),
+)
+oncall_pages = sa.Table(
+    "oncall_pages",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("incident_id", sa.Integer, nullable=False),
+    sa.Column("level", sa.Integer, nullable=False),  # 1 = the person on duty
+    sa.Column("person_id", sa.String(128), nullable=True),  # None: nobody on duty to page
+    sa.Column("timeline_id", sa.Integer, nullable=True),
+    sa.Column("paged_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("incident_id", "level", name="uq_oncall_pages_incident_level"),
+)
+ticket_requesters = sa.Table(
+    "ticket_requesters",
+    metadata,
+    sa.Column("incident_id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(200), nullable=True),
+    sa.Column("email", sa.String(320), nullable=True),
+    sa.Column("webhook", sa.String(2000), nullable=True),
+    sa.Column("survey_sent_at", UtcDateTime, nullable=True),  # the rating link went out
+)
+ratings = sa.Table(
+    "ticket_ratings",
+    metadata,
+    sa.Column("incident_id", sa.Integer, primary_key=True),  # one rating per ticket
+    sa.Column("department", sa.String(64), nullable=False),
+    sa.Column("site", sa.String(128), nullable=True),
+    sa.Column("score", sa.Integer, nullable=False),  # 1..5
+    sa.Column("comment", sa.Text, nullable=False),
+    sa.Column("rated_at", UtcDateTime, nullable=False),
+    sa.Index("ix_ticket_ratings_rated_at", "rated_at"),
+)

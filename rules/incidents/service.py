@@ -127,6 +127,7 @@ class IncidentService(Transactions):
         now: float | None = None,
         actor_token_id: int | None = None,
         checklist: Sequence[str] = (),  # its checklist's items, in order (SPEC §8.4)
+        also: Callable[[sa.Connection, int], object] | None = None,  # (conn, id) in its transaction
     ) -> Incident:
         """Open a ticket by hand (a complaint, a request): same SLA clocks as a rule's."""
         at = self._at(now)
@@ -148,6 +149,8 @@ class IncidentService(Transactions):
             )
             if self._gate is not None:
                 entries += self._gate.opened(conn, entries, at)
+            if also is not None:
+                also(conn, incident_id)
             return incident_id, entries
 
         return self.get(self._write_returning(work))

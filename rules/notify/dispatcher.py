@@ -26,7 +26,7 @@ from rules.notify.delivery_log import pending_by_route
 from rules.notify.intake import Intake, RouteVerdict, render_payload
 from rules.notify.lanes import RouteLane
 from rules.notify.mailer import mail_text, send_mail
-from rules.notify.routes import Route
+from rules.notify.routes import Route, addressed
 from rules.notify.webhook import DeliveryFailed, post_webhook
 
 if TYPE_CHECKING:
@@ -149,6 +149,7 @@ class Notifier:
         return 1 if values["status"] == "delivered" else 0
 
     def _send(self, route: Route, payload: str, key: str) -> None:
+        route = addressed(route, payload)  # a notice to one person goes to their address
         if route.channel == "webhook":
             assert route.url and route.secret  # checked when the route was loaded
             post_webhook(route.url, payload.encode("utf-8"), secret=route.secret,

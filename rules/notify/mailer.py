@@ -78,4 +78,20 @@ def mail_text(payload: dict[str, Any]) -> tuple[str, str]:
     lines += [f"change: {change['action']} by {change['actor']} at {change['at']}", change["note"]]
     if inc.get("runbook"):
         lines += ["", "Plan:", inc["runbook"]]
-    return subject, "\n".join(lines)
+    return subject, "\n".join(_people_lines(payload, lines))
+
+
+def _people_lines(payload: dict[str, Any], lines: list[str]) -> list[str]:
+    """A notice to one person names them and carries their link (rules/people/)."""
+    person = payload.get("person")
+    if person:
+        lines = [f"For: {person['name']} ({person['id']}), escalation level "
+                 f"{payload.get('level')}", "", *lines]
+    if payload.get("acknowledge_url"):
+        lines += ["", f"Acknowledge as {person['name'] if person else 'you'} "
+                      f"(one use, until {payload.get('link_expires_at')}):",
+                  payload["acknowledge_url"]]
+    if payload.get("rate_url"):
+        lines += ["", "How did we do? Rate the service (1-5, one use, 14 days):",
+                  payload["rate_url"]]
+    return lines

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -118,6 +119,9 @@ def _check_webhook_url(url: str, insecure: bool) -> None:
         raise ValueError("url: http:// is refused unless the route says insecure: true")
 
 
+check_webhook_url = _check_webhook_url  # public: a person's webhook is checked alike
+
+
 def _is_loopback(host: str) -> bool:
     if host in LOOPBACK_NAMES:
         return True
@@ -125,6 +129,19 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def addressed(route: Route, payload: str) -> Route:
+    """The route with the payload's `recipient` (one person's e-mail or webhook, checked when
+    it was taken) instead of the route's own; the route itself when there is none."""
+    if '"recipient"' not in payload:
+        return route
+    recipient = json.loads(payload).get("recipient") or {}
+    if route.channel == "email" and recipient.get("email"):
+        return route.model_copy(update={"mail_to": [recipient["email"]]})
+    if route.channel == "webhook" and recipient.get("webhook"):
+        return route.model_copy(update={"url": recipient["webhook"]})
+    return route
 
 
 def rank(incident: Incident) -> int:
@@ -135,9 +152,20 @@ def rank(incident: Incident) -> int:
     return order.get(grade or "", fallback)
 
 
+class PeopleRoutes(BaseModel):
+    """Routes whose transport carries notices to people (on-call persons, ticket requesters):
+    an email route's SMTP server and sender, a webhook route's secret and timeouts; never
+    their recipients. A route meant only for this can say `actions: []`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    email: str | None = None  # name of an email route
+    webhook: str | None = None  # name of a webhook route
+
+
 class _RoutesFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
     routes: list[Route] = []
+    people: PeopleRoutes = PeopleRoutes()
 
 
 def parse_routes(text: str, source: str = "<notifications>") -> list[Route]:
@@ -159,3 +187,24 @@ def load_routes(path: str | Path | None) -> list[Route]:
     except OSError as e:
         raise NotificationConfigError(f"{p}: cannot read: {e}") from e
 
+
+
+def load_people_routes(path: str | Path | None) -> tuple[Route | None, Route | None]:
+    """The (email, webhook) routes named under `people:` in the routes file, checked."""
+    if path is None:
+        return None, None
+    p = Path(path)
+    try:
+        text = p.read_text("utf-8")
+    except OSError as e:
+        raise NotificationConfigError(f"{p}: cannot read: {e}") from e
+    parsed = parse_yaml_model(text, str(p), _RoutesFile, NotificationConfigError)
+    by_name = {r.name: r for r in parsed.routes}
+    found: list[Route | None] = []
+    for channel in ("email", "webhook"):
+        name = getattr(parsed.people, channel)
+        route = by_name.get(name) if name else None
+        if name and (route is None or route.channel != channel):
+            raise NotificationConfigError(f"{p}: people.{channel}: no {channel} route {name!r}")
+        found.append(route)
+    return found[0], found[1]

@@ -31,6 +31,7 @@ import pytest
 import uvicorn
 
 from api.app import create_app
+from api.people import links_of
 from api.runtime import Runtime
 from api.settings import Settings
 from api.tokens import ROLES, create_token, new_token_secret, revoke_token
@@ -153,6 +154,11 @@ EXPECTED: dict[str, Access] = {
     "POST /api/v1/calendar-links": Access(
         ON_TICKETS, body={"name": "tom's phone"},
         other_site=403),  # a link's token carries no sites: it would see every site
+    # links from notifications (SPEC §8.4-§8.5): the signed link is the credential
+    "GET /ack/{token}": Access(PUBLIC, target="ack_link"),
+    "POST /ack/{token}": Access(PUBLIC, target="ack_link"),
+    "GET /rate/{token}": Access(PUBLIC, target="rate_link"),
+    "POST /rate/{token}": Access(PUBLIC, target="rate_link", body={"score": 4}),
 }
 BAD_CALLERS = ("no token", "malformed", "unknown", "revoked", "expired")
 OTHER_SITE = "admin of another site"
@@ -273,6 +279,10 @@ TARGETS: dict[str, Callable[[Runtime], int | str]] = {
     "window": lambda rt: _ops(rt).plan_window(
         HQ_ZONE, start=_until(1), end=_until(2), note="works", actor="lead").id,
     "emergency": lambda rt: _ops(rt).declare("fire", HQ_ZONE, note="", actor="lead").id,
+    "ack_link": lambda rt: links_of(rt).token(
+        "ack", int(TARGETS["alert"](rt)), "alice", time.time(), 3600),
+    "rate_link": lambda rt: links_of(rt).token(
+        "rate", open_ticket(rt), "requester", time.time(), 3600),
 }
 DEFAULT_TARGET = {  # the path's id -> its TARGETS maker when the entry names none
     "{incident_id}": "alert", "{device_id}": "sd-1", "{disablement_id}": "disablement",
