@@ -34,6 +34,7 @@ from api.endpoints import (  # operations, SPEC §8
     walk_tests,
     whoami,
 )
+from api.endpoints import audit as audit_endpoints
 from api.endpoints import device_admin as device_admin_endpoints
 from api.endpoints import history as history_endpoints
 from api.endpoints import rules_runtime as rules_runtime_endpoints
@@ -105,6 +106,7 @@ def create_app(
     app.include_router(calendar.router)
     app.include_router(oncall.router)
     app.include_router(ui.router)
+    app.include_router(audit_endpoints.router)
     for module in (disablements, walk_tests, shelving, silences, maintenance_windows,
                    emergencies, false_alarms):
         app.include_router(module.router)
