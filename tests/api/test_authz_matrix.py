@@ -151,6 +151,8 @@ EXPECTED: dict[str, Access] = {
     "POST /api/v1/calendar-links": Access(
         ON_TICKETS, body={"name": "tom's phone"},
         other_site=403),  # a link's token carries no sites: it would see every site
+    # the audit log (SPEC §8.6)
+    "GET /api/v1/audit": Access(ADMIN, other_site=403),  # it spans every site
 }
 BAD_CALLERS = ("no token", "malformed", "unknown", "revoked", "expired")
 OTHER_SITE = "admin of another site"
