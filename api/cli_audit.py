@@ -56,13 +56,13 @@ def _audit(args: argparse.Namespace) -> int:
         found, total = entries(engine, filters, limit=args.limit)
     finally:
         engine.dispose()
-    for e in found:
+    for entry in found:
         if args.json:
-            print(json.dumps({**vars(e), "at": e.at.isoformat()}, ensure_ascii=False))
+            print(json.dumps({**vars(entry), "at": entry.at.isoformat()}, ensure_ascii=False))
         else:
-            detail = json.dumps(e.detail, sort_keys=True, ensure_ascii=False)
-            print(f"{e.at:%Y-%m-%d %H:%M:%S}Z  {e.actor:<20} {e.action:<24} {e.target:<28} "
-                  f"{e.site or '-':<12} {detail}")
+            detail = json.dumps(entry.detail, sort_keys=True, ensure_ascii=False)
+            print(f"{entry.at:%Y-%m-%d %H:%M:%S}Z  {entry.actor:<20} {entry.action:<24} "
+                  f"{entry.target:<28} {entry.site or '-':<12} {detail}")
     if not args.json and total > len(found):
         print(f"({len(found)} of {total}; --limit for more)", file=sys.stderr)
     return 0

@@ -105,7 +105,7 @@ def audit_log(
         name = f"sitewatch-audit-{start:%Y%m%d}-{end:%Y%m%d}.csv"
         return csv_response(csv_lines(COLUMNS, (_row(e) for e in found)), name)
     return AuditPage(
-        from_=start, to=end, items=[AuditEntryOut(**vars(e)) for e in found], total=total,
+        **{"from": start}, to=end, items=[AuditEntryOut(**vars(e)) for e in found], total=total,
         limit=limit, offset=offset,
         next_offset=offset + limit if offset + len(found) < total else None,
     )
