@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from api.tokens import create_token, revoke_token
+from api.tokens import create_token, ensure_bootstrap_token, revoke_token
 from rules.audit import log as audit
 from rules.db.rule_reloads import ReloadLog
 from rules.db.schema import audit_log
@@ -124,3 +124,9 @@ def test_the_acting_token_is_the_live_one_of_that_name_and_a_rules_reload_is_aud
     with engine.begin() as conn:  # the scheduler's own changes are no entries
         audit.record(conn, actor=audit.SYSTEM, action="silence.end", target="silence:1", at=AT)
     assert len(_rows(engine)) == 5
+    secret = "s" * 32
+    assert ensure_bootstrap_token(engine, secret) and ensure_bootstrap_token(engine, secret)
+    *_, bootstrap = _rows(engine)  # once: the second start changed nothing
+    assert (bootstrap["actor"], bootstrap["action"], bootstrap["target"]) == (
+        "SITEWATCH_BOOTSTRAP_TOKEN", "token.create", "token:bootstrap")
+    assert len(_rows(engine)) == 6
