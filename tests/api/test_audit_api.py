@@ -80,6 +80,8 @@ def test_every_kind_of_change_made_through_the_api_is_audited_and_no_system_acti
     made = _ok(post("/api/v1/silences", headers=h["maintenance"], json={
         "matchers": {"site": "hq"}, "until": _in(600), "comment": "drill"}))
     _ok(post(f"/api/v1/silences/{made['id']}/end", headers=h["maintenance"]))
+    again = post(f"/api/v1/silences/{made['id']}/end", headers=h["maintenance"])
+    assert again.status_code == 409  # refused: its transaction wrote no entry (counted below)
     made = _ok(post("/api/v1/maintenance-windows", headers=h["maintenance"], json={
         "matchers": {"site": "hq", "zone": "hall-a"}, "start": _in(60), "end": _in(600),
         "note": "works"}))
@@ -126,6 +128,7 @@ def test_every_kind_of_change_made_through_the_api_is_audited_and_no_system_acti
         ("admin-user", "device.retire"), ("maintenance-user", "calendar_link.create"),
         ("SITEWATCH_DEVICES", "device.create"),  # the registry file imported at start
     } <= actions
+    assert [e["action"] for e in every].count("silence.end") == 1
     assert {e["target"] for e in every if e["action"].startswith("device.")
             and e["actor"] == "admin-user"} == {"device:hq/hd-9"}
     # The rule engine opened alert, grouped and door: no entry says so.
