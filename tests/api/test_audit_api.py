@@ -47,6 +47,7 @@ def _ok(r: Any) -> dict[str, Any]:
     return body
 
 
+@pytest.mark.slow  # ~2.5 s on SQLite: some forty requests, one of each kind of change
 def test_every_kind_of_change_made_through_the_api_is_audited_and_no_system_action_is(
     client: TestClient, h: dict[str, dict[str, str]], rt: Runtime
 ) -> None:
