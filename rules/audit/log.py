@@ -44,6 +44,7 @@ class Filters:
     target: str | None = None
     start: datetime | None = None  # inclusive
     end: datetime | None = None  # exclusive
+    through_id: int | None = None  # only entries up to this id: pages that new entries never shift
 
 
 def cli_actor() -> str:
@@ -97,6 +98,8 @@ def _where(filters: Filters) -> list[sa.ColumnElement[bool]]:
         where.append(c.at >= filters.start)
     if filters.end is not None:
         where.append(c.at < filters.end)
+    if filters.through_id is not None:
+        where.append(c.id <= filters.through_id)
     return where
 
 
@@ -108,6 +111,12 @@ def page(conn: sa.Connection, filters: Filters, *, limit: int = 100,
     found = conn.execute(sa.select(audit_log).where(*where)
                          .order_by(audit_log.c.id.desc()).limit(limit).offset(offset)).all()
     return [AuditEntry(**r._mapping) for r in found], int(total or 0)
+
+
+def last_id(engine: sa.Engine) -> int:
+    """The newest entry's id (0 when there is none)."""
+    with engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.max(audit_log.c.id))).scalar() or 0)
 
 
 def entries(engine: sa.Engine, filters: Filters, *, limit: int = 100,

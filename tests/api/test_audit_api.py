@@ -14,7 +14,8 @@ from fastapi.testclient import TestClient
 
 from api.runtime import Runtime
 from api.tokens import create_token
-from rules.db.schema import api_tokens
+from rules.audit.log import PAGE_MAX
+from rules.db.schema import api_tokens, audit_log
 from tests.api.conftest import bearer, raise_alert
 
 
@@ -166,12 +167,20 @@ def test_filters_page_and_csv_select_what_was_asked(
     assert [e["target"] for e in rest["items"]] == [f"incident:{alerts[0]}"]
     assert rest["next_offset"] is None
 
-    r = client.get("/api/v1/audit", params={"action": "incident", "format": "csv"},
-                   headers=h["admin"])
+    r = client.get("/api/v1/audit", headers=h["admin"],  # every match: `limit` is the JSON's
+                   params={"action": "incident", "format": "csv", "limit": 1})
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(r.text)))
     assert [row["target"] for row in rows] == [f"incident:{i}" for i in alerts[::-1]]
     assert rows[0]["actor"] == "security-user" and '"note"' in rows[0]["detail"]
+    with rt.engine.begin() as conn:  # more than one page of the database reads behind the CSV
+        conn.execute(audit_log.insert(), [
+            {"at": datetime.now(UTC), "actor": "bulk", "action": "bulk.made",
+             "target": f"bulk:{n}", "detail": {}} for n in range(PAGE_MAX + 20)])
+    r = client.get("/api/v1/audit", params={"actor": "bulk", "format": "csv", "offset": 5},
+                   headers=h["admin"])
+    ids = [row["target"] for row in csv.DictReader(io.StringIO(r.text))]
+    assert ids == [f"bulk:{n}" for n in range(PAGE_MAX + 14, -1, -1)]
 
 
 def test_only_an_admin_of_every_site_reads_it_and_a_bad_period_is_422_naming_the_field(
