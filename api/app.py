@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from api.allow import install_allow_header
 from api.auth import TokenAuth
 from api.broadcast import IncidentBroadcaster
+from api.endpoints import audit as audit_endpoints
 from api.endpoints import (  # operations, SPEC §8
     calendar,
     deadletters,
@@ -109,6 +110,7 @@ def create_app(
     app.include_router(checklists_router)  # ticket checklists, SPEC §8.4
     app.include_router(ui.router)
     app.include_router(links_endpoints.router)  # /ack, /rate: the signed link is the credential
+    app.include_router(audit_endpoints.router)
     for module in (disablements, walk_tests, shelving, silences, maintenance_windows,
                    emergencies, false_alarms):
         app.include_router(module.router)

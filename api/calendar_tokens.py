@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 
 from api.tokens import hash_token
+from rules.audit import log as audit
 from rules.db.database import WRITE
 from rules.db.schema import calendar_tokens
 
@@ -32,11 +33,14 @@ def create_calendar_token(engine: sa.Engine, name: str, created_by: str) -> str:
     if not name.strip() or len(name) > 128:
         raise ValueError("calendar token name: 1 to 128 characters")
     token = CALENDAR_PREFIX + secrets.token_urlsafe(32)
+    now = datetime.now(UTC)
     with engine.execution_options(**WRITE).begin() as conn:
-        conn.execute(calendar_tokens.insert().values(
-            name=name, token_hash=hash_token(token), created_by=created_by,
-            created_at=datetime.now(UTC),
-        ))
+        made = conn.execute(calendar_tokens.insert().values(
+            name=name, token_hash=hash_token(token), created_by=created_by, created_at=now,
+        )).inserted_primary_key
+        assert made is not None
+        audit.record(conn, actor=created_by, action="calendar_link.create", at=now,
+                     target=f"calendar_link:{name}", detail={"calendar_token_id": made[0]})
     return token
 
 
@@ -51,12 +55,18 @@ def calendar_token_valid(engine: sa.Engine, token: str) -> bool:
     return row is not None and row.revoked_at is None
 
 
-def revoke_calendar_tokens(engine: sa.Engine, name: str) -> int:
-    """Revoke every live calendar token named `name`; returns how many."""
+def revoke_calendar_tokens(engine: sa.Engine, name: str, actor: str | None = None) -> int:
+    """Revoke every live calendar token named `name`; returns how many. `actor` (default:
+    the CLI's user) is audited."""
+    now = datetime.now(UTC)
     with engine.execution_options(**WRITE).begin() as conn:
-        return int(conn.execute(calendar_tokens.update().where(
+        n = int(conn.execute(calendar_tokens.update().where(
             calendar_tokens.c.name == name, calendar_tokens.c.revoked_at.is_(None)
-        ).values(revoked_at=datetime.now(UTC))).rowcount)
+        ).values(revoked_at=now)).rowcount)
+        if n:
+            audit.record(conn, actor=actor or audit.cli_actor(), action="calendar_link.revoke",
+                         at=now, target=f"calendar_link:{name}", detail={"revoked": n})
+        return n
 
 
 def list_calendar_tokens(engine: sa.Engine) -> list[CalendarToken]:

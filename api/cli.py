@@ -187,6 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_calendar_parser(sub)
     add_oncall_parser(sub)
+    from api.cli_audit import add_audit_parser
+
+    add_audit_parser(sub)
     return p
 
 

@@ -31,10 +31,11 @@ def _engine() -> Any:
 
 def _create(args: argparse.Namespace) -> int:
     from api.calendar_tokens import create_calendar_token
+    from rules.audit.log import cli_actor
 
     engine = _engine()
     try:
-        token = create_calendar_token(engine, args.name, "cli")
+        token = create_calendar_token(engine, args.name, cli_actor())
     except ValueError as e:
         print(f"sitewatch calendar create: {e}", file=sys.stderr)
         return 2

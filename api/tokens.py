@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
+from rules.audit import log as audit
 from rules.db.database import WRITE
 from rules.db.schema import api_tokens
 
@@ -58,13 +59,13 @@ def _check(name: str, role: str, sites: list[str] | None) -> None:
 
 def create_token(
     engine: sa.Engine, name: str, role: str, *, sites: list[str] | None = None,
-    expires_at: datetime | None = None,
+    expires_at: datetime | None = None, actor: str | None = None,
 ) -> str:
     """Create a token named `name` with `role` (limited to `sites`, valid until `expires_at`
     when given); returns the plaintext, which is never stored.
 
     A revoked token's name may be taken again: the new token gets its own id, so history
-    written by the old one stays apart.
+    written by the old one stays apart. `actor` (default: the CLI's user) is audited.
     """
     _check(name, role, sites)
     if expires_at is not None and expires_at.tzinfo is None:
@@ -78,12 +79,18 @@ def create_token(
         ).first()
         if taken is not None:
             raise TokenError(f"a token named {name!r} already exists")
-        conn.execute(
+        now = datetime.now(UTC)
+        made = conn.execute(
             api_tokens.insert().values(
-                name=name, role=role, token_hash=hash_token(token), created_at=datetime.now(UTC),
+                name=name, role=role, token_hash=hash_token(token), created_at=now,
                 sites=",".join(sorted(set(sites))) if sites else None, expires_at=expires_at,
             )
-        )
+        ).inserted_primary_key
+        assert made is not None
+        audit.record(conn, actor=actor or audit.cli_actor(), action="token.create", at=now,
+                     target=f"token:{name}",
+                     detail={"token_id": made[0], "role": role, "sites": sorted(set(sites or [])),
+                             "expires_at": expires_at})
     return token
 
 
@@ -113,23 +120,30 @@ def ensure_bootstrap_token(engine: sa.Engine, token: str) -> bool:
             .where(c.name == BOOTSTRAP_NAME, c.revoked_at.is_(None))
             .values(revoked_at=datetime.now(UTC))
         )
+        now = datetime.now(UTC)
         conn.execute(
             api_tokens.insert().values(
-                name=BOOTSTRAP_NAME, role="admin", token_hash=digest, created_at=datetime.now(UTC),
+                name=BOOTSTRAP_NAME, role="admin", token_hash=digest, created_at=now,
             )
         )
+        audit.record(conn, actor="SITEWATCH_BOOTSTRAP_TOKEN", action="token.create", at=now,
+                     target=f"token:{BOOTSTRAP_NAME}", detail={"role": "admin"})
     return True
 
 
-def revoke_token(engine: sa.Engine, name: str) -> bool:
-    """Revoke the token named `name`; False if there is no such live token."""
+def revoke_token(engine: sa.Engine, name: str, *, actor: str | None = None) -> bool:
+    """Revoke the token named `name`; False if there is no such live token. `actor`
+    (default: the CLI's user) is audited."""
     with _writer(engine).begin() as conn:
-        result = conn.execute(
-            api_tokens.update()
-            .where(api_tokens.c.name == name, api_tokens.c.revoked_at.is_(None))
-            .values(revoked_at=datetime.now(UTC))
-        )
-    return bool(result.rowcount)
+        live = conn.execute(sa.select(api_tokens.c.id).where(
+            api_tokens.c.name == name, api_tokens.c.revoked_at.is_(None))).scalar()
+        if live is None:
+            return False
+        now = datetime.now(UTC)
+        conn.execute(api_tokens.update().where(api_tokens.c.id == live).values(revoked_at=now))
+        audit.record(conn, actor=actor or audit.cli_actor(), action="token.revoke", at=now,
+                     target=f"token:{name}", detail={"token_id": live})
+    return True
 
 
 def list_tokens(engine: sa.Engine) -> list[dict[str, object]]:

@@ -27,6 +27,7 @@ const ROUTES = {
   device: async () => (await import("./js/device.js")).deviceView,
   map: async () => (await import("./js/sitemap.js")).mapView,
   ops: async () => (await import("./js/ops.js")).opsView,
+  audit: async () => (await import("./js/audit.js")).auditView,
 };
 let cleanup = null;
 let poll = null;
@@ -55,6 +56,7 @@ async function route() {
 async function start(fresh, whoami) {
   clearInterval(poll);
   me.name = me.role = "";
+  document.querySelector('nav a[data-view="audit"]').hidden = true; // shown again for an admin
   if (!token()) {
     setLive("live.need_token", "wait");
     route();
@@ -74,6 +76,7 @@ async function start(fresh, whoami) {
     return;
   }
   $("who").textContent = t("who", { name: me.name, role: t(`role.${me.role}`) });
+  document.querySelector('nav a[data-view="audit"]').hidden = me.role !== "admin";
   $("token-box").open = false; // the screen is for the alarms now; the token stays one click away
   route();
   // The alerts are read once the stream is attached ("connected"), so no change falls between

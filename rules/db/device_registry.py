@@ -5,11 +5,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 from devices.registry import Device, Registry
+from rules.audit import log as audit
 from rules.db.database import WRITE
 from rules.db.schema import device_changes, device_states, registry_devices, registry_zones
 
@@ -82,7 +84,7 @@ class DeviceTable:
             else:
                 c.execute(registry_devices.update()
                           .where(registry_devices.c.id == device.id).values(**values))
-            self._record(c, now, actor, device.id, "create", _diff(None, device))
+            self._record(c, now, actor, device.id, "create", _diff(None, device), device.site)
 
     def update(self, device: Device, actor: str) -> Device:
         """Replace the fields of a device in service; the previous version. DeviceMissing."""
@@ -93,7 +95,7 @@ class DeviceTable:
             if changes:
                 c.execute(registry_devices.update().where(registry_devices.c.id == device.id)
                           .values(**self._values(device), updated_at=now, updated_by=actor))
-                self._record(c, now, actor, device.id, "update", changes)
+                self._record(c, now, actor, device.id, "update", changes, device.site)
         return before
 
     def retire(self, device_id: str, actor: str) -> Device:
@@ -105,7 +107,8 @@ class DeviceTable:
                       .values(retired_at=now, updated_at=now, updated_by=actor))
             # Its saved liveness too: after a restart it must not come back as unregistered.
             c.execute(device_states.delete().where(device_states.c.device_id == device_id))
-            self._record(c, now, actor, device_id, "retire", {"retired": [False, True]})
+            self._record(c, now, actor, device_id, "retire", {"retired": [False, True]},
+                         before.site)
         return before
 
     def import_registry(self, registry: Registry, actor: str) -> ImportResult:
@@ -123,14 +126,14 @@ class DeviceTable:
                     c.execute(registry_devices.insert().values(
                         id=d.id, created_at=now, created_by=actor, updated_at=now,
                         updated_by=actor, **self._values(d)))
-                    self._record(c, now, actor, d.id, "create", _diff(None, d))
+                    self._record(c, now, actor, d.id, "create", _diff(None, d), d.site)
                     created.append(d.id)
                 elif row.retired_at is not None:
                     retired.append(d.id)  # an operator's retirement wins over the file
                 elif changes := _diff(_device(row), d):
                     c.execute(registry_devices.update().where(registry_devices.c.id == d.id)
                               .values(**self._values(d), updated_at=now, updated_by=actor))
-                    self._record(c, now, actor, d.id, "update", changes)
+                    self._record(c, now, actor, d.id, "update", changes, d.site)
                     updated.append(d.id)
             zones = dict(c.execute(sa.select(registry_zones.c.zone, registry_zones.c.name)).all())
             # A zone a device uses exists from then on, named by its id if the file gave none.
@@ -166,6 +169,9 @@ class DeviceTable:
 
     @staticmethod
     def _record(c: sa.Connection, at: float, actor: str, device_id: str, action: str,
-                changes: dict[str, list[Any]]) -> None:
+                changes: dict[str, list[Any]], site: str) -> None:
         c.execute(device_changes.insert().values(
             at=at, actor=actor, device_id=device_id, action=action, changes=changes))
+        audit.record(c, actor=actor, action=f"device.{action}", site=site,
+                     at=datetime.fromtimestamp(at, UTC), target=f"device:{site}/{device_id}",
+                     detail={"changes": changes})

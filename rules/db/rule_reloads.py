@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
+from rules.audit import log as audit
 from rules.db.database import WRITE
 from rules.db.schema import rule_reloads
 from rules.engine.reload import ReloadResult
@@ -24,10 +26,15 @@ class ReloadLog:
     def record(self, actor: str, result: ReloadResult) -> None:
         """One row for a reload that took effect."""
         c = result.changes
+        at = self._clock()
         with self._writer.begin() as conn:
             conn.execute(rule_reloads.insert().values(
-                at=self._clock(), actor=actor, source=result.source, added=c.added,
+                at=at, actor=actor, source=result.source, added=c.added,
                 changed=c.changed, removed=c.removed))
+            audit.record(conn, actor=actor, action="rules.reload", target="rules:pack",
+                         at=datetime.fromtimestamp(at, UTC),
+                         detail={"source": result.source, "added": c.added,
+                                 "changed": c.changed, "removed": c.removed})
 
     def all(self) -> list[dict[str, Any]]:
         """Every reload, oldest first."""

@@ -528,3 +528,21 @@ ratings = sa.Table(
     sa.Column("rated_at", UtcDateTime, nullable=False),
     sa.Index("ix_ticket_ratings_rated_at", "rated_at"),
 )
+
+
+# Every change a person made through the API or the CLI (SPEC §8.6), written in the change's
+# own transaction. Append-only: the migration adds triggers that refuse UPDATE and DELETE.
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Column("actor", sa.String(128), nullable=False),  # token name, or cli:<os user>, SIGHUP
+    sa.Column("actor_token_id", sa.Integer, nullable=True),  # api_tokens.id; NULL: no token
+    sa.Column("action", sa.String(64), nullable=False),  # e.g. incident.acknowledge
+    sa.Column("target", sa.String(300), nullable=False),  # e.g. incident:42, token:alice
+    sa.Column("site", sa.String(64), nullable=True),
+    sa.Column("detail", sa.JSON, nullable=False),  # what changed
+    sa.Index("ix_audit_log_at", "at"),
+    sa.Index("ix_audit_log_target", "target"),
+)

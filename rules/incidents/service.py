@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import sqlalchemy as sa
 
+from rules.audit import log as audit
 from rules.engine.signals import Signal
 from rules.incidents import clocks as incident_clocks
 from rules.incidents import opening as incident_opening
@@ -128,6 +129,7 @@ class IncidentService(Transactions):
         actor_token_id: int | None = None,
         checklist: Sequence[str] = (),  # its checklist's items, in order (SPEC §8.4)
         also: Callable[[sa.Connection, int], object] | None = None,  # (conn, id) in its transaction
+        audited: bool = True,  # False: the scheduler opens it, not a person
     ) -> Incident:
         """Open a ticket by hand (a complaint, a request): same SLA clocks as a rule's."""
         at = self._at(now)
@@ -147,6 +149,11 @@ class IncidentService(Transactions):
             incident_id, entries = incident_opening.open_ticket(
                 conn, ticket, self._sla, at, actor=actor, note=title, actor_token_id=actor_token_id
             )
+            if audited:
+                audit.record(conn, actor=actor, action="incident.open", at=at, site=site,
+                             target=f"incident:{incident_id}", actor_token_id=actor_token_id,
+                             detail={"kind": "ticket", "title": title, "department": department,
+                                     "priority": priority, "zone": zone, "device_id": device_id})
             if self._gate is not None:
                 entries += self._gate.opened(conn, entries, at)
             if also is not None:

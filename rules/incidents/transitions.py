@@ -9,6 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from rules.audit import log as audit
 from rules.engine.models import RulePack
 from rules.incidents import checklists, rows
 from rules.incidents import clocks as incident_clocks
@@ -76,6 +77,11 @@ def move(
             actor_token_id=actor_token_id,
         )
     ]
+    changed = {k: v for k, v in values.items() if k not in ("open_key", "next_escalation_at")}
+    audit.record(conn, actor=actor, action=f"incident.{action}", target=f"incident:{incident_id}",
+                 at=at, site=current.site, actor_token_id=actor_token_id,
+                 detail={"kind": current.kind, "from_state": current.state, "note": text,
+                         "changed": changed})
     if current.kind == "ticket":
         responded = "acknowledged_at" in values
         closed = "resolved_at" in values

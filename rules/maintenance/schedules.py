@@ -206,6 +206,7 @@ class PreventiveMaintenance:
             device_id=target.device_id,
             now=now,
             checklist=schedule.checklist,
+            audited=False,  # the schedule's, not a person's
         )
         with self._writer.begin() as conn:
             conn.execute(runs.update().where(runs.c.id == run_id).values(incident_id=ticket.id))

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
+from rules.audit import log as audit
 from rules.db.schema import disablements as table
 from rules.incidents import opening, rows
 from rules.incidents.record import OPEN_STATES, TimelineEntry
@@ -49,7 +50,13 @@ def create(conn: sa.Connection, target: Target, *, reason: str, until: datetime,
                                                  note=f"disablement #{disablement_id}")
         conn.execute(table.update().where(table.c.id == disablement_id)
                      .values(impairment_ticket_id=ticket_id))
-    return get(conn, disablement_id), entries
+    made = get(conn, disablement_id)
+    audit.record(conn, actor=actor, action="disablement.create", at=now, site=target.site,
+                 target=f"disablement:{disablement_id}",
+                 detail={**target.as_dict(), "reason": reason, "until": until,
+                         "life_safety": life_safety,
+                         "impairment_ticket_id": made.impairment_ticket_id})
+    return made, entries
 
 
 def get(conn: sa.Connection, disablement_id: int) -> Disablement:
@@ -78,6 +85,8 @@ def end(conn: sa.Connection, disablement_id: int, *, actor: str, at: datetime,
     if not records.close(conn, table, disablement_id, actor=actor, at=at):
         raise AlreadyEnded(f"disablement {disablement_id} ended at {current.ended_at} "
                            f"by {current.ended_by}")
+    audit.record(conn, actor=actor, action="disablement.end", at=at, site=current.site,
+                 target=f"disablement:{disablement_id}", detail={"until": current.until})
     entries: Entries = []
     if current.impairment_ticket_id is not None:
         entries += _close_ticket(conn, current.impairment_ticket_id, disablement_id, actor, at)

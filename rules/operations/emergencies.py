@@ -7,6 +7,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from rules.audit import log as audit
 from rules.db.schema import incidents
 from rules.incidents import rows
 from rules.incidents.record import Incident, TimelineEntry
@@ -35,6 +36,9 @@ def declare(conn: sa.Connection, plan_id: str, plan: Plan, target: Target, *, no
     entry = rows.add_entry(conn, alert_id, at=now, actor=actor, action="opened",
                            from_state=None, to_state="active",
                            note=f"emergency declared: {plan_id}" + (f": {note}" if note else ""))
+    audit.record(conn, actor=actor, action="emergency.declare", at=now, site=target.site,
+                 target=f"incident:{alert_id}",
+                 detail={"plan": plan_id, **target.as_dict(), "note": note})
     return alert_id, [entry]
 
 

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
+from rules.audit import log as audit
 from rules.db.schema import incidents
 from rules.incidents import rows
 from rules.incidents.record import IllegalTransition, Incident, TimelineEntry
@@ -84,6 +85,9 @@ def acknowledge(conn: sa.Connection, incident_id: int, *, actor: str, note: str,
                                       from_state="active", to_state="acknowledged", note=text))
     if not entries:
         raise IllegalTransition(incident_id, "acknowledge", given.state)
+    audit.record(conn, actor=actor, action="incident.acknowledge_group", at=at, site=head.site,
+                 target=f"incident:{head_id}",
+                 detail={"acknowledged": [e.incident_id for e in entries], "note": note})
     return head_id, entries
 
 

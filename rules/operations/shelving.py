@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
+from rules.audit import log as audit
 from rules.db.schema import shelvings as table
 from rules.incidents import rows
 from rules.incidents.record import IllegalTransition, Incident, TimelineEntry
@@ -39,6 +40,9 @@ def shelve(conn: sa.Connection, incident_id: int, *, until: datetime, note: str,
                                                "created_by": actor, "created_at": now,
                                                "until": until})
     rows.update_incident(conn, incident_id, shelved_until=until, next_escalation_at=None)
+    audit.record(conn, actor=actor, action="incident.shelve", at=now, site=alert.site,
+                 target=f"incident:{incident_id}",
+                 detail={"shelving_id": shelving_id, "until": until, "note": note})
     text = f"shelved until {until.isoformat()}" + (f": {note}" if note else "")
     entry = rows.add_entry(conn, incident_id, at=now, actor=actor, action="shelved",
                            from_state=alert.state, to_state=alert.state, note=text)
@@ -65,6 +69,9 @@ def end(conn: sa.Connection, shelving_id: int, *, actor: str, at: datetime,
         raise AlreadyEnded(f"shelving {shelving_id} ended at {current.ended_at} "
                            f"by {current.ended_by}")
     alert = rows.fetch(conn, current.incident_id, for_update=True)
+    audit.record(conn, actor=actor, action="incident.unshelve", at=at, site=alert.site,
+                 target=f"incident:{alert.id}",
+                 detail={"shelving_id": shelving_id, "until": current.until})
     if alert.shelved_until is None:
         return get(conn, shelving_id), []
     values: dict[str, object] = {"shelved_until": None}

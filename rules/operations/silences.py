@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
+from rules.audit import log as audit
 from rules.db.schema import silences as table
 from rules.incidents.record import Incident
 from rules.operations import records
@@ -30,6 +31,9 @@ def create(conn: sa.Connection, matchers: dict[str, str], *, until: datetime, co
     values = {_COLUMNS.get(k, k): v for k, v in given.items()}
     silence_id = records.insert(conn, table, {**values, "comment": comment, "created_by": actor,
                                               "created_at": now, "until": until})
+    audit.record(conn, actor=actor, action="silence.create", at=now, site=given.get("site"),
+                 target=f"silence:{silence_id}",
+                 detail={"matchers": given, "until": until, "comment": comment})
     return get(conn, silence_id)
 
 
@@ -50,6 +54,8 @@ def end(conn: sa.Connection, silence_id: int, *, actor: str, at: datetime) -> Si
     if not records.close(conn, table, silence_id, actor=actor, at=at):
         raise AlreadyEnded(f"silence {silence_id} ended at {current.ended_at} "
                            f"by {current.ended_by}")
+    audit.record(conn, actor=actor, action="silence.end", at=at, site=current.site,
+                 target=f"silence:{silence_id}", detail={"until": current.until})
     return get(conn, silence_id)
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from devices.registry import Registry
+from rules.audit import log as audit
 from rules.db.schema import incidents
 from rules.db.schema import walk_tests as table
 from rules.incidents import rows
@@ -30,6 +31,9 @@ def create(conn: sa.Connection, target: Target, *, note: str, until: datetime, a
     """Record a walk test."""
     test_id = records.insert(conn, table, {**target.as_dict(), "note": note, "created_by": actor,
                                            "created_at": now, "until": until})
+    audit.record(conn, actor=actor, action="walktest.start", at=now, site=target.site,
+                 target=f"walktest:{test_id}",
+                 detail={**target.as_dict(), "note": note, "until": until})
     return get(conn, test_id)
 
 
@@ -66,6 +70,8 @@ def end(conn: sa.Connection, test_id: int, *, actor: str, at: datetime,
     current = records.fetch(conn, table, WalkTest, test_id, "test", for_update=True)
     if not records.close(conn, table, test_id, actor=actor, at=at):
         raise AlreadyEnded(f"test {test_id} ended at {current.ended_at} by {current.ended_by}")
+    audit.record(conn, actor=actor, action="walktest.end", at=at, site=current.site,
+                 target=f"walktest:{test_id}", detail={"until": current.until})
     entries: Entries = []
     c = incidents.c
     still_open = conn.execute(

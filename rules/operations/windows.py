@@ -9,6 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from rules.audit import log as audit
 from rules.db.schema import maintenance_windows as table
 from rules.incidents import rows
 from rules.incidents.record import Incident, TimelineEntry
@@ -61,6 +62,10 @@ def create(conn: sa.Connection, *, site: str, zone: str | None, device_id: str |
               "created_at": now.timestamp()}
     new_id = conn.execute(table.insert().values(**values)).inserted_primary_key
     assert new_id is not None
+    audit.record(conn, actor=actor, action="window.create", at=now, site=site,
+                 target=f"window:{new_id[0]}",
+                 detail={"zone": zone, "device_id": device_id, "start": start, "end": end,
+                         "note": note})
     return get(conn, int(new_id[0]))
 
 
@@ -88,6 +93,8 @@ def end(conn: sa.Connection, window_id: int, *, actor: str, now: datetime) -> Wi
     conn.execute(table.update().where(table.c.id == window_id).values(
         end_at=max(now.timestamp(), window.start.timestamp()), ended_at=now.timestamp(),
         ended_by=actor))
+    audit.record(conn, actor=actor, action="window.end", at=now, site=window.site,
+                 target=f"window:{window_id}", detail={"planned_end": window.end})
     return get(conn, window_id)
 
 

@@ -159,6 +159,8 @@ EXPECTED: dict[str, Access] = {
     "POST /ack/{token}": Access(PUBLIC, target="ack_link"),
     "GET /rate/{token}": Access(PUBLIC, target="rate_link"),
     "POST /rate/{token}": Access(PUBLIC, target="rate_link", body={"score": 4}),
+    # the audit log (SPEC §8.6)
+    "GET /api/v1/audit": Access(ADMIN, other_site=403),  # it spans every site
 }
 BAD_CALLERS = ("no token", "malformed", "unknown", "revoked", "expired")
 OTHER_SITE = "admin of another site"

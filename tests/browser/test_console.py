@@ -20,6 +20,7 @@ VIEWS = {  # route -> what is on screen once the view has its data
     "#/queue": "#queue-count:not(:empty)", "#/tickets": "#tickets tr", "#/history": "#history tr",
     "#/devices": "#devices tr", "#/device/zs-02": "#dev-recent-h", "#/map": ".zone",
     "#/ops/disablements": "#ops-body > *",
+    "#/audit": "#audit tr",
 }
 
 NOTIFY_PROBE = """
