@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
+from rules.audit import log as audit
 from rules.incidents import checklists, rows
 from rules.incidents.checklists import ChecklistClosed, ChecklistItem, UnknownItem
 from rules.incidents.opening import TicketDraft, open_ticket
@@ -77,6 +78,10 @@ def _answer(
                                                 actor_token_id)
     checklists.record_answer(conn, ticket.id, position, result=result, note=note, actor=actor,
                              at=at, follow_up_incident_id=follow_up_id)
+    audit.record(conn, actor=actor, action="incident.check", target=f"incident:{ticket.id}",
+                 at=at, site=ticket.site, actor_token_id=actor_token_id,
+                 detail={"item": position, "result": result, "note": note,
+                         "follow_up_incident_id": follow_up_id})
     text = f"item {position} {result}: {item.text}" + (f" — {note}" if note else "")
     if follow_up_id is not None:
         text += f" (follow-up ticket #{follow_up_id})"

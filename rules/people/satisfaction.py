@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from rules.audit import log as audit
 from rules.db.database import WRITE
 from rules.db.schema import incidents, ratings, ticket_requesters
 from rules.incidents import rows
@@ -118,6 +119,9 @@ def rate(signer: LinkSigner, engine: sa.Engine, token: str, score: int, comment:
             conn.execute(ratings.insert().values(
                 incident_id=incident.id, department=incident.department, site=incident.site,
                 score=score, comment=comment[:COMMENT_MAX], rated_at=at))
+            audit.record(conn, actor="link:requester", action="incident.rate",
+                         target=f"incident:{incident.id}", at=at, site=incident.site,
+                         detail={"score": score})
     except IntegrityError:
         raise LinkRefused("used", link) from None  # a racer used it (or rated) first
     return link

@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.runtime import Runtime
+from rules.audit import log as audit
 from tests.api.conftest import bearer
 
 ITEMS = ["Extinguishers in place", "Gauges in the green", "Call points tested"]
@@ -34,7 +35,7 @@ def _answer(client: TestClient, headers: dict[str, str], ticket: int, item: int,
 
 
 def test_a_hand_opened_checklist_is_answered_on_the_timeline_and_gates_resolve(
-    client: TestClient, tech: dict[str, str]
+    rt: Runtime, client: TestClient, tech: dict[str, str]
 ) -> None:
     opened = _open(client, tech)
     assert [(i["position"], i["text"], i["result"]) for i in opened["checklist"]] == [
@@ -60,6 +61,10 @@ def test_a_hand_opened_checklist_is_answered_on_the_timeline_and_gates_resolve(
         "item 2 done: Gauges in the green — all green",
         "item 1 n/a: Extinguishers in place", "item 3 done: Call points tested"]
     assert {e["actor"] for e in checked} == {"maintenance-user"}
+    found, _ = audit.entries(rt.engine, audit.Filters(action="incident.check"))
+    audited = [(e.action, e.target, e.detail["item"], e.detail["result"]) for e in found]
+    assert sorted(audited) == [("incident.check", f"incident:{ticket}", n, r)
+                               for n, r in ((1, "n/a"), (2, "done"), (3, "done"))]
     late = _answer(client, tech, ticket, 2, result="failed")
     assert late.status_code == 409 and late.json()["state"] == "resolved"
 

@@ -21,6 +21,7 @@ from api.app import create_app
 from api.runtime import Runtime
 from api.settings import Settings
 from api.tokens import create_token
+from rules.audit import log as audit
 from rules.notify.dispatcher import Notifier
 from rules.notify.routes import Route
 from rules.people.contacts import person_routes, requester_routes
@@ -223,6 +224,9 @@ def test_the_rating_link_works_once_and_the_report_counts_known_ratings(
         assert client.post(path, data={"score": "4", "comment": "quick, thanks"}).status_code \
             == 200
         assert client.post(path, data={"score": "1"}).status_code == 410  # once
+        (rated,), _ = audit.entries(rt.engine, audit.Filters(action="incident.rate"))
+        assert (rated.actor, rated.target, rated.detail) == (
+            "link:requester", f"incident:{ticket}", {"score": 4})
 
         # Known ratings: maintenance 4 (above), 5, 2; security 3.
         for department, score in (("maintenance", 5), ("maintenance", 2), ("security", 3)):
