@@ -13,6 +13,7 @@ from api.allow import install_allow_header
 from api.auth import TokenAuth
 from api.broadcast import IncidentBroadcaster
 from api.endpoints import (  # operations, SPEC §8
+    alarm_report,
     calendar,
     deadletters,
     devices,
@@ -108,6 +109,7 @@ def create_app(
     for module in (disablements, walk_tests, shelving, silences, maintenance_windows,
                    emergencies, false_alarms):
         app.include_router(module.router)
+    app.include_router(alarm_report.router)  # SPEC §8.7: the alarm system's health
     _install_error_handlers(app)
     install_allow_header(app)
     return app
