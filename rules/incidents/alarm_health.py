@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,7 +23,7 @@ from rules.operations.resolution import false_alarm_rates
 SLOT_S = 600  # ISA-18.2 counts alarms per 10-minute interval
 FLOOD_OVER = 10  # a 10-minute interval with more than this many alerts is a flood
 CHATTER_OPENS = 3  # this many opens of one (rule, device) ...
-CHATTER_WINDOW_US = 60_000_000  # ... within a minute (microseconds) is chattering
+CHATTER_WINDOW = timedelta(minutes=1)  # ... within a minute is chattering
 STALE = timedelta(hours=24)  # an alert active longer than this is stale
 TOP = 10  # the most frequent (rule, device) pairs
 # Sitewatch's severities on ISA-18.2's three priorities (its ~80/15/5 distribution).
@@ -86,24 +86,44 @@ REFERENCES: dict[str, Reference | None] = {
 }
 
 
-def _seconds(col: Any, dialect: str) -> Any:
-    """Whole Unix seconds of a timestamp column, as an integer expression."""
-    if dialect == "sqlite":  # stored as 'YYYY-MM-DD HH:MM:SS.ffffff' UTC text
-        return sa.cast(sa.func.strftime("%s", col), sa.Integer)
-    return sa.cast(sa.func.floor(sa.extract("epoch", col)), sa.BigInteger)
+def _seconds(col: Any) -> Any:
+    """Whole Unix seconds of a SQLite timestamp ('YYYY-MM-DD HH:MM:SS.ffffff' UTC text)."""
+    return sa.cast(sa.func.strftime("%s", col), sa.Integer)
 
 
-def _micros(col: Any, dialect: str) -> Any:
-    """Exact Unix microseconds of a timestamp column, as an integer expression."""
+def _micros(col: Any) -> Any:
+    """Exact Unix microseconds of a SQLite timestamp, as an integer expression."""
+    return _seconds(col) * 1_000_000 + sa.cast(sa.func.substr(col, 21, 6), sa.Integer)
+
+
+def _longer(later: Any, earlier: Any, span: timedelta, dialect: str) -> Any:
+    """`later - earlier > span`, exactly (PostgreSQL: interval arithmetic, no numerics)."""
     if dialect == "sqlite":
-        return _seconds(col, dialect) * 1_000_000 + sa.cast(sa.func.substr(col, 21, 6),
-                                                            sa.Integer)
-    return sa.cast(sa.extract("epoch", col) * 1_000_000, sa.BigInteger)
+        return _micros(later) - _micros(earlier) > int(span.total_seconds() * 1_000_000)
+    return later - earlier > sa.literal(span, sa.Interval)
+
+
+def _sum_us(later: Any, earlier: Any, dialect: str) -> Any:
+    """The sum over the group of `later - earlier`, in microseconds."""
+    if dialect == "sqlite":
+        return sa.func.sum(_micros(later) - _micros(earlier))
+    return sa.extract("epoch", sa.func.sum(later - earlier)) * 1_000_000
+
+
+def _slots(col: Any, dialect: str) -> tuple[Any, Any]:
+    """(the 10-minute slot of `col`, a function of a slot giving its hour), both UTC-aligned."""
+    if dialect == "sqlite":
+        return _seconds(col) // SLOT_S, lambda slot: slot // (3600 // SLOT_S)
+    origin = sa.literal(datetime(2000, 1, 1, tzinfo=UTC), sa.DateTime(timezone=True))
+    ten, hour = sa.literal(timedelta(seconds=SLOT_S), sa.Interval), sa.literal(
+        timedelta(hours=1), sa.Interval)
+    return (sa.func.date_bin(ten, col, origin),  # cheaper than numeric epoch arithmetic
+            lambda slot: sa.func.date_bin(hour, slot, origin))
 
 
 def _scope(start: datetime, end: datetime, sites: frozenset[str] | None) -> list[Any]:
     c = incidents.c
-    where = [c.kind == "alert", c.opened_at >= start, c.opened_at < end, c.test == sa.false()]
+    where = [c.kind == "alert", c.test == sa.false(), c.opened_at >= start, c.opened_at < end]
     if sites is not None:
         where.append(c.site.in_(sorted(sites)))
     return where
@@ -112,10 +132,11 @@ def _scope(start: datetime, end: datetime, sites: frozenset[str] | None) -> list
 def _rates(conn: sa.Connection, where: list[Any], dialect: str) -> tuple[int, int, int, int]:
     """(alerts, peak per 10 min, intervals in flood, peak per hour) in one scan."""
     c = incidents.c
-    slot = (_seconds(c.opened_at, dialect) // SLOT_S).label("slot")
+    slot_of, hour_of = _slots(c.opened_at, dialect)
+    slot = slot_of.label("slot")
     slots = sa.select(slot, sa.func.count().label("n")).where(*where).group_by(slot).cte("slots")
     hours = (sa.select(sa.func.sum(slots.c.n).label("n"))
-             .group_by(slots.c.slot // (3600 // SLOT_S)).subquery("hours"))
+             .group_by(hour_of(slots.c.slot)).subquery("hours"))
     flood = sa.func.sum(sa.case((slots.c.n > FLOOD_OVER, 1), else_=0))
     row = conn.execute(sa.select(
         sa.func.coalesce(sa.func.sum(slots.c.n), 0), sa.func.coalesce(sa.func.max(slots.c.n), 0),
@@ -125,47 +146,50 @@ def _rates(conn: sa.Connection, where: list[Any], dialect: str) -> tuple[int, in
     return int(row[0]), int(row[1]), int(row[2]), int(row[3])
 
 
-def _top_pairs(conn: sa.Connection, where: list[Any]) -> list[tuple[str | None, str | None, int]]:
-    c = incidents.c
-    n = sa.func.count().label("n")
-    rows = conn.execute(
-        sa.select(c.rule_id, c.device_id, n).where(*where).group_by(c.rule_id, c.device_id)
-        .order_by(n.desc(), c.rule_id, c.device_id).limit(TOP)
-    ).all()
-    return [(r[0], r[1], int(r[2])) for r in rows]
+def _pairs(conn: sa.Connection, where: list[Any], dialect: str) -> tuple[
+        list[tuple[str | None, str | None, int]], list[dict[str, Any]]]:
+    """The 10 most frequent (rule, device) pairs, and the chattering ones, in one pass.
 
-
-def _chattering(conn: sa.Connection, where: list[Any], dialect: str) -> list[dict[str, Any]]:
-    """Pairs with 3 or more opens within a minute, and how many opens completed such a run."""
+    Chattering: an open whose second-before of the same pair is at most a minute earlier
+    completes 3 opens within a minute (`lag(opened_at, 2)`, the pair's opens in time order).
+    """
     c = incidents.c
-    at = _micros(c.opened_at, dialect)
-    back = sa.func.lag(at, CHATTER_OPENS - 1).over(
-        partition_by=(c.rule_id, c.device_id), order_by=(c.opened_at, c.id))
-    opens = sa.select(c.rule_id, c.device_id, at.label("at"), back.label("back")) \
+    back = sa.func.lag(c.opened_at, CHATTER_OPENS - 1).over(
+        partition_by=(c.rule_id, c.device_id), order_by=c.opened_at)
+    opens = sa.select(c.rule_id, c.device_id, c.opened_at, back.label("back")) \
         .where(*where).subquery("opens")
-    n = sa.func.count().label("n")
+    quick = sa.case((sa.not_(_longer(opens.c.opened_at, opens.c.back, CHATTER_WINDOW, dialect)),
+                     1), else_=0)
+    pairs = sa.select(opens.c.rule_id, opens.c.device_id, sa.func.count().label("n"),
+                      sa.func.sum(quick).label("chatter")) \
+        .group_by(opens.c.rule_id, opens.c.device_id).subquery("pairs")
+    rank = sa.func.row_number().over(
+        order_by=(pairs.c.n.desc(), pairs.c.rule_id, pairs.c.device_id)).label("rank")
+    ranked = sa.select(pairs, rank).subquery("ranked")
     rows = conn.execute(
-        sa.select(opens.c.rule_id, opens.c.device_id, n)
-        .where(opens.c.at - opens.c.back <= CHATTER_WINDOW_US)
-        .group_by(opens.c.rule_id, opens.c.device_id)
-        .order_by(n.desc(), opens.c.rule_id, opens.c.device_id)
+        sa.select(ranked.c.rule_id, ranked.c.device_id, ranked.c.n, ranked.c.chatter)
+        .where(sa.or_(ranked.c.rank <= TOP, ranked.c.chatter > 0)).order_by(ranked.c.rank)
     ).all()
-    return [{"rule_id": r[0], "device_id": r[1], "chattering_opens": int(r[2])} for r in rows]
+    top = [(r[0], r[1], int(r[2])) for r in rows[:TOP]]
+    chatter = sorted(({"rule_id": r[0], "device_id": r[1], "chattering_opens": int(r[3])}
+                      for r in rows if r[3]),
+                     key=lambda p: (-p["chattering_opens"], p["rule_id"] or "",
+                                    p["device_id"] or ""))
+    return top, chatter
 
 
 def _by_severity(conn: sa.Connection, where: list[Any], dialect: str,
                  now: datetime) -> dict[str | None, dict[str, Any]]:
     """Per severity: alerts, acknowledged, summed ack time (µs), stale (active over 24 h)."""
     c = incidents.c
-    opened, stale_us = _micros(c.opened_at, dialect), int(STALE.total_seconds() * 1_000_000)
-    ack_us = sa.func.sum(_micros(c.acknowledged_at, dialect) - opened)
     stale = sa.func.sum(sa.case(
         (c.resolved_at.is_not(None), sa.case(
-            (_micros(c.resolved_at, dialect) - opened > stale_us, 1), else_=0)),
+            (_longer(c.resolved_at, c.opened_at, STALE, dialect), 1), else_=0)),
         (sa.and_(c.state.in_(OPEN_ALERT_STATES), c.opened_at < now - STALE), 1),
         else_=0))
     rows = conn.execute(
-        sa.select(c.severity, sa.func.count(), sa.func.count(c.acknowledged_at), ack_us, stale)
+        sa.select(c.severity, sa.func.count(), sa.func.count(c.acknowledged_at),
+                  _sum_us(c.acknowledged_at, c.opened_at, dialect), stale)
         .where(*where).group_by(c.severity)
     ).all()
     return {r[0]: {"alerts": int(r[1]), "acknowledged": int(r[2]), "ack_us": int(r[3] or 0),
@@ -193,8 +217,7 @@ def alarm_health(engine: sa.Engine, start: datetime, end: datetime, now: datetim
     where = _scope(start, end, sites)
     with engine.connect() as conn:
         total, peak10, flood, peak_hour = _rates(conn, where, dialect)
-        top = _top_pairs(conn, where)
-        chatter = _chattering(conn, where, dialect)
+        top, chatter = _pairs(conn, where, dialect)
         severities = _by_severity(conn, where, dialect, now)
         stale_now = _stale_now(conn, now, sites)
         false = false_alarm_rates(conn, start, end, devices, sites=sites)
