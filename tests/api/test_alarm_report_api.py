@@ -84,3 +84,20 @@ def test_a_period_beyond_the_limit_is_422_naming_the_field(
     assert reversed_.status_code == 400
     bad = api.get(PATH, params={"from": "yesterday"}, headers=h)
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", "from"]
+
+
+def test_the_console_names_every_figure_and_verdict_in_every_language() -> None:
+    import json
+    from pathlib import Path
+
+    from rules.incidents.alarm_health import REFERENCES
+
+    static = Path(__file__).resolve().parents[2] / "api" / "static"
+    script = (static / "js" / "alarmhealth.js").read_text("utf-8")
+    assert "alarmhealth.f_${f.figure}" in script and "alarmhealth.v_${f.verdict}" in script
+    for locale in ("en", "zh-Hant", "zh-Hans"):
+        catalog = json.loads((static / "i18n" / f"{locale}.json").read_text("utf-8"))
+        wanted = {f"alarmhealth.f_{name}" for name in REFERENCES} | {
+            f"alarmhealth.v_{v}" for v in ("ok", "manageable", "over")} | {
+            f"alarmhealth.{n}" for n in ("from", "to", "site")}
+        assert wanted <= set(catalog), (locale, sorted(wanted - set(catalog)))
