@@ -64,8 +64,8 @@ def history() -> list[dict[str, Any]]:
     for offset in (0, 30, 60):
         rows.append(_alert("door-forced", "door-2", "major", T0 + 6 * H + offset * S,
                            resolved=5 * S))
-    for offset in (0, 30, 60.000001):
-        rows.append(_alert("door-forced", "door-3", "major", T0 + 7 * H + offset * S,
+    for late in (0.0, 30.0, 60.000001):
+        rows.append(_alert("door-forced", "door-3", "major", T0 + 7 * H + late * S,
                            resolved=5 * S))
     rows.append(_alert("fire-alarm", "sd-99", "critical", T0 + 2 * H, ack=300 * S,
                        resolved=25 * H))
