@@ -91,7 +91,9 @@ def parts(engine: sa.Engine, runs: int) -> dict[str, float]:
         "false_alarms": lambda c: ah.false_alarm_rates(c, START, END, 10_000),
     }
     out = {}
-    with engine.connect() as conn:
+    with engine.connect() as conn, conn.begin():
+        conn.exec_driver_sql("SET LOCAL random_page_cost = 1.1")  # as alarm_health does
+        conn.exec_driver_sql("SET LOCAL jit = off")
         for name, step in steps.items():
             out[name] = timed(partial(step, conn), max(1, runs // 2))["median_s"]
     return out
