@@ -14,6 +14,7 @@ from api.auth import TokenAuth
 from api.broadcast import IncidentBroadcaster
 from api.endpoints import audit as audit_endpoints
 from api.endpoints import (  # operations, SPEC §8
+    alarm_report,
     calendar,
     deadletters,
     devices,
@@ -114,6 +115,7 @@ def create_app(
     for module in (disablements, walk_tests, shelving, silences, maintenance_windows,
                    emergencies, false_alarms):
         app.include_router(module.router)
+    app.include_router(alarm_report.router)  # SPEC §8.7: the alarm system's health
     _install_error_handlers(app)
     install_allow_header(app)
     return app

@@ -275,6 +275,12 @@ for _column in (
 ):
     incidents.append_column(_column)
 incidents.append_constraint(sa.Index("ix_incidents_group_id", "group_id"))
+# Alarm health (SPEC §8.7, migration 0017): the report reads these instead of the table.
+incidents.append_constraint(sa.Index("ix_incidents_alert_opened", "kind", "test", "opened_at"))
+incidents.append_constraint(sa.Index(
+    "ix_incidents_alert_pairs", "kind", "test", "rule_id", "device_id", "opened_at"))
+incidents.append_constraint(sa.Index(
+    "ix_incidents_resolution_code", "resolution_code", "opened_at"))
 for _column in (
     sa.Column("created_at", sa.Float, nullable=True),  # Unix seconds
     sa.Column("ended_at", sa.Float, nullable=True),  # Unix seconds it was ended (early or at end)

@@ -16,14 +16,16 @@ YEAR_S = 365.25 * 86400  # seconds in a year, for the annual rate
 
 
 def false_alarm_rates(conn: sa.Connection, start: datetime, end: datetime,
-                      device_count: int) -> dict[str, Any]:
+                      device_count: int, sites: frozenset[str] | None = None) -> dict[str, Any]:
     """False and unwanted alarms in [start, end) per device, in total, and per 100 devices per
-    year (alerts are counted by when they opened, with the code they were resolved with)."""
+    year (alerts are counted by when they opened, with the code they were resolved with);
+    only alerts at `sites` when given."""
     c = incidents.c
+    scope = [] if sites is None else [c.site.in_(sorted(sites))]
     found = conn.execute(
         sa.select(c.device_id, c.resolution_code, sa.func.count())
         .where(c.kind == "alert", c.resolution_code.in_(("false_alarm", "unwanted")),
-               c.opened_at >= start, c.opened_at < end)
+               c.opened_at >= start, c.opened_at < end, *scope)
         .group_by(c.device_id, c.resolution_code)
     ).all()
     per_device: dict[str, dict[str, int]] = {}

@@ -133,6 +133,7 @@ EXPECTED: dict[str, Access] = {
     "POST /api/v1/emergencies/{emergency_id}/end": Access(ON_ALERTS),
     "GET /api/v1/plans": Access(READERS),
     "GET /api/v1/reports/false-alarms": Access(READERS),
+    "GET /api/v1/reports/alarms": Access(READERS),
     # the registry and rules at runtime
     "POST /api/v1/devices": Access(ADMIN, body={
         "id": "sd-authz-new", "kind": "smoke_detector", "site": "hq", "zone": "hall-a"},

@@ -410,3 +410,22 @@ def test_a_restart_shows_disconnected_then_live_again_with_what_happened_meanwhi
     alert = poll(lambda: _open_alert(console, "call_point_activated", "mcp-05"), 15,
                  "call point alert after the restart")
     page.wait_for_selector(f"#critical button.ack[data-id='{alert['id']}']", timeout=10000)
+
+
+def test_the_alarm_report_shows_each_figure_with_its_reference_and_offers_csv(
+    open_page: OpenPage, console: Console
+) -> None:
+    page = open_page("viewer", locale="zh-TW", route="#/ops/reports")
+    page.wait_for_selector(".alarm-health table")
+    text = page.inner_text(".alarm-health")
+    assert "每 10 分鐘警報數（平均）" in text and "ISA-18.2 Table 5" in text
+    page.fill(".alarm-health input[name=site]", "hq")
+    page.locator(".alarm-health button[type=submit]").click()
+    page.wait_for_selector(".alarm-health table")
+    page.wait_for_selector("#ops-body button.csv:not([hidden])")
+    with page.expect_download() as download:
+        page.locator("#ops-body button.csv").click()
+    assert download.value.suggested_filename == "alarm-report.csv"
+    rows = download.value.path().read_text("utf-8").splitlines()
+    assert rows[0] == "from,to,site,figure,value,reference,verdict"
+    assert all(",hq," in row for row in rows[1:])

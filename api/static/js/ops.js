@@ -1,6 +1,7 @@
 // Operations (SPEC §8): disablements, tests, silences, maintenance windows, emergencies, who is
 // on duty and the alarm report. Each view lists what the API answers and offers its create
 // form; an endpoint this server does not have (404) says so instead of failing.
+import { alarmHealth, alarmQuery } from "./alarmhealth.js";
 import { api, ApiError, csvButton, el, me, say, when } from "./core.js";
 import { t } from "./i18n.js";
 import { field } from "./tickets.js";
@@ -22,7 +23,8 @@ const VIEWS = { // name -> path, create-form fields, how the fields become the b
     body: (f) => ({ plan: f.plan, target: tgt(f), note: f.note }) },
   oncall: { path: "/oncall", fields: [] },
   report: { path: "/reports", fields: [], csv: "incident-report.csv" },
-  reports: { path: "/reports/alarms", fields: [], csv: "alarm-report.csv" },
+  reports: { path: "/reports/alarms", fields: [], csv: "alarm-report.csv", render: alarmHealth,
+    query: alarmQuery },
 };
 const CREATORS = { admin: true, security: true, maintenance: true };
 
@@ -96,7 +98,7 @@ export function opsView(root, sub) {
   async function reload() {
     let data;
     try {
-      data = await api(spec.path);
+      data = await api(spec.path + (spec.query ? `?${new URLSearchParams(spec.query())}` : ""));
     } catch (e) {
       const gone = e instanceof ApiError && (e.status === 404 || e.status === 405);
       body.replaceChildren(el("p", { class: gone ? "empty unavailable" : "message error" },
@@ -105,9 +107,10 @@ export function opsView(root, sub) {
     }
     const items = Array.isArray(data) ? data : Array.isArray(data.items) ? data.items : null;
     body.replaceChildren(...[
-      spec.csv ? el("div", { class: "actions" }, csvButton(spec.path, t("history.csv"), spec.csv))
-        : null,
-      items ? table(items, spec, reload) : el("pre", {}, JSON.stringify(data, null, 2)),
+      spec.csv ? el("div", { class: "actions" }, csvButton(spec.path, t("history.csv"), spec.csv,
+        spec.query)) : null,
+      spec.render ? spec.render(data, reload)
+        : items ? table(items, spec, reload) : el("pre", {}, JSON.stringify(data, null, 2)),
       createForm(name, spec, reload)].filter(Boolean));
   }
   reload();
