@@ -24,9 +24,9 @@ from api.liveness_checks import live_threads, readiness
 from api.retention_job import retention_jobs
 from api.runtime import Runtime
 from api.server import serve_api
-from api.site_service import SiteServing
 from api.settings import Settings
 from api.settings_check import check_serve_settings
+from api.site_service import SiteServing
 from devices.liveness import DeviceLiveness
 from devices.registry import Registry, load_registry
 from devices.tls import TlsFiles

@@ -16,6 +16,7 @@ longer than one broker session takeover.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import threading
@@ -160,10 +161,8 @@ class AutoSites:
         finally:
             self._owned.discard(site)
             self.changes += 1
-            try:
+            with contextlib.suppress(SiteLocksUnavailable):  # gone with its connection
                 self._locks.unlock(site)
-            except SiteLocksUnavailable:
-                pass  # the connection is gone, and the lock with it
 
     def _lost(self, why: str) -> None:
         if self._connected or self._owned:

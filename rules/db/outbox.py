@@ -12,7 +12,7 @@ its incident exactly once across crash, restart and outage. A `signal_key` names
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
@@ -68,7 +70,7 @@ class SiteLocks:
             raise SiteLocksUnavailable(str(e).splitlines()[0]) from None
         self._conn = conn
 
-    def _run(self, sql: str, **params: object) -> sa.CursorResult[tuple[object, ...]]:
+    def _run(self, sql: str, **params: object) -> sa.CursorResult[Any]:
         if self._conn is None:
             raise SiteLocksUnavailable("not connected")
         try:
@@ -88,13 +90,13 @@ class SiteLocks:
 
     def holdings(self) -> dict[str, int]:
         """Instances of this group connected now (this one included) -> site locks held."""
-        found = self._run(
+        found: Sequence[Any] = self._run(
             "SELECT a.application_name, count(l.pid) FROM pg_stat_activity a "
             "LEFT JOIN pg_locks l ON l.pid = a.pid AND l.locktype = 'advisory' AND l.granted "
             "WHERE a.datname = current_database() AND a.application_name LIKE :tag "
             "GROUP BY a.application_name", tag=f"{self.tag}%",
-        ).all()
-        return {str(name): int(n) for name, n in found} or {self.name: 0}
+        ).all()  # (name, locks held)
+        return {str(row[0]): int(row[1]) for row in found} or {self.name: 0}
 
     def close(self) -> None:
         """Close the connection: the server frees every lock it held."""
