@@ -90,7 +90,7 @@ class AutoSites:
         """Hand every site over now (graceful stop): sessions stopped, then locks released."""
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(30)
+            self._thread.join(self._recheck_s + 30)  # it may be waiting for a notice
         with self._guard:
             for site in sorted(self._owned):
                 self._release(site)
@@ -102,8 +102,15 @@ class AutoSites:
                 "live_instances": self.live}
 
     def _run(self) -> None:
-        while not self._stop.wait(self._recheck_s):
-            self.check()
+        while not self._stop.is_set():
+            try:  # a peer's release (graceful stop, surplus) wakes us before the recheck
+                woken = self._connected and self._locks.wait_release(self._recheck_s)
+            except SiteLocksUnavailable:
+                woken = False
+            if not woken and not self._connected:
+                self._stop.wait(self._recheck_s)
+            if not self._stop.is_set():
+                self.check()
 
     def check(self) -> None:
         """One round: count instances, hand over a surplus or take a share."""

@@ -54,6 +54,7 @@ class SiteLocks:
         self.group = group
         self.tag = group_tag(group)
         self.name = f"{self.tag}{uuid.uuid4().hex[:12]}"  # this instance, as PostgreSQL shows it
+        self.channel = f"sitewatch_sites_{self.tag[len(APP_PREFIX):-1]}"  # LISTEN/NOTIFY
         self._engine = sa.create_engine(
             url, poolclass=NullPool, isolation_level="AUTOCOMMIT",
             connect_args={"application_name": self.name, "connect_timeout": 5, **KEEPALIVE},
@@ -66,6 +67,7 @@ class SiteLocks:
         try:
             conn = self._engine.connect()
             conn.exec_driver_sql(SERVER_KEEPALIVE_SQL)
+            conn.exec_driver_sql(f"LISTEN {self.channel}")  # peers' releases wake us
         except sa.exc.SQLAlchemyError as e:
             raise SiteLocksUnavailable(str(e).splitlines()[0]) from None
         self._conn = conn
@@ -85,8 +87,21 @@ class SiteLocks:
         return bool(row[0])
 
     def unlock(self, site: str) -> None:
-        """Release the site's lock (the next instance to try gets it)."""
-        self._run("SELECT pg_advisory_unlock(:k)", k=lock_key(self.group, site))
+        """Release the site's lock and wake the peers, so one takes it at once."""
+        self._run("SELECT pg_advisory_unlock(:k), pg_notify(:ch, :site)",
+                  k=lock_key(self.group, site), ch=self.channel, site=site)
+
+    def wait_release(self, timeout: float) -> bool:
+        """Block up to `timeout` s for a peer's release notice; True when one came."""
+        if self._conn is None:
+            return False
+        raw = self._conn.connection.driver_connection
+        assert raw is not None  # a live pooled connection always has its driver's
+        try:
+            return any(True for _ in raw.notifies(timeout=timeout, stop_after=1))
+        except Exception as e:  # noqa: BLE001 - the driver's error, whatever it is
+            self.close()
+            raise SiteLocksUnavailable(str(e).splitlines()[0]) from None
 
     def holdings(self) -> dict[str, int]:
         """Instances of this group connected now (this one included) -> site locks held."""

@@ -7,6 +7,8 @@ no test waits for the background recheck.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from api.settings import Settings
@@ -108,6 +110,27 @@ def test_a_lost_ownership_connection_drops_every_site(pg_databases: MigratedData
         assert a.serving == set(SITES)
     finally:
         a.owner.stop()
+
+
+@pytest.mark.slow
+def test_a_release_wakes_the_peers_at_once(pg_databases: MigratedDatabases) -> None:
+    url = pg_databases.new_url()
+    a, b = Instance(url), Instance(url)
+    try:
+        a.check()
+        b.check()  # every lock is a's: nothing to take, nothing heard yet
+        assert b.serving == set()
+        assert not b.owner._locks.wait_release(0.2)
+        a.check()  # a sees two instances: hands its surplus over, with a notice
+        assert len(a.serving) == 4
+        t0 = time.monotonic()
+        assert b.owner._locks.wait_release(5)
+        assert time.monotonic() - t0 < 1
+        b.check()
+        _disjoint_cover([a, b])
+    finally:
+        a.owner.stop()
+        b.owner.stop()
 
 
 def test_groups_and_sites_get_distinct_keys() -> None:
