@@ -86,6 +86,20 @@ def influx(server: Server, db: str, q: str) -> int:
     return int(series[0]["values"][0][1]) if series else 0
 
 
+def twice(server: Server, db: str, marks: dict[str, float]) -> list[dict[str, Any]]:
+    """Each value stored more than once, with its store times relative to the run's events."""
+    q = "SELECT temperature_c FROM telemetry"
+    url = f"http://127.0.0.1:{server.port}/query?" + urllib.parse.urlencode(
+        {"db": db, "q": q, "epoch": "ms"})
+    with urllib.request.urlopen(url, timeout=60) as r:
+        series = json.load(r)["results"][0].get("series") or []
+    at: dict[float, list[float]] = {}
+    for row in (v for s in series for v in s["values"]):
+        at.setdefault(row[1], []).append(row[0] / 1000)
+    return [{"value": v, "stored_at": {e: [round(t - m, 3) for t in ts] for e, m in marks.items()}}
+            for v, ts in at.items() if len(ts) > 1]
+
+
 def serving(s: Serve) -> dict[str, bool] | None:
     """Site -> sessions connected, as the instance reports it (None: not answering)."""
     try:
@@ -160,16 +174,19 @@ def run(n: int, m: int, per_site: int, rate: float, workdir: Path) -> dict[str, 
 
         victim = max(instances, key=lambda s: len(serving(s) or {}))
         assert victim.proc is not None
+        marks = {"kill9": time.time()}
         victim.proc.send_signal(signal.SIGKILL)
         victim.proc.wait(10)
         rest = [s for s in instances if s is not victim]
         out["takeover_after_kill9_s"], out["shares_after_kill9"] = timed(rest, sites, False)
         time.sleep(2)
+        marks["restart"] = time.time()
         victim.start()
         out["rebalance_after_restart_s"], out["shares_after_restart"] = timed(
             instances, sites, fair=True)
         time.sleep(2)
         leaving = next(s for s in instances if s is not victim)
+        marks["stop"] = time.time()
         leaving.stop()
         rest = [s for s in instances if s is not leaving]
         out["handover_after_stop_s"], out["shares_after_stop"] = timed(rest, sites, False)
@@ -184,6 +201,8 @@ def run(n: int, m: int, per_site: int, rate: float, workdir: Path) -> dict[str, 
         distinct = influx(servers.influx, db, q_distinct)
         out.update(published=published, stored=stored, distinct=distinct,
                    taken_twice=stored - distinct, lost=published - distinct)
+        if stored != distinct:
+            out["twice"] = twice(servers.influx, db, marks)
     finally:
         if feed is not None:
             feed.finish()
