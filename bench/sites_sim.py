@@ -219,11 +219,14 @@ def main() -> None:
     p.add_argument("--sites", type=int, default=12)
     p.add_argument("--devices-per-site", type=int, default=5)
     p.add_argument("--rate", type=float, default=200.0, help="readings/s over all devices")
+    p.add_argument("--keep", type=Path, help="keep the instances' folders and logs here")
     a = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="sites-sim-") as tmp:
-        os.chmod(tmp, 0o755)
+        work = Path(tmp) if a.keep is None else a.keep
+        work.mkdir(parents=True, exist_ok=True)
+        os.chmod(work, 0o755)
         t0 = time.monotonic()
-        result = run(a.instances, a.sites, a.devices_per_site, a.rate, Path(tmp))
+        result = run(a.instances, a.sites, a.devices_per_site, a.rate, work)
         result["wall_s"] = round(time.monotonic() - t0, 1)
     print(json.dumps(result, indent=2))
 
