@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -53,5 +54,14 @@ def serve_api(
                 ready()
 
         threading.Thread(target=_announce, name="api-ready", daemon=True).start()
+    if threading.current_thread() is threading.main_thread():
+        # uvicorn re-raises the signal it handled once it has shut down, with the handler it
+        # found: SIGTERM's default would end the process before the caller's stop (sessions
+        # handed over, rate windows and device states saved). As SIGINT, it returns here.
+        signal.signal(signal.SIGTERM, _interrupt)
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the SIGINT it handled
         server.run()
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt

@@ -196,6 +196,7 @@ def test_instances_divide_sites_take_over_and_hand_over(
         # Graceful stop: every site handed over at the survivor's next check, nothing lost.
         a.stop()
         stopped_at = time.monotonic()
+        assert a.proc is not None and a.proc.returncode == 0, a.log()[-2000:]  # stopped in order
         _publish(mosquitto.port, topic_prefix, 4)
         assert wait_until(lambda: _divided(b) and len(b.serving()) == 4, 10), b.serving()
         handover_s = time.monotonic() - stopped_at
