@@ -15,6 +15,7 @@ API as their owner saved them (refreshed from the shared database every few seco
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
@@ -29,6 +30,9 @@ if TYPE_CHECKING:
     from api.service import Service
 
 PEERS_EVERY_S = 5.0  # seconds between reads of other instances' device states
+DRAIN_AT_STOP_S = 10.0  # at a graceful stop, wait up to this long for the logs to empty
+
+log = logging.getLogger("sitewatch.sites")
 
 
 class SiteServing:
@@ -85,9 +89,28 @@ class SiteServing:
         self.owner.start()
 
     def stop(self) -> None:
-        """Hand every site over at once (sessions stopped, locks released)."""
+        """Hand every site over at once (sessions stopped, locks released), then let the
+        consumers store and evaluate what was acked: the next owner cannot see this
+        instance's logs, and this instance may not come back (scaled down)."""
         self.owner.stop()
         self.sessions.stop()
+        self.drain(DRAIN_AT_STOP_S)
+
+    def drain(self, timeout: float) -> int:
+        """Wait until the durable logs are empty or `timeout` s pass; readings still left."""
+        service = self._service
+        logs = [(service.log, ("store", "rules")), (service.lane.log, ("lane-store", "lane-rules"))]
+
+        def left() -> int:
+            return sum(reading_log.depth(c) for reading_log, names in logs for c in names)
+
+        deadline = time.monotonic() + timeout
+        while (n := left()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if n:
+            log.warning("%d readings not yet stored or evaluated at stop: they will be when "
+                        "this instance starts again with %s", n, service.settings.data_dir)
+        return n
 
     def health(self) -> dict[str, Any]:
         """The owned sites' sessions and, in auto, the ownership connection."""
