@@ -20,6 +20,7 @@ import contextlib
 import logging
 import math
 import threading
+import time
 from collections.abc import Callable, Iterable
 
 from rules.db.site_locks import SiteLocks, SiteLocksUnavailable
@@ -27,6 +28,7 @@ from rules.db.site_locks import SiteLocks, SiteLocksUnavailable
 log = logging.getLogger("sitewatch.sites")
 
 RECHECK_S = 3.0  # seconds between ownership checks: takeover after kill -9 within ~2 of these
+WAIT_SLICE_S = 0.2  # longest wait for a release notice before looking at our own stop
 
 
 class FixedSites:
@@ -103,14 +105,24 @@ class AutoSites:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            try:  # a peer's release (graceful stop, surplus) wakes us before the recheck
-                woken = self._connected and self._locks.wait_release(self._recheck_s)
-            except SiteLocksUnavailable:
-                woken = False
-            if not woken and not self._connected:
-                self._stop.wait(self._recheck_s)
+            self._wait()
             if not self._stop.is_set():
                 self.check()
+
+    def _wait(self) -> None:
+        """Until the next check: RECHECK_S, a peer's release notice (graceful stop, surplus)
+        or our own stop, whichever comes first (listening in short slices, so a stop never
+        waits for the connection)."""
+        deadline = time.monotonic() + self._recheck_s
+        while not self._stop.is_set() and (left := deadline - time.monotonic()) > 0:
+            if not self._connected:
+                self._stop.wait(left)
+                return
+            try:
+                if self._locks.wait_release(min(WAIT_SLICE_S, left)):
+                    return
+            except SiteLocksUnavailable:
+                return  # the check finds the connection gone and hands every site over
 
     def check(self) -> None:
         """One round: count instances, hand over a surplus or take a share."""
