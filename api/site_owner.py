@@ -22,6 +22,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 
 from rules.db.site_locks import SiteLocks, SiteLocksUnavailable
 
@@ -94,9 +95,19 @@ class AutoSites:
         if self._thread is not None:
             self._thread.join(self._recheck_s + 30)  # it may be waiting for a notice
         with self._guard:
-            for site in sorted(self._owned):
-                self._release(site)
+            owned = sorted(self._owned)
+            if owned:  # every site's sessions stop at once, then each lock goes with a notice
+                with ThreadPoolExecutor(len(owned), thread_name_prefix="site-stop") as pool:
+                    list(pool.map(self._drop_quietly, owned))
+            for site in owned:
+                self._release(site, dropped=True)
             self._locks.dispose()
+
+    def _drop_quietly(self, site: str) -> None:
+        try:
+            self._drop(site)
+        except Exception:
+            log.exception("stopping site %s failed", site)
 
     def health(self) -> dict[str, object]:
         """ok while the ownership connection answers."""
@@ -173,10 +184,11 @@ class AutoSites:
                     log.exception("starting site %s failed; handing it back", site)
                     self._release(site)
 
-    def _release(self, site: str) -> None:
+    def _release(self, site: str, dropped: bool = False) -> None:
         """Stop serving first, then unlock: the next owner never overlaps with us."""
         try:
-            self._drop(site)
+            if not dropped:
+                self._drop(site)
         finally:
             self._owned.discard(site)
             self.changes += 1
