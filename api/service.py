@@ -285,7 +285,8 @@ def run_serve(settings: Settings) -> int:
     service.start()
     log.info("API on http://%s:%d/api/v1", settings.api_host, settings.api_port)
     try:
-        serve_api(service.runtime, settings.api_host, settings.api_port)
+        serve_api(service.runtime, settings.api_host, settings.api_port,
+                  on_exit=service.sites.stop if service.sites is not None else None)
     finally:
         service.stop()
     return 0
