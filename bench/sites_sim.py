@@ -192,10 +192,13 @@ def run(n: int, m: int, per_site: int, rate: float, workdir: Path) -> dict[str, 
         leaving = next(s for s in instances if s is not victim)
         marks["stop"] = time.time()
         stopping = time.monotonic()
-        leaving.stop()
+        assert leaving.proc is not None
+        leaving.proc.terminate()  # SIGTERM; its sites move while it shuts down
         rest = [s for s in instances if s is not leaving]
         out["handover_after_sigterm_s"], out["shares_after_stop"] = timed(
             rest, sites, False, since=stopping)
+        leaving.stop()  # waits for the exit (and its drain)
+        out["exit_after_sigterm_s"] = round(time.monotonic() - stopping, 2)
         time.sleep(3)
         published = feed.finish()
         feed = None
