@@ -12,7 +12,6 @@ from fastapi.responses import JSONResponse
 from api.allow import install_allow_header
 from api.auth import TokenAuth
 from api.broadcast import IncidentBroadcaster
-from api.endpoints import audit as audit_endpoints
 from api.endpoints import (  # operations, SPEC §8
     alarm_report,
     calendar,
@@ -36,6 +35,7 @@ from api.endpoints import (  # operations, SPEC §8
     walk_tests,
     whoami,
 )
+from api.endpoints import audit as audit_endpoints
 from api.endpoints import device_admin as device_admin_endpoints
 from api.endpoints import history as history_endpoints
 from api.endpoints import links as links_endpoints

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -107,14 +107,16 @@ def scheduled_work(
     extra: Sequence[Job] = (),
     clocks_every_s: float = 5.0,  # seconds between SLA/escalation sweeps
     schedules_every_s: float = 60.0,  # seconds between preventive-maintenance checks
+    sites: Callable[[], Collection[str] | None] = lambda: None,  # served now (§11); None: all
 ) -> list[Job]:
     """The standard jobs: escalation and SLA sweeps, preventive maintenance, plus `extra`."""
     jobs = [
-        Job("escalate", lambda now: incidents.escalate_due(now), clocks_every_s),
-        Job("sla", lambda now: incidents.flag_sla_breaches(now), clocks_every_s),
+        Job("escalate", lambda now: incidents.escalate_due(now, sites()), clocks_every_s),
+        Job("sla", lambda now: incidents.flag_sla_breaches(now, sites()), clocks_every_s),
     ]
     if maintenance is not None:
-        jobs.append(Job("schedules", lambda now: maintenance.run_due(now), schedules_every_s))
+        jobs.append(Job("schedules", lambda now: maintenance.run_due(now, sites()),
+                        schedules_every_s))
     return [*jobs, *extra]
 
 

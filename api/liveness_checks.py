@@ -27,6 +27,7 @@ def live_threads(service: Service) -> dict[str, Any]:
         "store_consumer": service.store_consumer.running,
         "rules_consumer": service.rules_consumer.running,
         **service.lane.threads(),
+        **_site_threads(service),
         "scheduler": service.jobs.running,
         "rules_worker": ticked is None or time.time() - ticked < TICK_LATE_S,
     }
@@ -49,9 +50,11 @@ def readiness(service: Service) -> dict[str, Any]:
     buffer = service.store_consumer.health()
     rules = {**service.rules.health(), "consumer": service.rules_consumer.health()}
     rules["ok"] = rules["ok"] and rules["consumer"]["ok"]
+    sites = service.sites.health() if service.sites is not None else None
     return {
-        "broker": service.ingest.health(),
-        "life_safety": service.lane.health(),
+        "broker": service.ingest.health() if sites is None else sites,
+        "life_safety": service.lane.health() if sites is None else {
+            **service.lane.health(), "ok": sites["ok"], "connected": sites["connected"]},
         # Down but buffering within the disk bounds is still doing the job: nothing is lost.
         "store": {"ok": store_up or disk["ok"], "kind": type(service.store).__name__,
                   "reachable": store_up, "buffering": not store_up},
@@ -60,3 +63,11 @@ def readiness(service: Service) -> dict[str, Any]:
         "rules": rules,
         "notifications": service.notifier.health(),
     }
+
+
+def _site_threads(service: Service) -> dict[str, bool]:
+    """With SITEWATCH_SITES the per-site sessions' writers replace the instance's own two."""
+    if service.sites is None:
+        return {}
+    alive = service.sites.sessions.writers_alive()
+    return {"ingest_writer": alive, "life_safety_writer": alive}

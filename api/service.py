@@ -27,6 +27,7 @@ from api.runtime import Runtime
 from api.server import serve_api
 from api.settings import Settings
 from api.settings_check import check_serve_settings
+from api.site_service import SiteServing
 from devices.liveness import DeviceLiveness
 from devices.registry import Registry, load_registry
 from devices.tls import TlsFiles
@@ -123,11 +124,15 @@ class Service:
             windows=MaintenanceWindows(self.engine),
             verdict=self.operations.notifications.verdict,
         )
+        # SITEWATCH_SITES (SPEC §11): per-site sessions and ownership; None: every site here.
+        self.sites = SiteServing(self) if settings.sites is not None else None
         self.jobs = Jobs(
             scheduled_work(
                 self.incidents,
                 maintenance=self.maintenance,
+                sites=lambda: None if self.sites is None else self.sites.owned(),
                 extra=[
+                    *(self.sites.jobs() if self.sites is not None else []),
                     Job("rules-tick", lambda now: self.rules.tick(), 1.0),
                     Job("resolve-rechecks", self.incidents.recheck_forced, 30.0),
                     Job("dependency-watch", DependencyWatch(self.health).run, 5.0),
@@ -241,11 +246,16 @@ class Service:
         self.store_consumer.start()
         self.rules_consumer.start()
         self.jobs.start()
+        if self.sites is not None:
+            self.sites.start()  # each served site's own two sessions
+            return
         self.lane.start_session()
         self.ingest.start()
 
     def stop(self) -> None:
         """Stop taking messages, then let the consumers finish their batch, then close."""
+        if self.sites is not None:
+            self.sites.stop()  # sites handed over at once
         self.ingest.stop()
         self.lane.stop()
         self.jobs.shutdown()
@@ -281,7 +291,8 @@ def run_serve(settings: Settings) -> int:
     service.start()
     log.info("API on http://%s:%d/api/v1", settings.api_host, settings.api_port)
     try:
-        serve_api(service.runtime, settings.api_host, settings.api_port)
+        serve_api(service.runtime, settings.api_host, settings.api_port,
+                  on_exit=service.sites.stop if service.sites is not None else None)
     finally:
         service.stop()
     return 0

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SITE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # SPEC §2
 
 
 class Settings(BaseSettings):
@@ -81,6 +84,25 @@ class Settings(BaseSettings):
 
     # Incidents back onto MQTT (README "Incidents on MQTT"): off unless asked for.
     mqtt_publish_incidents: bool = False
+
+    # SPEC §11: the sites this instance serves: None (all, one instance as before), a comma
+    # list of site ids, or `auto` (instances divide the registry's sites through PostgreSQL).
+    sites: str | None = None
+
+    @field_validator("sites")
+    @classmethod
+    def _sites_list(cls, value: str | None) -> str | None:
+        if value is None or value.strip() == "auto":
+            return None if value is None else "auto"
+        ids = [s.strip() for s in value.split(",") if s.strip()]
+        bad = [s for s in ids if not SITE_ID.fullmatch(s)]
+        if not ids or bad:
+            raise ValueError(f"not `auto` nor a comma list of site ids: {bad or value!r}")
+        return ",".join(dict.fromkeys(ids))
+
+    def site_list(self) -> list[str] | None:
+        """The listed sites (None: all sites, or `auto`)."""
+        return None if self.sites in (None, "auto") else str(self.sites).split(",")
 
     @model_validator(mode="after")
     def _database_beside_data(self) -> Settings:

@@ -25,6 +25,12 @@ def check_serve_settings(settings: Settings) -> None:
             "SITEWATCH_MQTT_URL",
             f"{settings.mqtt_url!r} is not mqtt://[user:pass@]host[:port] or mqtts://...",
         ) from None
+    if settings.sites == "auto" and not settings.database_url.startswith("postgresql"):
+        raise SettingsError(
+            "SITEWATCH_SITES",
+            "`auto` divides sites through PostgreSQL: set SITEWATCH_DATABASE_URL to a "
+            "postgresql+psycopg:// URL shared by every instance, or list the sites",
+        )
     if settings.influx_url is None:
         return  # the embedded store
     u = urllib.parse.urlsplit(settings.influx_url)

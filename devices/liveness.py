@@ -203,8 +203,9 @@ class DeviceLiveness:
                         ))
         return out
 
-    def restore(self, snapshots: Iterable[DeviceSnapshot]) -> None:
-        """Take back states saved before a restart; a device observed since keeps its own."""
+    def restore(self, snapshots: Iterable[DeviceSnapshot], overwrite: bool = False) -> None:
+        """Take back states saved before a restart; a device observed since keeps its own
+        unless `overwrite` (another instance serves its site now and saved newer ones)."""
         with self._lock:
             for snap in snapshots:
                 key = snap.device_id
@@ -215,7 +216,7 @@ class DeviceLiveness:
                     if snap.last_seen is None and snap.offline_since is None:
                         continue  # no longer registered and never heard: nothing to show
                     s = self._seen[key] = _Seen(snap.site, snap.kind, snap.zone)
-                if s.change:
+                if s.change and not overwrite:
                     continue  # heard since start: that is newer than anything saved
                 s.last_seen, s.online_since = snap.last_seen, snap.online_since
                 s.offline_since = snap.offline_since

@@ -12,7 +12,7 @@ its incident exactly once across crash, restart and outage. A `signal_key` names
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,6 +59,15 @@ def _unavailable(exc: sa.exc.DBAPIError) -> StateUnavailable:
     return StateUnavailable(str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc))
 
 
+class AlreadyApplied(Exception):
+    """Another instance applied this outbox row first (its transaction is rolled back)."""
+
+
+def _of_sites(sites: Collection[str] | None) -> list[sa.ColumnElement[bool]]:
+    """The where-clause of rows at these sites (SITEWATCH_SITES, SPEC §11); none: all."""
+    return [] if sites is None else [signal_outbox.c.site.in_(sorted(sites))]
+
+
 class SqlSignalOutbox:
     """Rule state and signals in the relational database (SQLite or PostgreSQL)."""
 
@@ -93,11 +102,13 @@ class SqlSignalOutbox:
         except OUTAGE as exc:
             raise _unavailable(exc) from exc
 
-    def pending(self, limit: int = 200) -> list[OutboxRow]:
+    def pending(
+        self, limit: int = 200, sites: Collection[str] | None = None,  # None: every site
+    ) -> list[OutboxRow]:
         """Signals not applied yet, life-safety first, then in commit order."""
         t = signal_outbox
         life_first = sa.case((t.c.lane == "life_safety", 0), else_=1)
-        query = (sa.select(t).where(t.c.applied_at.is_(None))
+        query = (sa.select(t).where(t.c.applied_at.is_(None), *_of_sites(sites))
                  .order_by(life_first, t.c.id).limit(limit))
         try:
             with self._engine.connect() as conn:
@@ -113,9 +124,15 @@ class SqlSignalOutbox:
         ]
 
     def mark_applied(self, conn: sa.Connection, row_id: int) -> None:
-        """Set the row applied, inside the transaction that applied it to incidents."""
-        conn.execute(sa.update(signal_outbox).where(signal_outbox.c.id == row_id)
-                     .values(applied_at=self._clock()))
+        """Set the row applied, inside the transaction that applied it to incidents.
+
+        AlreadyApplied (rolling that transaction back) when another instance applied it
+        first: two instances draining around a site handover apply each signal once."""
+        done = conn.execute(sa.update(signal_outbox).where(
+            signal_outbox.c.id == row_id, signal_outbox.c.applied_at.is_(None),
+        ).values(applied_at=self._clock()))
+        if done.rowcount == 0:
+            raise AlreadyApplied(row_id)
 
     def record_failure(self, row_id: int, error: str, give_up: bool) -> None:
         """Count a failed apply; `give_up` parks the row (applied_at set, error kept)."""
@@ -150,11 +167,11 @@ class SqlSignalOutbox:
             raise _unavailable(exc) from exc
         return int(gone.rowcount or 0)
 
-    def backlog(self) -> tuple[int, float | None]:
+    def backlog(self, sites: Collection[str] | None = None) -> tuple[int, float | None]:
         """(signals not applied, Unix seconds the oldest of them was committed or None)."""
         t = signal_outbox
         query = sa.select(sa.func.count(), sa.func.min(t.c.created_at)).where(
-            t.c.applied_at.is_(None))
+            t.c.applied_at.is_(None), *_of_sites(sites))
         try:
             with self._engine.connect() as conn:
                 n, oldest = conn.execute(query).one()

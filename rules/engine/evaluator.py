@@ -16,7 +16,7 @@ devices); its signals name the plain id. One lock guards the state (evaluate() a
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import replace
 
 from devices.kinds import KINDS
@@ -122,7 +122,10 @@ class Evaluator(KindSteps):
                     route.handler(route, reading, name, now, out)
         return out
 
-    def tick(self, now: float, last_seen: Mapping[str, float] | None = None) -> list[Signal]:
+    def tick(
+        self, now: float, last_seen: Mapping[str, float] | None = None,
+        sites: Collection[str] | None = None,  # only these sites' (another instance's: §11)
+    ) -> list[Signal]:
         """Signals due at `now` without new data: threshold holds that ran out, stale devices.
 
         `last_seen` (device id -> Unix seconds, e.g. DeviceLiveness.last_seen()) may add signs
@@ -137,10 +140,14 @@ class Evaluator(KindSteps):
                     seen.at = at
             for key in list(self._pending):
                 st = self._states[key]
+                if sites is not None and st.site not in sites:
+                    continue
                 rule = self._pack.by_id[key[0]]
                 assert isinstance(rule, ThresholdRule)
                 self._commit(rule, key, st, c.fire_pending(rule, st, now), now, out)
             for dev, seen in self._seen.items():
+                if sites is not None and seen.site not in sites:
+                    continue
                 for rule, after in seen.stale:
                     silent = now - seen.at
                     if silent < after or rule.id in self._stale_firing.get(dev, ()):

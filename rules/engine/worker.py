@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -23,7 +23,7 @@ import sqlalchemy as sa
 
 from devices.liveness import DeviceLiveness
 from devices.reading import Reading
-from rules.db.outbox import KeyedSignal, SqlSignalOutbox
+from rules.db.outbox import AlreadyApplied, KeyedSignal, SqlSignalOutbox
 from rules.engine.evaluator import Evaluator
 from rules.engine.signals import Signal
 from rules.engine.state import StateUnavailable
@@ -85,6 +85,9 @@ class RulesWorker:
         self.ticked_at: float | None = None  # Unix seconds the last tick got its turn
         self._lazy_at = clock()  # Unix seconds rate-window samples were last committed
         self._pruned_at = 0.0  # Unix seconds old applied outbox rows were last deleted
+        # SITEWATCH_SITES (SPEC §11): the sites this instance serves now; ticks and the outbox
+        # drain cover only those. None: every site (one instance).
+        self.sites: Callable[[], Collection[str]] | None = None
 
     def health(self) -> dict[str, Any]:
         """ok while the database takes commits and no signal has waited over DELAY_WARN_S."""
@@ -142,18 +145,30 @@ class RulesWorker:
             try:
                 self._reload_if_needed()
                 now = self._clock()
-                signals = self._evaluator.tick(now, self._liveness.last_seen())
+                signals = self._evaluator.tick(now, self._liveness.last_seen(), self._sites())
                 self._commit([KeyedSignal(tick_key(s), "tick", s) for s in signals])
             except StateUnavailable:
                 return  # counted and logged by _commit/_reload; the next tick tries again
             self._drain()
             try:
-                self._backlog = self._outbox.backlog()
+                self._backlog = self._outbox.backlog(self._sites())
                 if now - self._pruned_at >= PRUNE_EVERY_S:
                     self._outbox.prune(now - KEEP_APPLIED_S)
                     self._pruned_at = now
             except StateUnavailable as e:
                 self._down(e)
+
+    def reload_state(self) -> None:
+        """Read rule state back from the database (a site taken over: its previous owner
+        committed newer state), after committing this instance's pending rate samples."""
+        with self._turn(urgent=False):
+            self._reload_if_needed()
+            self._commit([], lazy=True)
+            self._evaluator.reload()
+            self._drain_needed = True  # the previous owner may have left signals to apply
+
+    def _sites(self) -> Collection[str] | None:
+        return None if self.sites is None else self.sites()
 
     # -- internals -----------------------------------------------------------------------------
 
@@ -218,7 +233,7 @@ class RulesWorker:
         failed = False  # a row that raised and is not parked yet: try it again next time
         while True:
             try:
-                rows = self._outbox.pending(DRAIN_CHUNK)
+                rows = self._outbox.pending(DRAIN_CHUNK, self._sites())
             except StateUnavailable as e:
                 self._down(e)
                 return
@@ -226,6 +241,8 @@ class RulesWorker:
                 try:
                     self._incidents.apply(row.signal, also=self._marker(row.id))
                     self.applied += 1
+                except AlreadyApplied:
+                    continue  # another instance applied it (a site handover): done
                 except IncidentStoreUnavailable as e:
                     self._down(StateUnavailable(str(e)))
                     return  # stays in the outbox, in order, for the next batch or tick

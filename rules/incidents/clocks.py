@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -12,7 +13,18 @@ from rules.incidents.record import OPEN_TICKET_STATES, Incident, TimelineEntry
 from rules.incidents.sla import SlaPolicy
 
 
-def escalate_due(conn: sa.Connection, sla: SlaPolicy, at: datetime) -> list[TimelineEntry]:
+def of_sites(sites: Collection[str] | None) -> list[sa.ColumnElement[bool]]:
+    """Incidents at these sites and unsited ones (SITEWATCH_SITES, SPEC §11); None: all.
+
+    Unsited incidents are swept by every instance: the row locks below make that safe."""
+    if sites is None:
+        return []
+    return [sa.or_(incidents.c.site.in_(sorted(sites)), incidents.c.site.is_(None))]
+
+
+def escalate_due(
+    conn: sa.Connection, sla: SlaPolicy, at: datetime, sites: Collection[str] | None = None,
+) -> list[TimelineEntry]:
     """Escalate each active (unacknowledged) alert whose next escalation time has passed."""
     due = conn.execute(
         rows.select_incidents()
@@ -20,6 +32,7 @@ def escalate_due(conn: sa.Connection, sla: SlaPolicy, at: datetime) -> list[Time
             incidents.c.kind == "alert",
             incidents.c.state == "active",
             incidents.c.next_escalation_at <= at,
+            *of_sites(sites),
         )
         .order_by(incidents.c.id)
         .with_for_update()
@@ -53,7 +66,9 @@ def escalate_due(conn: sa.Connection, sla: SlaPolicy, at: datetime) -> list[Time
     return entries
 
 
-def flag_breaches(conn: sa.Connection, at: datetime) -> list[TimelineEntry]:
+def flag_breaches(
+    conn: sa.Connection, at: datetime, sites: Collection[str] | None = None,
+) -> list[TimelineEntry]:
     """Flag open tickets past their respond-by (no response yet) or resolve-by, once per clock."""
     c = incidents.c
     respond_due = sa.and_(
@@ -63,7 +78,8 @@ def flag_breaches(conn: sa.Connection, at: datetime) -> list[TimelineEntry]:
     late = conn.execute(
         rows.select_incidents()
         .where(
-            c.kind == "ticket", c.state.in_(OPEN_TICKET_STATES), sa.or_(respond_due, resolve_due)
+            c.kind == "ticket", c.state.in_(OPEN_TICKET_STATES), sa.or_(respond_due, resolve_due),
+            *of_sites(sites),
         )
         .order_by(c.id)
         .with_for_update()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -229,15 +229,20 @@ class IncidentService(Transactions):
             lambda conn: incident_rechecks.run_due(conn, self._pack, self._sla, at)
         )
 
-    def escalate_due(self, now: float | None = None) -> Entries:
+    def escalate_due(
+        self, now: float | None = None, sites: Collection[str] | None = None,  # None: all
+    ) -> Entries:
         """Escalate every unacknowledged active alert whose escalation time has come."""
         at = self._at(now)
-        return self._write(lambda conn: incident_clocks.escalate_due(conn, self._sla, at))
+        return self._write(
+            lambda conn: incident_clocks.escalate_due(conn, self._sla, at, sites))
 
-    def flag_sla_breaches(self, now: float | None = None) -> Entries:
+    def flag_sla_breaches(
+        self, now: float | None = None, sites: Collection[str] | None = None,  # None: all
+    ) -> Entries:
         """Record each ticket's respond and resolve breach once, when its deadline has passed."""
         at = self._at(now)
-        return self._write(lambda conn: incident_clocks.flag_breaches(conn, at))
+        return self._write(lambda conn: incident_clocks.flag_breaches(conn, at, sites))
 
     # --- reads ------------------------------------------------------------------------------
 

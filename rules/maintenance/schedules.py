@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -114,13 +114,17 @@ class PreventiveMaintenance:
                     meters.setdefault(t.device_id or "", []).append((s, t))
         self._meters = meters
 
-    def run_due(self, now: float | None = None) -> list[Incident]:
+    def run_due(
+        self, now: float | None = None, sites: Collection[str] | None = None,  # None: all
+    ) -> list[Incident]:
         """Open one ticket per calendar (schedule, target) whose newest slot has no run yet."""
         now = self._clock() if now is None else now
         opened = [] if self._recovered else self._recover()
         self._recovered = True
         for schedule, trigger, schedule_targets in self._calendar:
             for target in schedule_targets:
+                if sites is not None and target.site not in sites:
+                    continue  # another instance serves it (SPEC §11)
                 last = self._last_run(schedule.id, target.key)
                 if last is None:
                     self._claim(schedule, target, BASELINE, now, now)
