@@ -201,7 +201,9 @@ class InfluxV1Store:
             if measurement == TELEMETRY:
                 fields = [(c, i) for c, i in col.items() if c not in _TAGS]
                 for row in rows:
-                    metrics = {c: _value(row[i]) for c, i in fields if row[i] is not None}
+                    # _value() inline (one per field of every row): JSON writes 22.0 as 22.
+                    metrics = {c: float(v) if type(v) is int else v
+                               for c, i in fields if (v := row[i]) is not None}
                     yield telemetry_reading(row[st], row[dev], row[t] / 1e6,
                                             _at(row, zone), _at(row, kind), metrics)
             elif measurement == EVENTS:

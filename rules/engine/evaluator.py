@@ -113,7 +113,7 @@ class Evaluator(KindSteps):
                 routes = self._metric_matchers[kind]
                 for metric, value in reading.metrics.items():
                     for route in routes.get(metric, ()):
-                        if route.admits(reading):
+                        if route.anywhere or route.admits(reading):
                             route.handler(route, reading, value, now, out)
                 return out
             if reading.channel == "event":
@@ -165,6 +165,9 @@ class Evaluator(KindSteps):
 
         A backtest skips the ticks before it; the live service ticks every second regardless.
         """
+        known = self._due  # one read: another thread may reset it meanwhile
+        if known is not None:
+            return known
         with self._lock:
             if self._due is None:
                 due = math.inf
