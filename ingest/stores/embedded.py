@@ -278,8 +278,10 @@ class EmbeddedStore:
                f" WHERE device_id = ? AND metric IN ({marks}) AND {where}"
                " GROUP BY ts_us ORDER BY ts_us")
         loads, reading = orjson.loads, telemetry_reading
-        for t, st, zone, kind, metrics_json in self._rows(conn, sql, [device_id, *metrics, *args]):
-            yield reading(st, device_id, t / 1e6, zone, kind, loads(metrics_json))
+        cur = conn.execute(sql, [device_id, *metrics, *args])
+        while rows := cur.fetchmany(ROWS_PER_FETCH):  # _rows() inline: one row per reading
+            for t, st, zone, kind, metrics_json in rows:
+                yield reading(st, device_id, t / 1e6, zone, kind, loads(metrics_json))
 
     def _device_events(self, conn: sqlite3.Connection, device_id: str, events: list[str],
                        where: str, args: list[object]) -> Iterator[Reading]:

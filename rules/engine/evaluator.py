@@ -109,7 +109,11 @@ class Evaluator(KindSteps):
             reading = replace(reading, device_id=f"{reading.device_id}@{reading.site}")
         with self._lock:
             if reading.channel == "telemetry":
-                self._saw(reading, now, out)
+                seen = self._seen.get(reading.device_id)
+                if seen is None or reading.device_id in self._stale_firing:
+                    self._saw(reading, now, out)
+                elif now > seen.at:  # _saw()'s common case, inline: one per reading
+                    seen.at = now
                 routes = self._metric_matchers[kind]
                 for metric, value in reading.metrics.items():
                     for route in routes.get(metric, ()):
