@@ -122,7 +122,7 @@ def cli(args: argparse.Namespace) -> int:
 
         def progress(n: int, at: float) -> None:
             done = (at - start) / (end - start)
-            print(f"backtest: {n:,} readings, {done:.0%} of the period", file=sys.stderr)
+            print(f"backtest: {n:,} readings, {done:.0%} done", file=sys.stderr)
 
         result = run_backtest(pack, store, engine, admin.registry, start, end, args.site,
                               progress)

@@ -19,6 +19,7 @@ from ingest.stores.base import (
     StoreUnavailable,
     every_us,
 )
+from ingest.stores.embedded_replay import METRICS_JSON, device_readings
 from ingest.stores.embedded_schema import (
     PRUNE,
     SCHEMA,
@@ -36,16 +37,10 @@ from ingest.stores.replay import (
     event_data,
     event_reading,
     merged,
-    merged_few,
     status_reading,
     telemetry_reading,
 )
 
-# One reading's metrics gathered into a JSON object by SQLite (in C): a third of the Python
-# work of reading one row per metric. Booleans are kept as 0/1 in the table.
-METRICS_JSON = ("json_group_object(metric, CASE vtype"
-                " WHEN 'bool' THEN json(CASE value WHEN 0 THEN 'false' ELSE 'true' END)"
-                " ELSE value END)")
 PRUNE_SERIES_PER_TRANSACTION = 200  # series per hold of the lock: writes wait at most this long
 
 
@@ -252,54 +247,10 @@ class EmbeddedStore:
     def device_readings(self, device_id: str, start: float, end: float,
                         site: str | None = None) -> Iterator[Reading]:
         """One device's readings in [start, end) (of one site if given), in time order as
-        readings() gives them (telemetry, then events, then status at one ts). Each query
-        seeks its series' primary-key ranges: no scan of the table, no sort of the period."""
+        readings() gives them (telemetry, then events, then status at one ts)."""
         with self._lock:
-            names: dict[str, list[str]] = {"telemetry": [], "events": []}
-            for table, dev, name in self._series:
-                if dev == device_id and table in names:
-                    names[table].append(name)
-        where, args = time_span(start, end, site)
-        conn = sqlite3.connect(f"file:{self._path}?mode=ro", uri=True, check_same_thread=False)
-        try:
-            few = list(merged(self._device_events(conn, device_id, names["events"], where, args),
-                              self._device_status(conn, device_id, where, args)))
-            yield from merged_few(
-                self._device_telemetry(conn, device_id, names["telemetry"], where, args), few)
-        finally:
-            conn.close()
-
-    def _device_telemetry(self, conn: sqlite3.Connection, device_id: str, metrics: list[str],
-                          where: str, args: list[object]) -> Iterator[Reading]:
-        if not metrics:
-            return
-        marks = ", ".join("?" * len(metrics))
-        sql = (f"SELECT ts_us, site, zone, kind, {METRICS_JSON} FROM telemetry"
-               f" WHERE device_id = ? AND metric IN ({marks}) AND {where}"
-               " GROUP BY ts_us ORDER BY ts_us")
-        loads, reading = orjson.loads, telemetry_reading
-        cur = conn.execute(sql, [device_id, *metrics, *args])
-        while rows := cur.fetchmany(ROWS_PER_FETCH):  # _rows() inline: one row per reading
-            for t, st, zone, kind, metrics_json in rows:
-                yield reading(st, device_id, t / 1e6, zone, kind, loads(metrics_json))
-
-    def _device_events(self, conn: sqlite3.Connection, device_id: str, events: list[str],
-                       where: str, args: list[object]) -> Iterator[Reading]:
-        if not events:
-            return
-        marks = ", ".join("?" * len(events))
-        sql = (f"SELECT ts_us, site, zone, kind, event, data, seq FROM events"
-               f" WHERE device_id = ? AND event IN ({marks}) AND {where} ORDER BY ts_us, event")
-        for t, st, zone, kind, name, data, seq in self._rows(conn, sql,
-                                                             [device_id, *events, *args]):
-            yield event_reading(st, device_id, t / 1e6, zone, kind, name, data, seq)
-
-    def _device_status(self, conn: sqlite3.Connection, device_id: str, where: str,
-                       args: list[object]) -> Iterator[Reading]:
-        sql = ("SELECT ts_us, site, zone, kind, state FROM device_status"
-               f" WHERE device_id = ? AND {where} ORDER BY ts_us")
-        for t, st, zone, kind, state in self._rows(conn, sql, [device_id, *args]):
-            yield status_reading(st, device_id, t / 1e6, zone, kind, state)
+            series = [s for s in self._series if s[1] == device_id]
+        return device_readings(self._path, series, device_id, start, end, site)
 
     @staticmethod
     def _rows(conn: sqlite3.Connection, sql: str, args: list[object]) -> Iterator[Any]:

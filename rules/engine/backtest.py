@@ -2,10 +2,12 @@
 
 The evaluator is the live one, handed `now` = each reading's ts, and ticked once per second of
 data time (as the service ticks once a second), so holds, windows and staleness behave as
-they would have. Signals drive a small model of the incident rule (one open incident per
-rule and device; `clear` resolves only auto-resolving ones), which gives the incidents the
-pack would have opened and resolved; they are matched, per (rule, device) in time order, to
-the incidents recorded in the period: `new`, `gone`, or `moved` earlier or later.
+they would have (ticks before the evaluator's due() could emit nothing and are skipped;
+replay_devices() runs one device at a time, with the same result). Signals drive a small
+model of the incident rule (one open incident per rule and device; `clear` resolves only
+auto-resolving ones), which gives the incidents the pack would have opened and resolved; they
+are matched, per (rule, device) in time order, to the incidents recorded in the period:
+`new`, `gone`, or `moved` earlier or later.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ TICK_S = 1.0  # data-time seconds between ticks, as the live service's rules-tic
 SAME_WITHIN_S = 2.0  # opened this close to the recorded one: the same, not moved
 PROGRESS_EVERY_S = 2.0  # wall seconds between progress reports
 
-Progress = Callable[[int, float], None]  # (readings replayed, data time reached)
+Progress = Callable[[int, float], None]  # (readings replayed, data time reached; by device:
+# the share of devices done, as that share of the period)
 
 
 @dataclass(frozen=True, slots=True)
