@@ -11,9 +11,16 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from devices.registry import Registry
-from ingest.stores.base import TelemetryStore
+from ingest.stores.base import DeviceReplay, TelemetryStore
 from rules.db.schema import incidents
-from rules.engine.backtest import BacktestResult, Progress, Recorded, diff, replay
+from rules.engine.backtest import (
+    BacktestResult,
+    Progress,
+    Recorded,
+    diff,
+    replay,
+    replay_devices,
+)
 from rules.engine.loader import RulePack
 
 RANGE_MAX_S = 31 * 86_400.0  # the longest period one backtest replays
@@ -75,7 +82,12 @@ def run_backtest(pack: RulePack, store: TelemetryStore, engine: sa.Engine, regis
     if site is not None:
         devices = Registry.from_devices(
             [d for d in registry.devices.values() if d.site == site], registry.zones)
-    result = replay(pack, store.readings(start, end, site), start, end, devices, progress)
+    if isinstance(store, DeviceReplay):
+        result = replay_devices(pack, store.reading_devices(start, end, site),
+                                lambda d: store.device_readings(d, start, end, site),
+                                start, end, devices, progress)
+    else:
+        result = replay(pack, store.readings(start, end, site), start, end, devices, progress)
     return diff(result, recorded_incidents(engine, start, end, site))
 
 
@@ -110,7 +122,7 @@ def cli(args: argparse.Namespace) -> int:
 
         def progress(n: int, at: float) -> None:
             done = (at - start) / (end - start)
-            print(f"backtest: {n:,} readings, {done:.0%} of the period", file=sys.stderr)
+            print(f"backtest: {n:,} readings, {done:.0%} done", file=sys.stderr)
 
         result = run_backtest(pack, store, engine, admin.registry, start, end, args.site,
                               progress)

@@ -2,16 +2,20 @@
 
 Run: .venv/bin/python -m bench.backtest_replay [--hours 24] [--every 5] [--skip-influx]
 Writes the period into the embedded store and into a real InfluxDB 1.6.7 (started here),
-then reads it back in time order alone (`read_only_per_s`: store -> Readings) and replays it
-through the built-in pack with `run_backtest` (the code behind `sitewatch rules backtest`:
-read + evaluate + diff, `readings_per_s`), per store. Each device reports every
-`--every` seconds with values of its kind; doors add an access event every 10 minutes.
+then reads it back alone as the backtest does (`read_only_per_s`: store -> Readings, one
+device at a time where the store can; `merged_read_per_s`: the whole period in time order) and
+replays it through the built-in pack with `run_backtest` (the code behind `sitewatch rules
+backtest`: read + evaluate + diff, `readings_per_s`; `readings_per_cpu_s` counts this
+process's CPU time only), per store, with the 1-minute load average before and after the
+replay. Each device reports every `--every` seconds with values of its kind; doors add an
+access event every 10 minutes. Runs against an older checkout too (a same-run baseline).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
 from collections.abc import Iterator
@@ -83,17 +87,32 @@ def measure(name: str, store: TelemetryStore, workdir: Path, hours: float, every
     registry = load_registry()
     devices = sorted(registry.devices.values(), key=lambda d: d.id)
     written, fill_s = fill(store, day(devices, hours, every_s))
+    start, end = T0, T0 + hours * 3600
     began = time.perf_counter()
-    read = sum(1 for _ in store.readings(T0, T0 + hours * 3600))
-    read_s = time.perf_counter() - began
+    merged = sum(1 for _ in store.readings(start, end))
+    merged_s = time.perf_counter() - began
+    read, read_s = merged, merged_s
+    if hasattr(store, "device_readings"):  # one device at a time, as run_backtest reads it
+        began = time.perf_counter()
+        read = sum(1 for d in store.reading_devices(start, end)
+                   for _ in store.device_readings(d, start, end))
+        read_s = time.perf_counter() - began
     engine = open_database(f"sqlite:///{workdir / f'{name}.db'}")
+    load = os.getloadavg()[0]
+    cpu = time.process_time()
     result = run_backtest(load_rules(), store, engine, registry, T0, T0 + hours * 3600)
+    cpu = time.process_time() - cpu
     engine.dispose()
     return {"written": written, "fill_s": round(fill_s, 1),
             "read_only_per_s": round(read / read_s), "read_only_s": round(read_s, 2),
+            "merged_read_per_s": round(merged / merged_s),
             "replayed": result.readings,
             "replay_s": round(result.seconds, 2),
             "readings_per_s": round(result.readings / result.seconds),
+            # This process's CPU time alone: on a shared machine the wall clock also counts
+            # the time other processes had the cores (InfluxDB's own work is not in it).
+            "replay_cpu_s": round(cpu, 2), "readings_per_cpu_s": round(result.readings / cpu),
+            "load_avg_1m": [round(load, 1), round(os.getloadavg()[0], 1)],
             "would_open": len(result.would_open)}
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from devices.reading import MetricValue, Reading
 
@@ -88,6 +88,22 @@ class TelemetryStore(Protocol):
 
     def close(self) -> None:
         """Release connections."""
+        ...
+
+
+@runtime_checkable
+class DeviceReplay(Protocol):
+    """A store that gives a backtest one device's readings at a time (rules/engine/backtest.py
+    replay_devices): per-device queries on the store's own order, no merge of the devices."""
+
+    def reading_devices(self, start: float, end: float, site: str | None = None) -> list[str]:
+        """Ids of the devices that may have readings in [start, end) (of one site if given)."""
+        ...
+
+    def device_readings(self, device_id: str, start: float, end: float,
+                        site: str | None = None) -> Iterator[Reading]:
+        """One device's readings in [start, end) (of one site if given) in time order, as
+        readings() would give them: at one ts, telemetry first, then events, then status."""
         ...
 
 

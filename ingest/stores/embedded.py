@@ -19,6 +19,7 @@ from ingest.stores.base import (
     StoreUnavailable,
     every_us,
 )
+from ingest.stores.embedded_replay import METRICS_JSON, device_readings
 from ingest.stores.embedded_schema import (
     PRUNE,
     SCHEMA,
@@ -238,6 +239,19 @@ class EmbeddedStore:
         finally:
             conn.close()
 
+    def reading_devices(self, start: float, end: float, site: str | None = None) -> list[str]:
+        """Every device the store holds anything of (some may have nothing in the period)."""
+        with self._lock:
+            return sorted({device_id for _, device_id, _ in self._series})
+
+    def device_readings(self, device_id: str, start: float, end: float,
+                        site: str | None = None) -> Iterator[Reading]:
+        """One device's readings in [start, end) (of one site if given), in time order as
+        readings() gives them (telemetry, then events, then status at one ts)."""
+        with self._lock:
+            series = [s for s in self._series if s[1] == device_id]
+        return device_readings(self._path, series, device_id, start, end, site)
+
     @staticmethod
     def _rows(conn: sqlite3.Connection, sql: str, args: list[object]) -> Iterator[Any]:
         cur = conn.execute(sql, args)
@@ -247,12 +261,8 @@ class EmbeddedStore:
     def _telemetry(self, conn: sqlite3.Connection, start: float, end: float,
                    site: str | None) -> Iterator[Reading]:
         where, args = time_span(start, end, site)
-        # One row per reading, its metrics gathered into a JSON object by SQLite (in C): a
-        # third of the Python work of reading one row per metric. Booleans are kept as 0/1.
-        sql = ("SELECT ts_us, device_id, site, zone, kind, json_group_object(metric, CASE vtype"
-               " WHEN 'bool' THEN json(CASE value WHEN 0 THEN 'false' ELSE 'true' END)"
-               f" ELSE value END) FROM telemetry WHERE {where}"
-               " GROUP BY ts_us, device_id ORDER BY ts_us, device_id")
+        sql = (f"SELECT ts_us, device_id, site, zone, kind, {METRICS_JSON} FROM telemetry"
+               f" WHERE {where} GROUP BY ts_us, device_id ORDER BY ts_us, device_id")
         loads = orjson.loads
         for t, dev, st, zone, kind, metrics in self._rows(conn, sql, args):
             yield telemetry_reading(st, dev, t / 1e6, zone, kind, loads(metrics))
@@ -262,7 +272,7 @@ class EmbeddedStore:
         where, args = time_span(start, end, site)
         if table == "events":
             sql = ("SELECT ts_us, device_id, site, zone, kind, event, data, seq FROM events"
-                   f" WHERE {where} ORDER BY ts_us, device_id")
+                   f" WHERE {where} ORDER BY ts_us, device_id, event")
             for t, dev, st, zone, kind, name, data, seq in self._rows(conn, sql, args):
                 yield event_reading(st, dev, t / 1e6, zone, kind, name, data, seq)
             return

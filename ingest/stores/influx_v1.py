@@ -24,6 +24,7 @@ from ingest.stores.replay import (
     event_data,
     event_reading,
     merged,
+    merged_few,
     status_reading,
     telemetry_reading,
 )
@@ -168,11 +169,30 @@ class InfluxV1Store:
                           self._stream(EVENTS, start, end, site),
                           self._stream(DEVICE_STATUS, start, end, site))
 
+    def reading_devices(self, start: float, end: float, site: str | None = None) -> list[str]:
+        """Every device id the measurements hold (some may have nothing in the period)."""
+        q = (f"SHOW TAG VALUES FROM {quote_ident(TELEMETRY)}, {quote_ident(EVENTS)},"
+             f" {quote_ident(DEVICE_STATUS)} WITH KEY = {quote_ident('device_id')}")
+        if site is not None:
+            q += f" WHERE {quote_ident('site')} = {quote_string(site)}"
+        (result,) = self._select(q)
+        return sorted({row[1] for series in result.get("series", []) for row in series["values"]})
+
+    def device_readings(self, device_id: str, start: float, end: float,
+                        site: str | None = None) -> Iterator[Reading]:
+        """One device's readings in [start, end) (of one site if given), in time order as
+        readings() gives them; its telemetry streamed, its events and status read first."""
+        few = list(merged(self._stream(EVENTS, start, end, site, device_id),
+                          self._stream(DEVICE_STATUS, start, end, site, device_id)))
+        yield from merged_few(self._stream(TELEMETRY, start, end, site, device_id), few)
+
     def _stream(self, measurement: str, start: float, end: float,
-                site: str | None) -> Iterator[Reading]:
+                site: str | None, device_id: str | None = None) -> Iterator[Reading]:
         where = f"time >= {ts_us(start)}u AND time < {ts_us(end)}u"
         if site is not None:
             where += f" AND {quote_ident('site')} = {quote_string(site)}"
+        if device_id is not None:
+            where += f" AND {quote_ident('device_id')} = {quote_string(device_id)}"
         q = f"SELECT * FROM {quote_ident(measurement)} WHERE {where}"
         for columns, rows in self._chunks(q):
             col = {c: i for i, c in enumerate(columns)}
@@ -181,7 +201,9 @@ class InfluxV1Store:
             if measurement == TELEMETRY:
                 fields = [(c, i) for c, i in col.items() if c not in _TAGS]
                 for row in rows:
-                    metrics = {c: _value(row[i]) for c, i in fields if row[i] is not None}
+                    # _value() inline (one per field of every row): JSON writes 22.0 as 22.
+                    metrics = {c: float(v) if type(v) is int else v
+                               for c, i in fields if (v := row[i]) is not None}
                     yield telemetry_reading(row[st], row[dev], row[t] / 1e6,
                                             _at(row, zone), _at(row, kind), metrics)
             elif measurement == EVENTS:

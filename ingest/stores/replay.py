@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import heapq
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from devices.reading import MetricValue, Reading
@@ -15,6 +15,21 @@ ROWS_PER_FETCH = 10_000  # rows fetched from a store per round trip while stream
 def merged(*streams: Iterable[Reading]) -> Iterator[Reading]:
     """Time-ordered streams merged into one, by ts (stable: the first stream wins ties)."""
     return heapq.merge(*streams, key=lambda r: r.ts)
+
+
+def merged_few(main: Iterable[Reading], few: Sequence[Reading]) -> Iterator[Reading]:
+    """A long time-ordered stream and a short time-ordered list merged by ts, as merged()
+    (the stream first on ties) but without a heap step per reading of the stream."""
+    if not few:
+        yield from main
+        return
+    i, n = 0, len(few)
+    for r in main:
+        while i < n and few[i].ts < r.ts:
+            yield few[i]
+            i += 1
+        yield r
+    yield from few[i:]
 
 
 def event_data(text: str | None) -> dict[str, Any]:
@@ -31,8 +46,8 @@ def event_data(text: str | None) -> dict[str, Any]:
 def telemetry_reading(site: str, device_id: str, ts: float, zone: str | None,
                       kind: str | None, metrics: dict[str, MetricValue]) -> Reading:
     """A replayed telemetry reading (received at its own ts)."""
-    return Reading(site, device_id, "telemetry", ts, ts, kind=kind or None, zone=zone or None,
-                   metrics=metrics)
+    return Reading(site, device_id, "telemetry", ts, ts, None, kind or None, zone or None,
+                   metrics)  # by position: a third quicker, and there is one per reading
 
 
 def event_reading(site: str, device_id: str, ts: float, zone: str | None, kind: str | None,

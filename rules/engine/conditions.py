@@ -164,14 +164,18 @@ def step_rate(rule: RateOfChangeRule, st: RuleState, value: float, ts: float, no
     else:
         limit, sign = rule.per_minute_below or 0.0, "<="  # the model ensures one is given
         trig = slope <= limit
-    text = f"{rule.metric} changing {slope:+.2f}/min over {format_duration(span)}"
     if st.phase == "inactive" and trig:
         st.phase, st.since = "firing", now
-        return Step("fire", f"{text} ({sign} {limit:g}/min)", round(slope, 3))
+        return Step("fire", f"{_rate_text(rule, slope, span)} ({sign} {limit:g}/min)",
+                    round(slope, 3))
     if st.phase == "firing" and not trig:
         st.phase, st.since = "inactive", now
-        return Step("clear", text, round(slope, 3))
+        return Step("clear", _rate_text(rule, slope, span), round(slope, 3))
     return None
+
+
+def _rate_text(rule: RateOfChangeRule, slope: float, span: float) -> str:
+    return f"{rule.metric} changing {slope:+.2f}/min over {format_duration(span)}"
 
 
 # -- count -------------------------------------------------------------------------------------

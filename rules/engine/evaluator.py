@@ -15,6 +15,7 @@ devices); its signals name the plain id. One lock guards the state (evaluate() a
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Collection, Mapping
 from dataclasses import replace
@@ -40,6 +41,8 @@ from rules.engine.signals import Signal, SignalAction
 from rules.engine.state import RuleState, StateKey, StateStore
 from rules.engine.watched import IntervalOf, Watched, no_interval, plain_device_id, watched
 
+DUE_SLACK_S = 1e-3  # due() errs this much early: float rounding never skips a tick that fires
+
 
 class Evaluator(KindSteps):
     """Evaluates rules on readings (`evaluate`) and on the passage of time (`tick`)."""
@@ -61,6 +64,7 @@ class Evaluator(KindSteps):
         self._states: dict[StateKey, RuleState] = {}  # and _pending, _stale_firing (device
         self._pending: set[StateKey] = set()  # id -> ids of stale rules firing): by _load()
         self._stale_firing: dict[str, set[str]] = {}
+        self._due: float | None = None  # see due(); None: not known, work it out when asked
         self._load()
         self._seen: dict[str, Watched] = {}
         # kind (None = unregistered) -> metric or event name -> matchers that can apply
@@ -105,11 +109,15 @@ class Evaluator(KindSteps):
             reading = replace(reading, device_id=f"{reading.device_id}@{reading.site}")
         with self._lock:
             if reading.channel == "telemetry":
-                self._saw(reading, now, out)
+                seen = self._seen.get(reading.device_id)
+                if seen is None or reading.device_id in self._stale_firing:
+                    self._saw(reading, now, out)
+                elif now > seen.at:  # _saw()'s common case, inline: one per reading
+                    seen.at = now
                 routes = self._metric_matchers[kind]
                 for metric, value in reading.metrics.items():
                     for route in routes.get(metric, ()):
-                        if route.admits(reading):
+                        if route.anywhere or route.admits(reading):
                             route.handler(route, reading, value, now, out)
                 return out
             if reading.channel == "event":
@@ -159,13 +167,39 @@ class Evaluator(KindSteps):
                     text = f"no data for {format_duration(round(silent))}"
                     step = c.Step("fire", f"{text} (stale after {format_duration(after)})", silent)
                     self._commit(rule, key, st, step, now, out)
+            self._due = None
         return out
+
+    def due(self) -> float:
+        """A time before which tick() emits nothing and changes nothing (a lower bound; inf:
+        nothing pending, nothing watched). Holds until the next evaluate(), tick() or watch().
+
+        A backtest skips the ticks before it; the live service ticks every second regardless.
+        """
+        known = self._due  # one read: another thread may reset it meanwhile
+        if known is not None:
+            return known
+        with self._lock:
+            if self._due is None:
+                due = math.inf
+                for key in self._pending:
+                    rule = self._pack.by_id[key[0]]
+                    assert isinstance(rule, ThresholdRule)
+                    due = min(due, self._states[key].since + rule.hold)
+                for dev, seen in self._seen.items():
+                    firing = self._stale_firing.get(dev, ())
+                    for rule, after in seen.stale:
+                        if rule.id not in firing:
+                            due = min(due, seen.at + after)
+                self._due = due - DUE_SLACK_S
+            return self._due
 
     def watch(
         self, site: str, device_id: str, kind: str | None, zone: str | None, last_seen: float
     ) -> None:
         """Expect data from a device (e.g. every registry device at start, last seen = now)."""
         with self._lock:
+            self._due = None
             seen = self._seen.get(device_id)
             if seen is None or (seen.kind, seen.zone, seen.site) != (kind, zone, site):
                 self._seen[device_id] = self._seen_entry(site, device_id, kind, zone, last_seen)
@@ -193,6 +227,7 @@ class Evaluator(KindSteps):
     def _index_states(self) -> None:
         """Derive the pending holds and firing stale rules from `_states`."""
         self._pending = {k for k, s in self._states.items() if s.phase == "pending"}
+        self._due = None
         self._stale_firing = {}
         for (rid, dev), s in self._states.items():
             if isinstance(self._pack.by_id[rid], StaleRule) and s.phase == "firing":
@@ -208,9 +243,12 @@ class Evaluator(KindSteps):
         seen = self._seen.get(r.device_id)
         if seen is None:
             self._seen[r.device_id] = self._seen_entry(r.site, r.device_id, r.kind, r.zone, now)
+            self._due = None
         elif now > seen.at:
             seen.at = now
         firing = self._stale_firing.pop(r.device_id, None)
+        if firing:
+            self._due = None  # its stale rules count again from now
         for rid in firing or ():
             key = (rid, r.device_id)
             st = self._states[key]
@@ -252,6 +290,7 @@ class Evaluator(KindSteps):
             self._store.save(key, st)
         if st.phase == "pending":
             self._pending.add(key)
+            self._due = None  # a hold runs out at since + hold: maybe before the known due
         else:
             self._pending.discard(key)
         if step.action is not None:

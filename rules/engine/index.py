@@ -36,10 +36,14 @@ class Matcher:
     sites: frozenset[str] | None
     zones: frozenset[str] | None
     devices: frozenset[str] | None
+    anywhere: bool = False  # no site, zone or device filter: admits() is always true
+
+    def __post_init__(self) -> None:
+        self.anywhere = self.sites is None and self.zones is None and self.devices is None
 
     def admits(self, r: Reading) -> bool:
         """Site, zone and device filters (kind was settled by the index)."""
-        return (
+        return self.anywhere or (
             (self.sites is None or r.site in self.sites)
             and (self.zones is None or r.zone in self.zones)
             and (self.devices is None or r.device_id in self.devices)

@@ -37,6 +37,12 @@ class KindSteps:
         key = (rule.id, r.device_id)
         st = self._states.get(key)
         if st is None:
+            if type(value) is float:  # the commonest case of all, without the general test
+                above, below = rule.above, rule.below
+                if above is not None and not value > above:
+                    return
+                if below is not None and not value < below:
+                    return
             if not c.threshold_triggered(rule, value):
                 return  # the common case: nothing to remember, nothing to allocate
             st = self._state(key, r)
