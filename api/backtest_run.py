@@ -72,6 +72,10 @@ def recorded_incidents(engine: sa.Engine, start: float, end: float, site: str | 
     return [Recorded(r.id, r.rule_id, r.device_id, r.opened_at.timestamp(),
                      r.resolved_at.timestamp() if r.resolved_at else None) for r in rows]
 
+# Device by device costs a few queries per device (HTTP round trips on InfluxDB): past this
+# many devices one merged read of the period is cheaper.
+PER_DEVICE_MAX = 1000
+
 
 def run_backtest(pack: RulePack, store: TelemetryStore, engine: sa.Engine, registry: Registry,
                  start: float, end: float, site: str | None = None,
@@ -82,9 +86,10 @@ def run_backtest(pack: RulePack, store: TelemetryStore, engine: sa.Engine, regis
     if site is not None:
         devices = Registry.from_devices(
             [d for d in registry.devices.values() if d.site == site], registry.zones)
-    if isinstance(store, DeviceReplay):
-        result = replay_devices(pack, store.reading_devices(start, end, site),
-                                lambda d: store.device_readings(d, start, end, site),
+    ids = store.reading_devices(start, end, site) if isinstance(store, DeviceReplay) else None
+    if ids is not None and len(ids) <= PER_DEVICE_MAX:
+        assert isinstance(store, DeviceReplay)
+        result = replay_devices(pack, ids, lambda d: store.device_readings(d, start, end, site),
                                 start, end, devices, progress)
     else:
         result = replay(pack, store.readings(start, end, site), start, end, devices, progress)
