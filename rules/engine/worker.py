@@ -78,6 +78,7 @@ class RulesWorker:
         self._backlog: tuple[int, float | None] = (0, None)  # (pending, oldest commit time)
         self._down_since: float | None = None  # Unix seconds the database stopped answering
         self._down_error = ""
+        self._busy_since: float | None = None  # Unix seconds the running turn began
         self.errors = 0  # readings whose evaluation raised, signals whose apply raised
         self.deferred = 0  # batches and ticks not committed because the database was down
         self.applied = 0  # signals applied to incidents
@@ -87,13 +88,19 @@ class RulesWorker:
         self._pruned_at = 0.0  # Unix seconds old applied outbox rows were last deleted
 
     def health(self) -> dict[str, Any]:
-        """ok while the database takes commits and no signal has waited over DELAY_WARN_S."""
+        """ok while the database takes commits, no signal has waited over DELAY_WARN_S and no
+        turn has run that long (a locked or slow database makes a commit wait, not fail)."""
         pending, oldest = self._backlog
-        age = max(0.0, self._clock() - oldest) if oldest is not None else 0.0
+        now = self._clock()
+        age = max(0.0, now - oldest) if oldest is not None else 0.0
+        busy_since = self._busy_since
+        busy = max(0.0, now - busy_since) if busy_since is not None else 0.0
         down = self._down_since is not None
+        stuck = busy >= DELAY_WARN_S
         return {
-            "ok": not down and age < DELAY_WARN_S,
-            "incidents_delayed": down or pending > 0,
+            "ok": not down and age < DELAY_WARN_S and not stuck,
+            "incidents_delayed": down or pending > 0 or stuck,
+            "turn_running_s": round(busy, 3),
             "database_down_since": self._down_since, "database_error": self._down_error,
             "pending_signals": pending, "oldest_pending_age_s": round(age, 3),
             "deferred_batches": self.deferred, "applied_signals": self.applied,
@@ -167,7 +174,11 @@ class RulesWorker:
                     self._gate.wait(0.05)
         try:
             with self._lock:
-                yield
+                self._busy_since = self._clock()
+                try:
+                    yield
+                finally:
+                    self._busy_since = None
         finally:
             if urgent:
                 with self._gate:
