@@ -79,6 +79,9 @@ class RulesWorker:
         self._down_since: float | None = None  # Unix seconds the database stopped answering
         self._down_error = ""
         self._busy_since: float | None = None  # Unix seconds the running turn began
+        # Lanes whose batch was refused and is being retried: only that batch's commit says
+        # the database is back (a tick with nothing to write, or a read, works under a lock).
+        self._waiting: set[str] = set()
         self.errors = 0  # readings whose evaluation raised, signals whose apply raised
         self.deferred = 0  # batches and ticks not committed because the database was down
         self.applied = 0  # signals applied to incidents
@@ -110,6 +113,7 @@ class RulesWorker:
     def handle(self, batch: list[Reading], lane: str = "telemetry") -> None:
         """Evaluate a batch in arrival order and commit it (StateUnavailable: retry it)."""
         with self._turn(urgent=lane == "life_safety"):
+            self._waiting.add(lane)
             self._reload_if_needed()
             keyed: list[KeyedSignal] = []
             for reading in batch:
@@ -121,6 +125,8 @@ class RulesWorker:
                     self.errors += 1
                     log.exception("evaluating %s/%s failed", reading.site, reading.device_id)
             self._commit(keyed)
+            self._waiting.discard(lane)
+            self._up()
             for reading in batch:
                 for observe in self._observers:
                     try:
@@ -271,6 +277,6 @@ class RulesWorker:
         self._down_error = str(e)[:200]
 
     def _up(self) -> None:
-        if self._down_since is not None:
+        if self._down_since is not None and not self._waiting:
             log.info("incident database back after %.1f s", self._clock() - self._down_since)
             self._down_since, self._down_error = None, ""

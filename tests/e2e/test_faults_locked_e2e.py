@@ -29,6 +29,7 @@ from tests.servers import Server
 
 ALARMS = [("smoke_obscuration", "sd-01"), ("fire_alarm", "fp-01"), ("door_forced", "door-01")]
 READINGS = 200  # zone-sensor readings sent while the lock is held
+STEADY_S = 4.0  # readiness is watched this long under the lock: it must not flap back to ok
 PG_TABLES = "incidents, signal_outbox, rule_state"  # what an alarm's commit and apply write
 
 
@@ -110,6 +111,10 @@ def test_alarms_raised_while_the_incident_database_is_locked_all_open_once_it_is
 
             body = poll(delayed, 30, "readiness reporting the delayed incidents")
             assert body["checks"]["rules"]["ok"] is False
+            until = time.monotonic() + STEADY_S  # and it keeps saying so while the lock holds
+            while time.monotonic() < until:
+                assert delayed() is not None, get(f"{api.url}/api/v1/health")[1]["checks"]
+                time.sleep(0.1)
             with urllib.request.urlopen(f"{api.url}/metrics", timeout=10) as r:
                 assert "sitewatch_rules_incidents_delayed 1.0" in r.read().decode()
             for rule, device in ALARMS:  # the lock really held every incident back
