@@ -25,10 +25,15 @@ SITE = "hq"
 
 
 class StreamWatch:
-    """Reads the SSE stream in a thread; `opened[device_id]` = arrival time (Unix seconds)."""
+    """Reads the SSE stream in a thread; `opened[device_id]` = arrival time (Unix seconds).
 
-    def __init__(self, base: str) -> None:
+    `rules`: only incidents of these rules count (None: any), so another rule's incident on
+    the same device (a silent panel's staleness) is not taken for the alarm's.
+    """
+
+    def __init__(self, base: str, rules: frozenset[str] | None = None) -> None:
         self.opened: dict[str, float] = {}
+        self._rules = rules
         self.connected = threading.Event()
         self._stop = threading.Event()
         self._base = base
@@ -58,7 +63,8 @@ class StreamWatch:
                 elif line.startswith("data: ") and event == "opened":
                     now = time.time()
                     incident = json.loads(line[6:])["incident"]
-                    self.opened.setdefault(incident["device_id"], now)
+                    if self._rules is None or incident.get("rule_id") in self._rules:
+                        self.opened.setdefault(incident["device_id"], now)
 
     def stop(self) -> None:
         """Stop reading (at the next line)."""

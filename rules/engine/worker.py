@@ -78,6 +78,10 @@ class RulesWorker:
         self._backlog: tuple[int, float | None] = (0, None)  # (pending, oldest commit time)
         self._down_since: float | None = None  # Unix seconds the database stopped answering
         self._down_error = ""
+        self._busy_since: float | None = None  # Unix seconds the running turn began
+        # Lanes whose batch was refused and is being retried: only that batch's commit says
+        # the database is back (a tick with nothing to write, or a read, works under a lock).
+        self._waiting: set[str] = set()
         self.errors = 0  # readings whose evaluation raised, signals whose apply raised
         self.deferred = 0  # batches and ticks not committed because the database was down
         self.applied = 0  # signals applied to incidents
@@ -90,13 +94,19 @@ class RulesWorker:
         self.sites: Callable[[], Collection[str]] | None = None
 
     def health(self) -> dict[str, Any]:
-        """ok while the database takes commits and no signal has waited over DELAY_WARN_S."""
+        """ok while the database takes commits, no signal has waited over DELAY_WARN_S and no
+        turn has run that long (a locked or slow database makes a commit wait, not fail)."""
         pending, oldest = self._backlog
-        age = max(0.0, self._clock() - oldest) if oldest is not None else 0.0
+        now = self._clock()
+        age = max(0.0, now - oldest) if oldest is not None else 0.0
+        busy_since = self._busy_since
+        busy = max(0.0, now - busy_since) if busy_since is not None else 0.0
         down = self._down_since is not None
+        stuck = busy >= DELAY_WARN_S
         return {
-            "ok": not down and age < DELAY_WARN_S,
-            "incidents_delayed": down or pending > 0,
+            "ok": not down and age < DELAY_WARN_S and not stuck,
+            "incidents_delayed": down or pending > 0 or stuck,
+            "turn_running_s": round(busy, 3),
             "database_down_since": self._down_since, "database_error": self._down_error,
             "pending_signals": pending, "oldest_pending_age_s": round(age, 3),
             "deferred_batches": self.deferred, "applied_signals": self.applied,
@@ -106,6 +116,7 @@ class RulesWorker:
     def handle(self, batch: list[Reading], lane: str = "telemetry") -> None:
         """Evaluate a batch in arrival order and commit it (StateUnavailable: retry it)."""
         with self._turn(urgent=lane == "life_safety"):
+            self._waiting.add(lane)
             self._reload_if_needed()
             keyed: list[KeyedSignal] = []
             for reading in batch:
@@ -117,6 +128,8 @@ class RulesWorker:
                     self.errors += 1
                     log.exception("evaluating %s/%s failed", reading.site, reading.device_id)
             self._commit(keyed)
+            self._waiting.discard(lane)
+            self._up()
             for reading in batch:
                 for observe in self._observers:
                     try:
@@ -182,7 +195,11 @@ class RulesWorker:
                     self._gate.wait(0.05)
         try:
             with self._lock:
-                yield
+                self._busy_since = self._clock()
+                try:
+                    yield
+                finally:
+                    self._busy_since = None
         finally:
             if urgent:
                 with self._gate:
@@ -277,6 +294,6 @@ class RulesWorker:
         self._down_error = str(e)[:200]
 
     def _up(self) -> None:
-        if self._down_since is not None:
+        if self._down_since is not None and not self._waiting:
             log.info("incident database back after %.1f s", self._clock() - self._down_since)
             self._down_since, self._down_error = None, ""

@@ -6,7 +6,10 @@ Faults are injected at the edge: the real PostgreSQL refuses connections
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -15,6 +18,7 @@ import sqlalchemy as sa
 from devices.liveness import DeviceLiveness
 from devices.reading import Reading
 from devices.registry import load_registry
+from rules.db import database
 from rules.db.database import open_database
 from rules.db.outbox import KeyedSignal, SqlSignalOutbox
 from rules.db.schema import signal_outbox
@@ -209,3 +213,60 @@ def test_the_longest_unregistered_id_at_the_longest_site_fits_every_key(stack: S
     key = ("unregistered_fire_alarm", f"{device}@{site}")  # a state key of such a device
     stack.outbox.commit({key: RuleState(phase="firing", since=T0, site=site)}, [])
     assert stack.outbox.states.load_all()[key].phase == "firing"
+
+
+def test_a_turn_held_up_past_the_delay_bound_makes_health_say_incidents_are_delayed(
+    stack: Stack,
+) -> None:
+    """A locked table makes a commit wait, not fail (PostgreSQL has no lock timeout by
+    default): health must tell from the turn's age alone (found by
+    tests/e2e/test_faults_locked_e2e.py)."""
+    inside, release = threading.Event(), threading.Event()
+
+    def held(_: Reading) -> None:  # runs inside the turn, as a commit blocked on a lock would
+        inside.set()
+        release.wait(10)
+
+    worker = RulesWorker(stack.evaluator, stack.incidents, DeviceLiveness(REGISTRY, T0),
+                         stack.outbox, observers=[held], clock=lambda: stack.now)
+    thread = threading.Thread(target=worker.handle, args=(ALARMS[:1],))
+    thread.start()
+    try:
+        assert inside.wait(10)
+        assert worker.health()["ok"] is True  # just started: nothing to report yet
+        stack.now += 6  # past DELAY_WARN_S (5 s), still inside the turn
+        health = worker.health()
+        assert health["ok"] is False and health["incidents_delayed"] is True
+        assert health["turn_running_s"] == 6
+    finally:
+        release.set()
+        thread.join(10)
+    assert worker.health()["turn_running_s"] == 0
+
+
+def test_under_a_write_lock_a_tick_with_nothing_to_write_does_not_say_the_database_is_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite locked by another writer: reads work, so a tick (nothing to write) succeeds
+    between two retries of the refused batch; health kept flapping back to ok (found by
+    tests/e2e/test_faults_locked_e2e.py)."""
+    monkeypatch.setattr(database, "SQLITE_BUSY_TIMEOUT_MS", 100)  # fail fast under the lock
+    engine = open_database(f"sqlite:///{tmp_path / 'rules.db'}")
+    try:
+        stack = Stack(engine)
+        stack.worker.tick()  # the first tick prunes the outbox (a write); the next not for 10 min
+        lock = sqlite3.connect(tmp_path / "rules.db", isolation_level=None)
+        lock.execute("BEGIN EXCLUSIVE")
+        with pytest.raises(StateUnavailable):
+            stack.worker.handle(ALARMS)
+        stack.now += 1
+        stack.worker.tick()  # reads and writes nothing: works under the lock
+        health = stack.worker.health()
+        assert health["ok"] is False and health["incidents_delayed"] is True, health
+        lock.execute("ROLLBACK")
+        lock.close()
+        stack.worker.handle(ALARMS)  # the consumer's retry
+        assert stack.worker.health()["ok"] is True
+        assert stack.open_incidents() == dict.fromkeys(EXPECTED, 1)
+    finally:
+        engine.dispose()
