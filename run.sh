@@ -59,7 +59,9 @@ case "${1:-}" in
         shift
         "$VENV/bin/ruff" check devices ingest rules api tests bench
         "$VENV/bin/mypy"
-        exec "$VENV/bin/pytest" "$@"
+        # Most tests wait on real servers, not the CPU: several workers, each with servers of
+        # its own, overlap the waits (`./run.sh test -n 0` runs serially).
+        exec "$VENV/bin/pytest" -n "${SITEWATCH_TEST_WORKERS:-4}" "$@"
         ;;
     "")
         sed -n '2,5p' "$0"
