@@ -27,6 +27,15 @@ _counter = itertools.count()
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")  # gw0, gw1, ... under xdist
 
 
+# The longest tests (the demo's two-minute scenario, the browser module on its one worker) are
+# handed out first, so none of them starts last and runs alone at the end of a parallel run.
+LONGEST_FIRST = ("tests/test_demo.py::", "tests/browser/")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: not item.nodeid.startswith(LONGEST_FIRST))  # a stable sort
+
+
 def _serve(make: object, name: str) -> Iterator[servers.Server]:
     # Not under tmp_path_factory: its folders are private to us, and Mosquitto and PostgreSQL
     # run as their own users.
