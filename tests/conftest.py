@@ -27,8 +27,8 @@ _counter = itertools.count()
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")  # gw0, gw1, ... under xdist
 
 
-# The longest tests (the demo's two-minute scenario, the browser module on its one worker) are
-# handed out first, so none of them starts last and runs alone at the end of a parallel run.
+# The longest tests (the demo's two-minute scenario, the browser module) are handed out first,
+# so none of them starts last and runs alone at the end of a parallel run.
 LONGEST_FIRST = ("tests/test_demo.py::", "tests/browser/")
 
 

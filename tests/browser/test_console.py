@@ -13,7 +13,7 @@ import pytest
 from tests.browser.conftest import Console, OpenPage, shot
 from tests.e2e.helpers import poll
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("browser")]  # one Chromium, one serve
+pytestmark = pytest.mark.slow
 
 BANNER_S = 2.0  # SPEC §9 / issue 12: a fire alarm is on screen within this long
 VIEWS = {  # route -> what is on screen once the view has its data
