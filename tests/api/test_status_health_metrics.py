@@ -110,7 +110,12 @@ def test_metrics_expose_ingest_incidents_devices_requests_and_stream_clients(
     assert m[("sitewatch_incidents", (("kind", "ticket"), ("state", "open")))] == 1
     assert m[("sitewatch_alerts_active", (("severity", "critical"),))] == 1
     assert m[("sitewatch_tickets_open", (("priority", "P2"),))] == 1
-    assert m[("sitewatch_devices", (("registered", "true"), ("state", "unknown")))] == 4
+    registered = {labels: v for (name, labels), v in m.items()
+                  if name == "sitewatch_devices" and ("registered", "true") in labels}
+    assert sum(registered.values()) == 4
+    # None heard yet: unknown, but zs-fast (1 s interval) is offline after its 3 s of grace
+    # when a busy machine makes this test take that long.
+    assert registered[(("registered", "true"), ("state", "unknown"))] >= 3
     assert m[("sitewatch_sse_clients", ())] == 0
     assert m[("sitewatch_rules_errors_total", ())] == 2
     assert m[("sitewatch_rules_backlog", ())] == 5

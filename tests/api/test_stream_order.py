@@ -21,6 +21,7 @@ from rules.db.database import open_database
 from rules.db.schema import incident_timeline
 from rules.engine.loader import parse_rules
 from rules.incidents.service import IncidentService
+from tests.databases import migrated_sqlite
 
 WRITERS = 6
 CHANGES_PER_WRITER = 30  # each: a ticket opened, then commented (2 timeline entries)
@@ -30,9 +31,8 @@ SLOW_COMMIT_S = 0.01  # upper bound of the delay injected between a timeline ins
 @pytest.fixture(params=["sqlite", "postgresql"])
 def engine(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[sa.Engine]:
     """A migrated incident database of each kind."""
-    url = (f"sqlite:///{tmp_path / 'sw.db'}" if request.param == "sqlite"
-           else str(request.getfixturevalue("pg_url")))
-    eng = open_database(url)
+    eng = (migrated_sqlite(tmp_path / "sw.db") if request.param == "sqlite"
+           else open_database(request.getfixturevalue("pg_migrated_url")))
     yield eng
     eng.dispose()
 

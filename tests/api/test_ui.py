@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from api.endpoints.ui import STATIC_DIR
 from api.runtime import Runtime
-from rules.db.database import open_database
+from tests.databases import migrated_sqlite
 
 SCRIPTS = [STATIC_DIR / "app.js", *sorted((STATIC_DIR / "js").glob("*.js"))]
 
@@ -20,7 +20,7 @@ SCRIPTS = [STATIC_DIR / "app.js", *sorted((STATIC_DIR / "js").glob("*.js"))]
 @pytest.fixture
 def database(tmp_path: Path) -> Iterator[sa.Engine]:
     """SQLite only: static files never reach the database, one database is enough here."""
-    engine = open_database(f"sqlite:///{tmp_path / 'sitewatch.db'}")
+    engine = migrated_sqlite(tmp_path / "sitewatch.db")
     yield engine
     engine.dispose()
 

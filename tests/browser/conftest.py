@@ -1,6 +1,6 @@
 """Browser tests: Debian's Chromium driven by Playwright against a real `sitewatch serve`.
 
-One Chromium per test session, one `sitewatch serve` (real Mosquitto, real InfluxDB 1.x over the
+One Chromium and one `sitewatch serve` (real Mosquitto, real InfluxDB 1.x over the
 v1 API, SQLite) per test module, a fresh browser context (its own storage) per test.
 """
 
@@ -51,9 +51,13 @@ AUDIO_PROBE = """
 """
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Debian's Chromium, headless; missing: a failure under CI=true, a skip elsewhere."""
+    """Debian's Chromium, headless; missing: a failure under CI=true, a skip elsewhere.
+
+    Per module, not per session: Playwright's sync API keeps an asyncio loop running in the
+    thread while it is open, and an xdist worker goes on with other tests (asyncio.run) after
+    the browser tests."""
     if not CHROMIUM.exists():
         missing("chromium")
     try:

@@ -12,6 +12,7 @@ from devices.snapshot import DeviceSnapshot
 from rules.db.database import open_database
 from rules.db.device_registry import DeviceExists, DeviceMissing, DeviceTable
 from rules.db.device_states import DeviceStateStore
+from tests.databases import migrated_sqlite
 
 T = 1_800_000_000.0
 
@@ -26,9 +27,8 @@ devices:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def table(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DeviceTable]:
     """The registry tables on SQLite and on a real PostgreSQL."""
-    url = (f"sqlite:///{tmp_path / 'db.sqlite'}" if request.param == "sqlite"
-           else request.getfixturevalue("pg_url"))
-    engine = open_database(url)
+    engine = (migrated_sqlite(tmp_path / "db.sqlite") if request.param == "sqlite"
+              else open_database(request.getfixturevalue("pg_migrated_url")))
     yield DeviceTable(engine)
     engine.dispose()
 

@@ -15,6 +15,7 @@ from devices.registry import parse_registry
 from devices.snapshot import DeviceSnapshot
 from rules.db.database import open_database
 from rules.db.device_states import DeviceStateSaver, DeviceStateStore
+from tests.databases import migrated_sqlite
 
 T0 = 1_795_773_600.125  # Unix seconds, with a fraction that must survive the round trip
 REGISTRY = parse_registry(
@@ -24,10 +25,11 @@ REGISTRY = parse_registry(
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh SQLite file or a fresh real PostgreSQL database."""
+    """A fresh SQLite file or a fresh real PostgreSQL database, both at the newest revision."""
     if request.param == "sqlite":
+        migrated_sqlite(tmp_path / "var" / "sitewatch.db").dispose()  # a copy of the template
         return f"sqlite:///{tmp_path / 'var' / 'sitewatch.db'}"
-    return str(request.getfixturevalue("pg_url"))
+    return str(request.getfixturevalue("pg_migrated_url"))
 
 
 @pytest.fixture

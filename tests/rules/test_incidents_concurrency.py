@@ -12,6 +12,7 @@ from rules.db.database import open_database
 from rules.db.schema import incident_timeline
 from rules.engine.loader import parse_rules
 from rules.incidents.service import IncidentService
+from tests.databases import migrated_sqlite
 from tests.rules.test_incidents import PACK_YAML, T0, fire
 
 THREADS = 16
@@ -20,10 +21,11 @@ FIRES_PER_THREAD = 25
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh SQLite file or a fresh real PostgreSQL database."""
+    """A fresh SQLite file or a fresh real PostgreSQL database, both at the newest revision."""
     if request.param == "sqlite":
+        migrated_sqlite(tmp_path / "var" / "sitewatch.db").dispose()  # a copy of the template
         return f"sqlite:///{tmp_path / 'var' / 'sitewatch.db'}"
-    return str(request.getfixturevalue("pg_url"))
+    return str(request.getfixturevalue("pg_migrated_url"))
 
 
 @pytest.mark.slow

@@ -81,8 +81,8 @@ class Stack:
 
 
 @pytest.fixture
-def stack(pg_url: str) -> Iterator[Stack]:
-    engine = open_database(pg_url)
+def stack(pg_migrated_url: str) -> Iterator[Stack]:
+    engine = open_database(pg_migrated_url)
     try:
         yield Stack(engine)
     finally:
@@ -109,9 +109,9 @@ EXPECTED = {("smoke_obscuration", f"sd-0{i}") for i in (1, 2, 3)} | {
 
 
 def test_a_batch_the_database_refused_is_evaluated_again_and_opens_every_incident_once(
-    stack: Stack, pg_url: str
+    stack: Stack, pg_migrated_url: str
 ) -> None:
-    outage = Outage(pg_url)
+    outage = Outage(pg_migrated_url)
     outage.begin()
     try:
         with pytest.raises(StateUnavailable):
@@ -137,7 +137,7 @@ def test_a_batch_the_database_refused_is_evaluated_again_and_opens_every_inciden
 
 
 def test_signals_committed_before_an_outage_are_applied_once_it_is_back(
-    stack: Stack, pg_url: str
+    stack: Stack, pg_migrated_url: str
 ) -> None:
     door = [event("door-02", "door", "door_forced_open", T0 + 1)]
     stack.outbox.commit({}, [])  # nothing to write: no transaction, no error
@@ -146,7 +146,7 @@ def test_signals_committed_before_an_outage_are_applied_once_it_is_back(
         keyed.append(KeyedSignal(reading_key(sig, door[0]), "life_safety", sig))
     stack.outbox.commit(stack.evaluator.take_changes(), keyed)  # committed, then the crash
     stack.restart()
-    outage = Outage(pg_url)
+    outage = Outage(pg_migrated_url)
     outage.begin()
     try:
         stack.worker.tick()  # cannot reach the database: nothing applied, nothing lost

@@ -18,6 +18,7 @@ from rules.engine.loader import parse_rules
 from rules.incidents.service import IncidentService
 from rules.maintenance.config import ScheduleConfigError, load_schedules, parse_schedules
 from rules.maintenance.schedules import PreventiveMaintenance, latest_slot, runs, targets
+from tests.databases import migrated_sqlite
 
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC).timestamp()
 DEC_1_0800 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC).timestamp()
@@ -54,9 +55,8 @@ class Clock:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def engine(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[sa.Engine]:
     """A migrated database: SQLite file or a fresh PostgreSQL database."""
-    url = (f"sqlite:///{tmp_path / 'sw.db'}" if request.param == "sqlite"
-           else str(request.getfixturevalue("pg_url")))
-    eng = open_database(url)
+    eng = (migrated_sqlite(tmp_path / "sw.db") if request.param == "sqlite"
+           else open_database(request.getfixturevalue("pg_migrated_url")))
     yield eng
     eng.dispose()
 

@@ -9,14 +9,16 @@ import pytest
 from rules.db.database import open_database
 from rules.db.rule_state import SqlStateStore
 from rules.engine.state import RuleState
+from tests.databases import migrated_sqlite
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh SQLite file or a fresh real PostgreSQL database."""
+    """A fresh SQLite file or a fresh real PostgreSQL database, both at the newest revision."""
     if request.param == "sqlite":
+        migrated_sqlite(tmp_path / "var" / "sitewatch.db").dispose()  # a copy of the template
         return f"sqlite:///{tmp_path / 'var' / 'sitewatch.db'}"
-    return str(request.getfixturevalue("pg_url"))
+    return str(request.getfixturevalue("pg_migrated_url"))
 
 
 def test_saved_states_come_back_after_a_restart(db_url: str) -> None:
