@@ -73,7 +73,7 @@ class ReportOut(BaseModel):
     by_grade: dict[str, int]
     overall: FiguresOut
     departments: dict[str, FiguresOut]
-    satisfaction: SatisfactionOut | None = None  # ratings given in the period (JSON only)
+    satisfaction: SatisfactionOut | None = None  # ratings given in the period (CSV: 2 columns)
 
 
 class DeliveryOut(BaseModel):
@@ -138,6 +138,7 @@ def report(
                  "msg": f"the period is longer than {PERIOD_MAX.days} days"}
         raise RequestValidationError([error])
     figures = build_report(rt.engine, start, end, now, principal.sites)
+    figures["satisfaction"] = satisfaction(rt.engine, start, end, principal.sites)
     if format == "csv":
         name = f"sitewatch-report-{start:%Y%m%d}-{end:%Y%m%d}.csv"
         return Response(
@@ -145,7 +146,6 @@ def report(
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )
-    figures["satisfaction"] = satisfaction(rt.engine, start, end, principal.sites)
     return ReportOut.model_validate(figures)
 
 

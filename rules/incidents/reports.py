@@ -157,20 +157,28 @@ CSV_COLUMNS = ["from", "to", "department", "incidents", "alerts", "tickets",
                "acknowledged", "mtta_s",
                "resolved", "mttr_s", "respond_due", "respond_met", "respond_compliance_pct",
                "resolve_due", "resolve_met", "resolve_compliance_pct", "sla_due", "sla_met",
-               "sla_compliance_pct"]
+               "sla_compliance_pct", "ratings", "rating_average"]
 
 
 def report_csv(report: dict[str, Any]) -> str:
     """The report as CSV: one row per department, then an `all` row; empty cells for None.
 
     Every row names the period (`from`, `to`, RFC 3339), so a file read alone says what it covers.
+    `ratings`, `rating_average`: the requesters' ratings given in the period (report["satisfaction"]
+    when present: SPEC §8.4's satisfaction by department and period).
     """
+    rated = report.get("satisfaction") or {"overall": {}, "departments": {}}
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
-    rows = [*report["departments"].items(), ("all", report["overall"])]
+    rated_only: dict[str, dict[str, Any]] = {
+        d: {"by_grade": {}} for d in rated["departments"] if d not in report["departments"]}
+    rows = [*report["departments"].items(), *rated_only.items(), ("all", report["overall"])]
     for department, figures in rows:
-        values = {"from": report["from"], "to": report["to"], "department": department, **figures}
+        given = (rated["overall"] if department == "all"
+                 else rated["departments"].get(department, {}))
+        values = {"from": report["from"], "to": report["to"], "department": department, **figures,
+                  "ratings": given.get("count", 0), "rating_average": given.get("average")}
         values.update({g: figures["by_grade"].get(g, 0) for g in (*SEVERITIES, *PRIORITIES)})
-        writer.writerow(["" if values[k] is None else values[k] for k in CSV_COLUMNS])
+        writer.writerow(["" if values.get(k) is None else values[k] for k in CSV_COLUMNS])
     return out.getvalue()

@@ -5,6 +5,8 @@ requester's rating link works once and the report's satisfaction matches known r
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 import time
@@ -236,6 +238,12 @@ def test_the_rating_link_works_once_and_the_report_counts_known_ratings(
         start = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
         report = client.get("/api/v1/reports", headers=bearer(admin),
                             params={"from": start}).json()["satisfaction"]
+        csv_rows = {r["department"]: r for r in csv.DictReader(io.StringIO(client.get(
+            "/api/v1/reports", headers=bearer(admin),
+            params={"from": start, "format": "csv"}).text))}
+    assert (csv_rows["maintenance"]["ratings"], csv_rows["maintenance"]["rating_average"]) == (
+        "3", "3.67")
+    assert (csv_rows["all"]["ratings"], csv_rows["all"]["rating_average"]) == ("4", "3.5")
     assert report["departments"]["maintenance"] == {
         "count": 3, "average": 3.67, "distribution": {"1": 0, "2": 1, "3": 0, "4": 1, "5": 1}}
     assert report["departments"]["security"]["count"] == 1
