@@ -5,14 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query
-from fastapi.exceptions import RequestValidationError
+from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import AUTH_ERRORS, Reader
 from api.endpoints import API_PREFIX, RuntimeDep, utc
-from api.endpoints.reports import DEFAULT_PERIOD, PERIOD_MAX, _aware
+from api.periods import BadPeriod, period
 from api.schemas import ErrorOut
 from api.sites import narrow
 from rules.incidents.alarm_health import alarm_health, alarm_health_csv
@@ -82,17 +81,10 @@ def alarm_report(
     frequent, chattering, stale, severity mix, MTTA, false alarms, each with its reference
     level and a verdict; `format=csv` gives one row per figure."""
     now = utc(rt.clock())
-    end = _aware(to) if to is not None else now
     try:
-        start = _aware(from_) if from_ is not None else end - DEFAULT_PERIOD
-    except OverflowError as e:
-        raise HTTPException(400, "`to` is too early for a default period; give `from`") from e
-    if start >= end:
-        raise HTTPException(400, "`from` must be before `to`")
-    if end - start > PERIOD_MAX:
-        error = {"type": "value_error", "loc": ["query", "from"], "input": str(from_),
-                 "msg": f"the period is longer than {PERIOD_MAX.days} days"}
-        raise RequestValidationError([error])
+        start, end = period(from_, to, now)
+    except BadPeriod as e:
+        raise e.answer() from None
     wanted, visible = narrow(principal, site)
     if not visible:
         sites: frozenset[str] | None = frozenset()  # a site outside the token's scope: nothing

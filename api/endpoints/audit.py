@@ -5,23 +5,21 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
-from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import AUTH_ERRORS, Principal, require
 from api.csv_export import CSV_ANSWER, csv_lines, csv_response
 from api.endpoints import API_PREFIX, OFFSET_MAX, RuntimeDep, utc
+from api.periods import BadPeriod, period
 from api.schemas import ErrorOut
 from rules.audit.log import PAGE_MAX, AuditEntry, Filters, entries, last_id
 
 router = APIRouter(prefix=API_PREFIX, tags=["audit"])
 Admin = Annotated[Principal, Depends(require(frozenset({"admin"})))]
-DEFAULT_PERIOD = timedelta(days=30)  # the period when `from` is not given
-PERIOD_MAX = timedelta(days=366)  # longer periods: 422 naming `from`
 CSV_ROWS_MAX = 100_000  # the most entries one CSV answer carries
 COLUMNS = ("id", "at", "actor", "actor_token_id", "action", "target", "site", "detail")
 
@@ -51,15 +49,6 @@ class AuditPage(BaseModel):
     limit: int
     offset: int
     next_offset: int | None  # where the next page starts; None when this page is the last
-
-
-def _aware(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _bad_period(field: str, msg: str, value: datetime | None) -> RequestValidationError:
-    return RequestValidationError([{"type": "value_error", "loc": ["query", field],
-                                    "msg": msg, "input": str(value)}])
 
 
 def _row(e: AuditEntry) -> tuple[Any, ...]:
@@ -107,15 +96,10 @@ def audit_log(
     if principal.sites is not None:
         raise HTTPException(403, "the audit log spans every site: a site-scoped token may "
                                  "not read it")
-    end = _aware(to) if to is not None else utc(rt.clock())
     try:
-        start = _aware(from_) if from_ is not None else end - DEFAULT_PERIOD
-    except OverflowError:
-        raise _bad_period("to", "too early for a default period; give `from`", to) from None
-    if start >= end:
-        raise _bad_period("from", "must be before `to`", from_)
-    if end - start > PERIOD_MAX:
-        raise _bad_period("from", f"the period is longer than {PERIOD_MAX.days} days", from_)
+        start, end = period(from_, to, utc(rt.clock()))
+    except BadPeriod as e:
+        raise e.unprocessable() from None
     filters = Filters(actor=actor, action=action, target=target, start=start, end=end)
     if format == "csv":
         name = f"sitewatch-audit-{start:%Y%m%d}-{end:%Y%m%d}.csv"

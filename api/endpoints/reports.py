@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import AUTH_ERRORS, Reader
 from api.endpoints import API_PREFIX, ID_MAX, OFFSET_MAX, RuntimeDep, utc
+from api.periods import BadPeriod, period
 from api.schemas import ErrorOut
 from api.sites import incident_visible
 from rules.incidents.reports import build_report, report_csv
@@ -19,8 +19,6 @@ from rules.notify.delivery_log import list_deliveries
 from rules.people.satisfaction import satisfaction
 
 router = APIRouter(prefix=API_PREFIX, tags=["reports"])
-DEFAULT_PERIOD = timedelta(days=30)  # the period when `from` is not given
-PERIOD_MAX = timedelta(days=366)  # longer periods get 422: one pass reads every incident
 
 
 class FiguresOut(BaseModel):
@@ -101,10 +99,6 @@ class DeliveryPage(BaseModel):
     total: int
 
 
-def _aware(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 @router.get(
     "/reports",
     response_model=ReportOut,
@@ -126,17 +120,10 @@ def report(
     """Incidents opened in [from, to) by department, kind and grade, with MTTA, MTTR and
     SLA compliance per department; `format=csv` gives one row per department."""
     now = utc(rt.clock())
-    end = _aware(to) if to is not None else now
     try:
-        start = _aware(from_) if from_ is not None else end - DEFAULT_PERIOD
-    except OverflowError as e:
-        raise HTTPException(400, "`to` is too early for a default period; give `from`") from e
-    if start >= end:
-        raise HTTPException(400, "`from` must be before `to`")
-    if end - start > PERIOD_MAX:
-        error = {"type": "value_error", "loc": ["query", "from"], "input": str(from_),
-                 "msg": f"the period is longer than {PERIOD_MAX.days} days"}
-        raise RequestValidationError([error])
+        start, end = period(from_, to, now)
+    except BadPeriod as e:
+        raise e.answer() from None
     figures = build_report(rt.engine, start, end, now, principal.sites)
     figures["satisfaction"] = satisfaction(rt.engine, start, end, principal.sites)
     if format == "csv":
