@@ -6,6 +6,7 @@ A mixin of rules/engine/evaluator.py, kept apart so that module holds the evalua
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any
 
 from devices.reading import Reading
@@ -17,19 +18,21 @@ from rules.engine.state import RuleState, StateKey
 from rules.engine.watched import plain_device_id
 
 
-class KindSteps:
+class KindSteps(ABC):
     """Handlers of threshold, rate, meter, count and event rules (see rules/engine/index.py)."""
 
     _states: dict[StateKey, RuleState]
 
+    @abstractmethod
     def _state(self, key: StateKey, r: Reading) -> RuleState:
-        raise NotImplementedError  # the Evaluator's: the state of `key`, made if new
+        """The Evaluator's: the state of `key`, made if new."""
 
+    @abstractmethod
     def _commit(
         self, rule: Rule, key: StateKey, st: RuleState, step: c.Step | None, now: float,
         out: list[Signal],
     ) -> None:
-        raise NotImplementedError  # the Evaluator's: persist what a step changed, emit it
+        """The Evaluator's: persist what a step changed, emit it."""
 
     def _on_threshold(self, route: Matcher, r: Reading, value: Any, now: float,
                       out: list[Signal]) -> None:
