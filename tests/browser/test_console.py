@@ -67,6 +67,15 @@ def _fire(console: Console, device_id: str = "fp-01") -> dict[str, Any]:
     return poll(lambda: _open_alert(console, "fire_alarm", device_id), 10, "fire alarm alert")
 
 
+def _no_fire_alarm(console: Console) -> None:
+    """Resolve fp-01's open fire alarm, if an earlier test on this worker left one: a new
+    `fire_alarm` must open a new alert, not repeat on an acknowledged one."""
+    alert = _open_alert(console, "fire_alarm", "fp-01")
+    if alert:
+        console.api(f"/incidents/{alert['id']}/resolve", "admin",
+                    {"note": "test set-up: panel reset", "code": "test", "force": True})
+
+
 def _banner_has(page: Any, incident_id: int) -> bool:
     return bool(page.evaluate(
         "id => !document.getElementById('critical').hidden && "
@@ -76,6 +85,7 @@ def _banner_has(page: Any, incident_id: int) -> bool:
 def test_a_fire_alarm_over_mqtt_is_in_the_banner_within_2_s_and_sounds_and_notifies(
     open_page: OpenPage, console: Console
 ) -> None:
+    _no_fire_alarm(console)
     page = open_page("security")
     page.add_init_script(NOTIFY_PROBE)
     page.reload()
