@@ -103,6 +103,38 @@ def test_a_fire_alarm_over_mqtt_is_in_the_banner_within_2_s_and_sounds_and_notif
     shot(page, "queue-desktop-en")
 
 
+def test_a_fire_alarm_opened_while_the_first_read_is_in_flight_stays_in_the_banner(
+    open_page: OpenPage, console: Console
+) -> None:
+    """The open alerts are read when the stream attaches; an alarm whose frame arrives before
+    that read's answer (answered before the alarm was committed) must not be wiped by it."""
+    _no_fire_alarm(console)
+    held: list[tuple[Any, Any]] = []
+
+    def hold_first_read(route: Any) -> None:
+        if "kind=alert" in route.request.url and "open=true" in route.request.url and not held:
+            held.append((route, route.fetch()))  # answered now, delivered later
+        else:
+            route.continue_()
+
+    page = open_page("security")
+    page.route("**/api/v1/incidents?*", hold_first_read)
+    page.reload()
+    page.wait_for_function("() => document.getElementById('live').dataset.state === 'ok'")
+    for _ in range(200):  # Playwright calls the handler while it is waited on, not in a sleep
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held, "the console never read the open alerts"
+    console.site.event("fp-01", "fire_alarm", zone="reception")
+    page.wait_for_selector("#critical:not([hidden]) .crit-line", timeout=BANNER_S * 1000)
+    route, answer = held[0]
+    route.fulfill(response=answer)  # the stale answer, without the alarm
+    page.wait_for_timeout(500)  # a frame for the answer to be drawn
+    assert "Fire alarm" in page.inner_text("#critical")
+    page.unroute("**/api/v1/incidents?*")
+
+
 def test_acknowledging_takes_two_clicks_and_the_api_agrees_and_the_alarm_stops(
     open_page: OpenPage, console: Console
 ) -> None:

@@ -27,19 +27,37 @@ export function sortedAlerts() {
   return [...alerts.values()].sort(byQueueOrder);
 }
 
+// Frames that arrive while a read of the open alerts is in flight: the read may have been
+// answered before they were committed, so they are applied again on top of its answer (else an
+// alert opened just after the stream attached would vanish from the banner).
+const reading = new Set();
+
 export async function loadAlerts() {
-  const page = await api(`/incidents?kind=alert&open=true&limit=${LIMIT}`);
+  const during = [];
+  reading.add(during);
+  let page;
+  try {
+    page = await api(`/incidents?kind=alert&open=true&limit=${LIMIT}`);
+  } finally {
+    reading.delete(during);
+  }
   alerts.clear();
   for (const i of page.items) alerts.set(i.id, i);
+  for (const inc of during) apply(inc);
   redraw();
+}
+
+function apply(inc) {
+  if (["resolved", "cancelled"].includes(inc.state)) alerts.delete(inc.id);
+  else alerts.set(inc.id, inc);
 }
 
 /** Apply one stream frame: only this alert changes. */
 function onIncident(ev) {
   const inc = ev.incident;
   if (inc.kind !== "alert") return;
-  if (["resolved", "cancelled"].includes(inc.state)) alerts.delete(inc.id);
-  else alerts.set(inc.id, inc);
+  for (const during of reading) during.push(inc);
+  apply(inc);
   redraw();
 }
 
