@@ -130,15 +130,17 @@ class Service:
             scheduled_work(
                 self.incidents,
                 maintenance=self.maintenance,
-                sites=lambda: None if self.sites is None else self.sites.owned(),
+                sites=self._served,
                 extra=[
                     *(self.sites.jobs() if self.sites is not None else []),
                     Job("rules-tick", lambda now: self.rules.tick(), 1.0),
-                    Job("resolve-rechecks", self.incidents.recheck_forced, 30.0),
+                    Job("resolve-rechecks", lambda now: self.incidents.recheck_forced(
+                        now, self._served()), 30.0),
                     Job("dependency-watch", DependencyWatch(self.health).run, 5.0),
                     *retention_jobs(self.store, settings.retention_days),
                     device_states_job(self.device_states),
-                    Job("operations", self.operations.expire_due, 1.0),  # ends what is due
+                    Job("operations", lambda now: self.operations.expire_due(  # ends what is due
+                        now, self._served()), 1.0),
                     *self.people.jobs,
                 ],
             )
@@ -195,6 +197,10 @@ class Service:
                 client_id=f"{settings.mqtt_client_id}-incidents",
                 prefix=settings.mqtt_topic_prefix,
             )
+
+    def _served(self) -> frozenset[str] | None:
+        """The sites whose scheduled work is this instance's (SPEC §11); None: every site."""
+        return None if self.sites is None else self.sites.owned()
 
     def _swapped(self, pack: RulePack, evaluator: Evaluator) -> None:
         """A reloaded rules file took effect: every holder of the pack sees the new one."""

@@ -1,0 +1,48 @@
+"""Scheduled work divided by site (SITEWATCH_SITES, SPEC §11): two instances on one PostgreSQL,
+each expiring operations and re-checking forced resolves only at the sites it serves."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from tests.rules.operations_helpers import Clock, make_site, set_phase
+from tests.rules.test_resolve_still_present import GRACE, T0, Plant
+
+pytestmark = pytest.mark.parametrize("engine", ["postgresql"], indirect=True)
+
+
+def test_a_disablement_at_a_site_is_ended_by_its_owner_alone(engine: sa.Engine) -> None:
+    clock = Clock()
+    owner, other = make_site(engine, clock), make_site(engine, clock)  # two instances
+    owner.ops.disable({"site": "hq", "device_id": "hd-01"}, reason="hot works",
+                      until=clock.at(600), actor="ana", role="security")
+    owner.ops.start_test({"site": "hq", "zone": "hall-a"}, note="quarterly",
+                         until=clock.at(600), actor="ana")
+    set_phase(engine, "heat_fixed", "hd-01", "firing")
+    owner.signal("heat_fixed", "hd-01")
+    clock.now += 601
+    assert other.ops.expire_due(sites={"annex"}) == 0  # not its site: left for the owner
+    assert [d.ended_at for d in other.ops.disablements()] == [None]
+    assert owner.ops.expire_due(sites={"hq", "annex"}) >= 1
+    assert other.ops.expire_due(sites={"annex"}) == 0
+    assert owner.ops.expire_due(sites={"hq"}) == 0  # once
+    [record] = owner.ops.disablements()
+    [test] = owner.ops.tests()
+    assert (record.ended_by, test.ended_by) == ("system", "system")
+    [alert] = owner.open_of("heat_fixed", "hd-01")  # raised once, by the owner
+    assert alert.opened_at.timestamp() == clock.now
+
+
+def test_a_forced_resolve_is_rechecked_by_the_owner_of_its_site(engine: sa.Engine) -> None:
+    plant, elsewhere = Plant(engine), Plant(engine)  # the ticket is at "hq"
+    plant.filter(381, T0)
+    [(ticket, _)] = plant.tickets()
+    plant.incidents.transition(ticket, "resolve", actor="tech", force=True, note="replaced",
+                               now=T0 + 60)
+    assert elsewhere.incidents.recheck_forced(now=T0 + 60 + GRACE, sites={"annex"}) == []
+    assert [s for _, s in plant.tickets()] == ["resolved"]
+    entries = plant.incidents.recheck_forced(now=T0 + 60 + GRACE, sites={"hq"})
+    assert [e.action for e in entries] == ["opened"]
+    assert elsewhere.incidents.recheck_forced(now=T0 + 61 + GRACE, sites={"annex"}) == []
+    assert [s for _, s in plant.tickets()] == ["resolved", "open"]
