@@ -118,7 +118,7 @@ class Service:
         )
         oncall = load_oncall(settings.oncall) if settings.oncall else None
         # SPEC §8.4-§8.5: pages to the on-call chain, rating links, and their routes
-        self.people = build_people(settings, self.engine, self.incidents, oncall)
+        self.people = build_people(settings, self.engine, self.incidents, oncall, self._served)
         self.notifier = Notifier(
             self.engine, self.incidents, load_routes(settings.notifications) + self.people.routes,
             windows=MaintenanceWindows(self.engine),

@@ -1,11 +1,19 @@
 """Scheduled work divided by site (SITEWATCH_SITES, SPEC §11): two instances on one PostgreSQL,
-each expiring operations and re-checking forced resolves only at the sites it serves."""
+each expiring operations, re-checking forced resolves and paging only at the sites it serves."""
 
 from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
 
+from rules.engine.loader import parse_rules
+from rules.incidents.service import IncidentService
+from rules.operations.silences import silenced
+from rules.people.contacts import person_routes
+from rules.people.links import LinkSigner
+from rules.people.oncall import parse
+from rules.people.paging import Pager
+from tests.rules import test_paging as paging
 from tests.rules.operations_helpers import Clock, make_site, set_phase
 from tests.rules.test_resolve_still_present import GRACE, T0, Plant
 
@@ -46,3 +54,19 @@ def test_a_forced_resolve_is_rechecked_by_the_owner_of_its_site(engine: sa.Engin
     assert [e.action for e in entries] == ["opened"]
     assert elsewhere.incidents.recheck_forced(now=T0 + 61 + GRACE, sites={"annex"}) == []
     assert [s for _, s in plant.tickets()] == ["resolved", "open"]
+
+
+def test_an_alert_is_paged_by_the_owner_of_its_site(engine: sa.Engine) -> None:
+    clock = paging.Clock()
+    incidents = IncidentService(engine, parse_rules(paging.PACK), clock=clock)
+    oncall = parse(paging.ROTA)
+    owner, other = (Pager(engine, incidents, oncall, LinkSigner("k", "https://sw.example.org/"),
+                          person_routes(oncall.config.people, paging.MAIL, paging.HOOK), clock,
+                          muted=silenced) for _ in range(2))
+    alert = paging.fire(incidents)  # at "hq"
+    assert other.run_due(paging.T0, sites={"annex"}) == []
+    assert paging.paged(engine, alert) == []
+    assert [e.action for e in owner.run_due(paging.T0, sites={"hq"})] == ["paged"]
+    assert other.run_due(paging.T0 + 1, sites={"annex"}) == []
+    assert owner.run_due(paging.T0 + 1, sites={"hq"}) == []  # once
+    assert paging.paged(engine, alert) == [(1, "alice")]
