@@ -38,7 +38,7 @@ from rules.db.handover import HandoverStore, Owner, Parked, same_reading
 
 log = logging.getLogger("sitewatch.sites")
 
-KEEP_ROWS = 5000  # drained rows the telemetry log keeps: more than any unacked window
+KEEP_ROWS = 20_000  # drained rows the telemetry log keeps (~4 MB): more than any unacked window
 SETTLE_AFTER_S = 2.0  # a parked message is settled once its site's replay is surely over
 WAIT_S = 120.0  # parked messages of an owner that did not come back: taken after this
 REPLAY_S = 30.0  # parking ends at the first fresh message, or this long after the first
