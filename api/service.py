@@ -268,7 +268,8 @@ class Service:
         self.rules_consumer.stop()
         self.rules.flush()  # rate windows span a clean restart
         try:
-            self.device_states.save_all()  # exactly what the rules consumer observed last
+            # exactly what the rules consumer observed last, of the sites served until the stop
+            self.device_states.save_all(None if self.sites is None else self.sites.served_at_stop)
         except Exception:
             log.exception("saving device states at stop failed")
         self.store_consumer.stop()

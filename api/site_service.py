@@ -57,6 +57,7 @@ class SiteServing:
         else:
             self.owner = FixedSites(listed, self._take, self._drop)
         service.rules.sites = self.owner.owned
+        self.served_at_stop: frozenset[str] = frozenset()  # owned when the stop began
         self._device_states = DeviceStateStore(service.engine)
 
     def owned(self) -> frozenset[str]:
@@ -101,6 +102,7 @@ class SiteServing:
         """Hand every site over at once (sessions stopped, locks released), then let the
         consumers store and evaluate what was acked: the next owner cannot see this
         instance's logs, and this instance may not come back (scaled down)."""
+        self.served_at_stop = self.owned()
         self.owner.stop()
         self.sessions.stop()
         self.drain(DRAIN_AT_STOP_S)
