@@ -1,18 +1,26 @@
 """A dead owner's unacked window, redelivered to the site's next owner, is taken once
-(api/site_handover.py, SPEC §11): real PostgreSQL and durable logs, deliveries by hand."""
+(api/site_handover.py, SPEC §11): real PostgreSQL and durable logs, deliveries by hand, then
+through a real Mosquitto."""
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
 
 import pytest
 
-from api.site_handover import WAIT_S, Handover
+from api.site_handover import WAIT_S, Handover, Replay
 from devices.reading import Reading
+from ingest.counters import IngestCounters
+from ingest.deadletters import DeadLetters
 from ingest.log import ReadingLog, encode_reading
 from ingest.mqtt import Delivery
+from ingest.pipeline import IngestPipeline
 from rules.db.database import open_database
 from tests.databases import MigratedDatabases
+from tests.ingest.helpers import Publisher, small_registry, wait_until
+from tests.servers import Server
 
 T0 = 1_795_000_000.0  # Unix seconds
 
@@ -90,3 +98,53 @@ def test_an_owner_that_does_not_come_back_leaves_its_window_to_the_sites_owner(
     assert survivor.take_overdue(T0 + WAIT_S + 1, {"s2"}) == 0  # not its site
     assert survivor.take_overdue(T0 + WAIT_S + 1, {"s1"}) == 2
     assert pending(logs[1]) == [1.0, 2.0]
+
+
+@pytest.mark.slow
+def test_through_the_broker_an_unacked_batch_is_parked_by_the_next_owner_and_settled(
+    pg_databases: MigratedDatabases, mosquitto: Server, topic_prefix: str, tmp_path: Path,
+) -> None:
+    engine = open_database(pg_databases.new_url())
+    url, client_id = f"mqtt://127.0.0.1:{mosquitto.port}", f"{topic_prefix}-serve-hq"
+
+    def pipeline(log: ReadingLog, hold: Replay | None = None) -> IngestPipeline:
+        p = IngestPipeline(url, client_id, topic_prefix, small_registry(), log,
+                           IngestCounters(), DeadLetters(100), 1000,
+                           subscription=f"{topic_prefix}/hq/#", hold=hold)
+        p.start()
+        assert p.session.wait_connected(10)
+        return p
+
+    def send(ns: range) -> None:
+        feed = Publisher(mosquitto.port, f"{topic_prefix}-dev")
+        for n in ns:
+            feed.publish(f"{topic_prefix}/hq/zs-1/telemetry",
+                         json.dumps({"seq": n, "metrics": {"temperature_c": float(n)}}))
+        feed.close()
+
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    dead_log = ReadingLog(tmp_path / "a" / "buffer.sqlite3")
+    dead_log.register("store")
+    dead = Handover(engine, tmp_path / "a", dead_log)
+    dead.take("hq")
+    first = pipeline(dead_log)
+    first.session.ack = lambda d: False  # type: ignore[method-assign] # killed before its acks
+    send(range(5))
+    assert wait_until(lambda: dead_log.depth("store") == 5, 10)
+    first.stop()  # the session keeps the five unacked: the broker resends them, DUP set
+
+    log = ReadingLog(tmp_path / "b" / "buffer.sqlite3")
+    log.register("store")
+    hook = Handover(engine, tmp_path / "b", log).take("hq")
+    assert hook is not None
+    second = pipeline(log, hook)
+    send(range(5, 7))
+    assert wait_until(lambda: log.depth("store") == 2, 10)
+    second.stop()
+    assert (hook.parked, pending(log)) == (5, [5.0, 6.0])
+
+    back_log = ReadingLog(tmp_path / "a" / "buffer.sqlite3")  # restarted with its data folder
+    back = Handover(engine, tmp_path / "a", back_log)
+    assert back.settle_mine(time.time() + 10) == 5
+    assert back.settled == {"dropped": 5, "taken": 0}
+    assert pending(back_log) == [0.0, 1.0, 2.0, 3.0, 4.0]  # its own, taken once
