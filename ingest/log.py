@@ -100,8 +100,8 @@ class ReadingLog:
         # body back from the file as before, and only decoding it is skipped when the same body
         # was just written. Keyed by the body itself, so a hit is exactly what decoding gives.
         self._decoded: dict[str, Reading] = {}
-        # Drained rows kept (newest first) after every consumer passed them: api/site_handover.py
-        # reads what this log had taken when an instance died. 0: dropped at once.
+        # How many of the newest rows every consumer passed stay in the file (0: none):
+        # api/site_handover.py reads what this log had taken when its instance died.
         self.keep = 0
 
     def _run(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
