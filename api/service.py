@@ -123,6 +123,7 @@ class Service:
             self.engine, self.incidents, load_routes(settings.notifications) + self.people.routes,
             windows=MaintenanceWindows(self.engine),
             verdict=self.operations.notifications.verdict,
+            sites=lambda: None if self.sites is None else self.sites.notified(),
         )
         # SITEWATCH_SITES (SPEC §11): per-site sessions and ownership; None: every site here.
         self.sites = SiteServing(self) if settings.sites is not None else None

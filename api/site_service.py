@@ -64,6 +64,13 @@ class SiteServing:
         """The sites served now."""
         return self.owner.owned()
 
+    def notified(self) -> frozenset[str]:
+        """The sites whose notifications this instance sends: those it serves, and "" (the
+        incidents without a site) when it serves the registry's first site."""
+        owned = self.owned()
+        first = min(self._registry_sites(), default=None)
+        return owned | {""} if first is not None and first in owned else owned
+
     def _registry_sites(self) -> Collection[str]:
         return {d.site for d in self._service.registry.devices.values()}
 

@@ -1,7 +1,10 @@
 """Scheduled work divided by site (SITEWATCH_SITES, SPEC §11): two instances on one PostgreSQL,
-each expiring operations, re-checking forced resolves and paging only at the sites it serves."""
+each expiring operations, re-checking forced resolves, paging and notifying only for the sites
+it serves."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 import sqlalchemy as sa
@@ -13,9 +16,11 @@ from rules.people.contacts import person_routes
 from rules.people.links import LinkSigner
 from rules.people.oncall import parse
 from rules.people.paging import Pager
+from tests.rules import test_notify as notify
 from tests.rules import test_paging as paging
 from tests.rules.operations_helpers import Clock, make_site, set_phase
 from tests.rules.test_resolve_still_present import GRACE, T0, Plant
+from tests.servers import free_port
 
 pytestmark = pytest.mark.parametrize("engine", ["postgresql"], indirect=True)
 
@@ -70,3 +75,26 @@ def test_an_alert_is_paged_by_the_owner_of_its_site(engine: sa.Engine) -> None:
     assert other.run_due(paging.T0 + 1, sites={"annex"}) == []
     assert owner.run_due(paging.T0 + 1, sites={"hq"}) == []  # once
     assert paging.paged(engine, alert) == [(1, "alice")]
+
+
+def test_a_notification_is_sent_by_the_owner_of_its_incidents_site(engine: sa.Engine) -> None:
+    clock = notify.Clock()
+    incidents = IncidentService(engine, parse_rules(notify.PACK), clock=clock)
+    receiver, server = notify.serve_receiver(free_port(), [])
+    route = notify.webhook(receiver.url)
+    owner, other = (notify.notifier_for(incidents, engine, [route], clock=clock,
+                                        sites=lambda s=s: s)  # type: ignore[misc]
+                    for s in ({"hq"}, {"annex", ""}))  # "": the unsited incidents
+    try:
+        notify.fire_alarm(incidents)  # at "hq"
+        incidents.open_ticket(title="Lift stuck", description="", department="maintenance",
+                              priority="P3", actor="desk")  # no site
+        for n in (owner, other):
+            n.catch_up()
+        assert (other.deliver_due(), owner.deliver_due()) == (1, 1)
+        assert (other.deliver_due(), owner.deliver_due()) == (0, 0)
+    finally:
+        server.shutdown()
+        server.server_close()
+    sent = sorted(json.loads(body)["incident"]["site"] or "" for _, body in receiver.requests)
+    assert sent == ["", "hq"]  # each once
