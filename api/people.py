@@ -5,6 +5,7 @@ signer, a notification route per on-call person and channel plus the requesters'
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -52,19 +53,24 @@ class PeopleParts:
 
 
 def build_people(settings: Settings, engine: sa.Engine, incidents: IncidentService,
-                 oncall: OnCall | None) -> PeopleParts:
-    """The signer, person and requester routes, the paging and survey jobs."""
+                 oncall: OnCall | None,
+                 sites: Callable[[], Collection[str] | None] = lambda: None,  # served (§11)
+                 ) -> PeopleParts:
+    """The signer, person and requester routes, the paging and survey jobs (for the
+    incidents at `sites()`; None: all)."""
     signer = link_signer(settings, engine)
     email, webhook = load_people_routes(settings.notifications)
     parts = PeopleParts(signer)
     requesters = requester_routes(email, webhook)
     parts.routes += requesters.values()
     surveys = Surveys(engine, signer, requesters, clock=time.time)
-    parts.jobs.append(Job("satisfaction-surveys", surveys.run_due, SURVEYS_EVERY_S))
+    parts.jobs.append(Job("satisfaction-surveys", lambda now: surveys.run_due(now, sites()),
+                          SURVEYS_EVERY_S))
     if oncall is not None:
         per_person = person_routes(oncall.config.people, email, webhook)
         parts.routes += [r for channels in per_person.values() for r in channels.values()]
         pager = Pager(engine, incidents, oncall, signer, per_person, clock=time.time,
                       muted=silenced)
-        parts.jobs.append(Job("oncall-paging", pager.run_due, PAGING_EVERY_S))
+        parts.jobs.append(Job("oncall-paging", lambda now: pager.run_due(now, sites()),
+                              PAGING_EVERY_S))
     return parts

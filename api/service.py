@@ -118,11 +118,12 @@ class Service:
         )
         oncall = load_oncall(settings.oncall) if settings.oncall else None
         # SPEC §8.4-§8.5: pages to the on-call chain, rating links, and their routes
-        self.people = build_people(settings, self.engine, self.incidents, oncall)
+        self.people = build_people(settings, self.engine, self.incidents, oncall, self._served)
         self.notifier = Notifier(
             self.engine, self.incidents, load_routes(settings.notifications) + self.people.routes,
             windows=MaintenanceWindows(self.engine),
             verdict=self.operations.notifications.verdict,
+            sites=lambda: None if self.sites is None else self.sites.notified(),
         )
         # SITEWATCH_SITES (SPEC §11): per-site sessions and ownership; None: every site here.
         self.sites = SiteServing(self) if settings.sites is not None else None
@@ -130,15 +131,17 @@ class Service:
             scheduled_work(
                 self.incidents,
                 maintenance=self.maintenance,
-                sites=lambda: None if self.sites is None else self.sites.owned(),
+                sites=self._served,
                 extra=[
                     *(self.sites.jobs() if self.sites is not None else []),
                     Job("rules-tick", lambda now: self.rules.tick(), 1.0),
-                    Job("resolve-rechecks", self.incidents.recheck_forced, 30.0),
+                    Job("resolve-rechecks", lambda now: self.incidents.recheck_forced(
+                        now, self._served()), 30.0),
                     Job("dependency-watch", DependencyWatch(self.health).run, 5.0),
                     *retention_jobs(self.store, settings.retention_days),
                     device_states_job(self.device_states),
-                    Job("operations", self.operations.expire_due, 1.0),  # ends what is due
+                    Job("operations", lambda now: self.operations.expire_due(  # ends what is due
+                        now, self._served()), 1.0),
                     *self.people.jobs,
                 ],
             )
@@ -195,6 +198,10 @@ class Service:
                 client_id=f"{settings.mqtt_client_id}-incidents",
                 prefix=settings.mqtt_topic_prefix,
             )
+
+    def _served(self) -> frozenset[str] | None:
+        """The sites whose scheduled work is this instance's (SPEC §11); None: every site."""
+        return None if self.sites is None else self.sites.owned()
 
     def _swapped(self, pack: RulePack, evaluator: Evaluator) -> None:
         """A reloaded rules file took effect: every holder of the pack sees the new one."""
@@ -262,7 +269,8 @@ class Service:
         self.rules_consumer.stop()
         self.rules.flush()  # rate windows span a clean restart
         try:
-            self.device_states.save_all()  # exactly what the rules consumer observed last
+            # exactly what the rules consumer observed last, of the sites served until the stop
+            self.device_states.save_all(None if self.sites is None else self.sites.served_at_stop)
         except Exception:
             log.exception("saving device states at stop failed")
         self.store_consumer.stop()

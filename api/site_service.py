@@ -21,6 +21,7 @@ from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 from api.jobs import Job
+from api.site_handover import Handover, Replay
 from api.site_owner import AutoSites, FixedSites
 from api.site_sessions import SiteSession, SiteSessions
 from rules.db.device_states import DeviceStateStore
@@ -41,23 +42,34 @@ class SiteServing:
     def __init__(self, service: Service) -> None:
         self._service = service
         settings = service.settings
+        self._replays: dict[str, Replay] = {}  # sites taken from a dead owner: their hooks
         self.sessions = SiteSessions(lambda site: SiteSession(
             site, settings, service.registry, service.counters, service.deadletters,
-            service.log, service.lane.log, service.disk,
+            service.log, service.lane.log, service.disk, self._replays.pop(site, None),
         ))
         listed = settings.site_list()
         self.owner: FixedSites | AutoSites
+        self.handover: Handover | None = None
         if listed is None:
             locks = SiteLocks(settings.database_url, settings.mqtt_client_id)
             self.owner = AutoSites(locks, self._registry_sites, self._take, self._drop)
+            self.handover = Handover(service.engine, settings.data_dir, service.log)
         else:
             self.owner = FixedSites(listed, self._take, self._drop)
         service.rules.sites = self.owner.owned
+        self.served_at_stop: frozenset[str] = frozenset()  # owned when the stop began
         self._device_states = DeviceStateStore(service.engine)
 
     def owned(self) -> frozenset[str]:
         """The sites served now."""
         return self.owner.owned()
+
+    def notified(self) -> frozenset[str]:
+        """The sites whose notifications this instance sends: those it serves, and "" (the
+        incidents without a site) when it serves the registry's first site."""
+        owned = self.owned()
+        first = min(self._registry_sites(), default=None)
+        return owned | {""} if first is not None and first in owned else owned
 
     def _registry_sites(self) -> Collection[str]:
         return {d.site for d in self._service.registry.devices.values()}
@@ -69,10 +81,14 @@ class SiteServing:
         for d in list(service.registry.devices.values()):
             if d.site == site:
                 service.evaluator.watch(d.site, d.id, d.kind, d.zone, now)
+        if self.handover is not None and (replay := self.handover.take(site)) is not None:
+            self._replays[site] = replay  # the previous owner died: park its redeliveries
         self.sessions.take(site)
 
     def _drop(self, site: str) -> None:
-        self.sessions.drop(site)
+        self.sessions.drop(site)  # everything logged is acked when this returns
+        if self.handover is not None:
+            self.handover.release(site)
 
     def refresh_peers(self, _now: float) -> None:
         """Device states of the sites other instances serve, as they saved them."""
@@ -82,7 +98,8 @@ class SiteServing:
 
     def jobs(self) -> list[Job]:
         """The periodic work only an instance serving part of the sites has."""
-        return [Job("peer-device-states", self.refresh_peers, PEERS_EVERY_S)]
+        handover = [] if self.handover is None else self.handover.jobs(self.owned)
+        return [Job("peer-device-states", self.refresh_peers, PEERS_EVERY_S), *handover]
 
     def start(self) -> None:
         """Take the listed sites, or a first share of them (auto) and keep rebalancing."""
@@ -92,6 +109,7 @@ class SiteServing:
         """Hand every site over at once (sessions stopped, locks released), then let the
         consumers store and evaluate what was acked: the next owner cannot see this
         instance's logs, and this instance may not come back (scaled down)."""
+        self.served_at_stop = self.owned()
         self.owner.stop()
         self.sessions.stop()
         self.drain(DRAIN_AT_STOP_S)

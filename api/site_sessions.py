@@ -30,7 +30,7 @@ from ingest.counters import IngestCounters
 from ingest.deadletters import DeadLetters
 from ingest.disk import LogDiskGuard
 from ingest.log import ReadingLog
-from ingest.pipeline import IngestPipeline
+from ingest.pipeline import Hold, IngestPipeline
 
 log = logging.getLogger("sitewatch.sites")
 
@@ -51,7 +51,7 @@ class SiteSession:
     def __init__(
         self, site: str, settings: Settings, registry: Registry, counters: IngestCounters,
         deadletters: DeadLetters, telemetry_log: ReadingLog, lane_log: ReadingLog,
-        disk: LogDiskGuard,
+        disk: LogDiskGuard, hold: Hold | None = None,  # parks a dead owner's redeliveries
     ) -> None:
         self.site = site
         prefix = settings.mqtt_topic_prefix
@@ -70,7 +70,7 @@ class SiteSession:
             mqtt_url=settings.mqtt_url, client_id=client_id, prefix=prefix,
             registry=registry, log=telemetry_log, counters=counters, deadletters=deadletters,
             queue_max=settings.queue_max, subscription=f"{prefix}/{site}/#",
-            elsewhere=filters, disk=disk, name=f"ingest-{site}", tls=tls,
+            elsewhere=filters, disk=disk, name=f"ingest-{site}", tls=tls, hold=hold,
         )
         self._telemetry_started = False
 

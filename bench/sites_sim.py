@@ -23,6 +23,7 @@ import itertools
 import json
 import math
 import os
+import re
 import signal
 import tempfile
 import threading
@@ -139,6 +140,17 @@ def timed(instances: list[Serve], sites: list[str], fair: bool, timeout: float =
     return round(time.monotonic() - t0, 2), got
 
 
+def handover_lines(instances: list[Serve]) -> dict[str, int]:
+    """What the instances logged of a dead owner's unacked window (api/site_handover.py):
+    messages parked by new owners, and how the returning owner settled them."""
+    text = "".join((s.workdir / "serve.log").read_text(errors="replace") for s in instances)
+    held = re.findall(r"(\d+) redelivered messages held for", text)
+    settled = re.findall(r"(\d+) redelivered messages were in our log already, (\d+) were not",
+                         text)
+    return {"parked": sum(map(int, held)), "in_dead_log": sum(int(a) for a, _ in settled),
+            "not_in_dead_log": sum(int(b) for _, b in settled)}
+
+
 def run(n: int, m: int, per_site: int, rate: float, workdir: Path) -> dict[str, Any]:
     servers = Servers(workdir)
     servers.start()
@@ -216,6 +228,7 @@ def run(n: int, m: int, per_site: int, rate: float, workdir: Path) -> dict[str, 
         window = [d for d in out.get("twice", []) if -1 < min(d["stored_at"]["kill9"]) <= 0]
         out["taken_twice_in_kill9_ack_window"] = len(window)
         out["taken_twice_elsewhere"] = out["taken_twice"] - len(window)
+        out["handover"] = handover_lines(instances)
     finally:
         if feed is not None:
             feed.finish()

@@ -100,6 +100,9 @@ class ReadingLog:
         # body back from the file as before, and only decoding it is skipped when the same body
         # was just written. Keyed by the body itself, so a hit is exactly what decoding gives.
         self._decoded: dict[str, Reading] = {}
+        # How many of the newest rows every consumer passed stay in the file (0: none):
+        # api/site_handover.py reads what this log had taken when its instance died.
+        self.keep = 0
 
     def _run(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
         try:
@@ -182,7 +185,8 @@ class ReadingLog:
                         (upto_id, consumer),
                     )
                     self._db.execute(
-                        "DELETE FROM readings WHERE id <= (SELECT min(upto) FROM cursors)"
+                        "DELETE FROM readings WHERE id <= (SELECT min(upto) FROM cursors) - ?",
+                        (self.keep,),
                     )
                     self._db.execute("COMMIT")
                 except BaseException:

@@ -44,6 +44,7 @@ class Delivery(NamedTuple):
     generation: int  # connection it arrived on; acks from older connections are skipped
     received_at: float  # Unix seconds
     retained: bool = False  # sent from the broker's retained store (a subscribe), not live
+    dup: bool = False  # the broker sent it before, to this session's client id
 
 
 class _NoFilters(MQTTMatcher):
@@ -200,5 +201,5 @@ class MqttSession:
             topic = msg._topic.decode("utf-8", errors="replace")  # decode rejects it later
         self._on_message_cb(
             Delivery(topic, bytes(msg.payload), msg.mid, msg.qos, self._generation, self._clock(),
-                     bool(msg.retain))
+                     bool(msg.retain), bool(msg.dup))
         )

@@ -37,6 +37,9 @@ from ingest.rejected import Rejected
 log = logging.getLogger(__name__)
 
 LOG_RETRY_S = 1.0  # wait before retrying a failed append to the log
+# Given a batch's decoded messages and their readings as (log body, reading), the items to log;
+# it has stored the others durably elsewhere before it returns (they are acked with the batch).
+Hold = Callable[[Sequence[Delivery], list[tuple[str, Reading]]], list[tuple[str, Reading]]]
 
 
 class IngestPipeline:
@@ -68,6 +71,7 @@ class IngestPipeline:
         disk: LogDiskGuard | None = None,  # past its hard limit, messages are left unacked
         name: str = "ingest",  # thread name
         tls: TlsFiles | None = None,  # mqtts://: private CA and client certificate
+        hold: Hold | None = None,  # takes some decoded messages elsewhere (api/site_handover.py)
     ) -> None:
         self._prefix = prefix
         self._decode = Decoder(registry, prefix, counters.add_warning)
@@ -77,6 +81,7 @@ class IngestPipeline:
         self._elsewhere_ready = elsewhere_ready
         self._elsewhere_last = {f.rsplit("/", 1)[-1] for f in self._elsewhere}
         self._disk = disk
+        self._hold = hold
         self._disk_refusing = False  # refreshed by the writer, read on paho's thread
         self._log = log
         self.counters = counters
@@ -207,6 +212,7 @@ class IngestPipeline:
 
     def _process(self, batch: list[Delivery]) -> None:
         items: list[tuple[str, Reading]] = []
+        sources: list[Delivery] = []  # the message of each item
         for d in batch:
             if is_sitewatch_output(d.topic, self._prefix):
                 self.counters.add_warning("own_output")  # our incidents on MQTT: not a device
@@ -221,11 +227,14 @@ class IngestPipeline:
                 # Encoded here, per message: a reading that cannot be written is refused
                 # alone instead of failing (and redelivering) the whole batch forever.
                 items.append((encode_reading(r), r))
+                sources.append(d)
             except Rejected as e:
                 self._reject(d, e.reason, e.detail)
             except Exception as e:  # a decoder bug must not make a message redeliver forever
                 log.exception("decoding %r failed", d.topic[:200])
                 self._reject(d, "decode_error", repr(e))
+        if self._hold is not None:
+            items = self._hold(sources, items)
         while True:
             try:
                 self._log.append_encoded(items)

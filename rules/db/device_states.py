@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 import sqlalchemy as sa
@@ -94,13 +94,16 @@ class DeviceStateSaver:
             self._cursor = max((s.change for s in changed), default=self._cursor)
             return len(due)
 
-    def save_all(self) -> int:
-        """Save every known device exactly (at stop); returns how many were saved."""
+    def save_all(self, sites: Collection[str] | None = None) -> int:
+        """Save every known device (at `sites`; None: all) exactly (at stop); returns how many
+        were saved. Another instance's sites are its to save (SITEWATCH_SITES, SPEC §11): this
+        instance's copy of them is only what it last read back."""
         with self._lock:
             every = self._liveness.snapshot(None)
-            self._write(every)
+            mine = [s for s in every if sites is None or s.site in sites]
+            self._write(mine)
             self._cursor = max((s.change for s in every), default=self._cursor)
-            return len(every)
+            return len(mine)
 
     def _due(self, s: DeviceSnapshot, throttle_s: float) -> bool:
         saved = self._saved.get(s.device_id)

@@ -552,3 +552,30 @@ audit_log = sa.Table(
     sa.Index("ix_audit_log_at", "at"),
     sa.Index("ix_audit_log_target", "target"),
 )
+
+
+# SITEWATCH_SITES=auto (SPEC §11, docs/SCALING.md): who served each site last, and the
+# messages a site's new owner got redelivered from a dead owner's session, held until that
+# owner (back with its data folder) says which of them its own log already has.
+site_owners = sa.Table(
+    "site_owners",
+    metadata,
+    sa.Column("site", sa.String(64), primary_key=True),
+    sa.Column("instance", sa.String(64), nullable=True),  # None: handed over cleanly
+    sa.Column("boot", sa.String(32), nullable=True),  # that instance's process run
+    sa.Column("since", sa.Float, nullable=False),  # Unix seconds
+)
+site_redeliveries = sa.Table(
+    "site_redeliveries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("site", sa.String(64), nullable=False),
+    sa.Column("prev_instance", sa.String(64), nullable=False),  # the owner that died
+    sa.Column("prev_boot", sa.String(32), nullable=False),
+    sa.Column("mid", sa.Integer, nullable=False),  # packet id: the same on each redelivery
+    sa.Column("digest", sa.String(64), nullable=False),  # of the reading, receive time aside
+    sa.Column("body", sa.Text, nullable=False),  # the reading as the durable log encodes it
+    sa.Column("parked_at", sa.Float, nullable=False),  # Unix seconds
+    sa.UniqueConstraint("site", "mid", "digest", name="uq_site_redeliveries_message"),
+    sa.Index("ix_site_redeliveries_prev", "prev_instance"),
+)

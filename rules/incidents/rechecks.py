@@ -6,14 +6,16 @@ phase change, so this is as fresh as the last reading."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from rules.db.schema import resolve_rechecks, rule_state
+from rules.db.schema import incidents, resolve_rechecks, rule_state
 from rules.engine.models import Rule, RulePack
 from rules.engine.signals import Signal
 from rules.incidents import opening, rows
+from rules.incidents.clocks import of_sites
 from rules.incidents.record import Incident, TimelineEntry
 from rules.incidents.sla import SlaPolicy
 
@@ -54,13 +56,18 @@ def plan(conn: sa.Connection, ticket: Incident, at: datetime, grace_s: float) ->
 
 
 def run_due(
-    conn: sa.Connection, pack: RulePack, sla: SlaPolicy, at: datetime
+    conn: sa.Connection, pack: RulePack, sla: SlaPolicy, at: datetime,
+    sites: Collection[str] | None = None,
 ) -> list[TimelineEntry]:
-    """Open a new ticket for each forced resolve whose condition is still present when due."""
+    """Open a new ticket for each forced resolve whose condition is still present when due,
+    for tickets at `sites` (the sites this instance serves, SPEC §11; None: all)."""
     c = resolve_rechecks.c
+    at_sites = [] if sites is None else [c.incident_id.in_(
+        sa.select(incidents.c.id).where(*of_sites(sites)))]
     due = conn.execute(
-        sa.select(resolve_rechecks).where(c.done_at.is_(None), c.due_at <= at.timestamp())
-        .order_by(c.id).with_for_update()
+        sa.select(resolve_rechecks).where(c.done_at.is_(None), c.due_at <= at.timestamp(),
+                                          *at_sites)
+        .order_by(c.id).with_for_update(of=resolve_rechecks)
     ).all()
     entries: list[TimelineEntry] = []
     for check in due:

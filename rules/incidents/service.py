@@ -222,11 +222,13 @@ class IncidentService(Transactions):
 
         return self._write(work)
 
-    def recheck_forced(self, now: float | None = None) -> Entries:
+    def recheck_forced(
+        self, now: float | None = None, sites: Collection[str] | None = None,  # None: all
+    ) -> Entries:
         """A new ticket for each forced resolve whose condition is still present when due."""
         at = self._at(now)
         return self._write(
-            lambda conn: incident_rechecks.run_due(conn, self._pack, self._sla, at)
+            lambda conn: incident_rechecks.run_due(conn, self._pack, self._sla, at, sites)
         )
 
     def escalate_due(

@@ -14,13 +14,13 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from rules.db.database import WRITE
-from rules.db.schema import deliveries
+from rules.db.schema import deliveries, incidents
 from rules.incidents.record import TimelineEntry
 from rules.notify.delivery_log import pending_by_route
 from rules.notify.intake import Intake, RouteVerdict, render_payload
@@ -41,6 +41,19 @@ ERROR_PAUSE_S = 1.0  # seconds to wait after a round that raised (database down)
 ERROR_MAX = 1000  # characters of an error kept in the delivery log
 
 
+def of_incidents_at(sites: Collection[str] | None) -> list[sa.ColumnElement[bool]]:
+    """Deliveries of incidents at these sites (SITEWATCH_SITES, SPEC §11: each instance sends
+    for the sites it serves, so two never send one delivery); None: all. The name "" stands
+    for the incidents without a site (one instance sends those)."""
+    if sites is None:
+        return []
+    c = incidents.c
+    where = [c.site.in_(sorted(s for s in sites if s))]
+    if "" in sites:
+        where.append(c.site.is_(None))
+    return [deliveries.c.incident_id.in_(sa.select(c.id).where(sa.or_(*where)))]
+
+
 def _error_text(error: Exception) -> str:
     text = str(error) if isinstance(error, DeliveryFailed) else f"{type(error).__name__}: {error}"
     return text[:ERROR_MAX]
@@ -59,8 +72,10 @@ class Notifier:
         verdict: RouteVerdict | None = None,
         clock: Callable[[], float] = time.time,
         poll_s: float = POLL_S,
+        sites: Callable[[], Collection[str] | None] = lambda: None,  # sends for (§11)
     ) -> None:
         self._engine = engine
+        self._sites = sites
         self._writer = engine.execution_options(**WRITE)  # SQLite: BEGIN IMMEDIATE
         self._incidents = incidents
         self._clock = clock
@@ -105,7 +120,7 @@ class Notifier:
             rows = conn.execute(
                 sa.select(deliveries.c.id, deliveries.c.rank)
                 .where(deliveries.c.route == route, deliveries.c.status == "pending",
-                       deliveries.c.next_attempt_at <= now)
+                       deliveries.c.next_attempt_at <= now, *of_incidents_at(self._sites()))
                 .order_by(deliveries.c.rank, deliveries.c.id)
                 .limit(limit)
             ).all()

@@ -5,7 +5,7 @@ When it ends, a condition still present raises at once."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -99,10 +99,10 @@ def end(conn: sa.Connection, disablement_id: int, *, actor: str, at: datetime,
 
 def expire(conn: sa.Connection, now: datetime,
            present: Callable[[sa.Connection, seen.SeenSignal], bool],
-           replay: Replay) -> Entries:
-    """End every disablement whose `until` has come ("system")."""
+           replay: Replay, sites: Collection[str] | None = None) -> Entries:
+    """End every disablement whose `until` has come ("system"), at `sites` (None: all)."""
     entries: Entries = []
-    for disablement_id in records.due(conn, table, now):
+    for disablement_id in records.due(conn, table, now, records.at_sites(table.c.site, sites)):
         entries += end(conn, disablement_id, actor="system", at=now, present=present,
                        replay=replay)[1]
     return entries

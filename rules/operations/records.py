@@ -3,6 +3,7 @@ when, and who ended it when (what the audit log will read)."""
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, TypeVar
@@ -115,7 +116,19 @@ def close(conn: sa.Connection, table: sa.Table, item_id: int, *, actor: str,
     return bool(done)
 
 
-def due(conn: sa.Connection, table: sa.Table, now: datetime) -> list[int]:
-    """Ids of records still open whose `until` has come."""
-    query = sa.select(table.c.id).where(table.c.ended_at.is_(None), table.c.until <= now)
+def at_sites(site: sa.ColumnElement[Any], sites: Collection[str] | None,
+             ) -> list[sa.ColumnElement[bool]]:
+    """`site` one of these sites, or none (SITEWATCH_SITES, SPEC §11); `sites` None: all.
+
+    What has no site (a silence matching any site, an unsited ticket's shelving) is expired
+    by every instance: `close` ends a record once, and the losers' runs skip it."""
+    if sites is None:
+        return []
+    return [sa.or_(site.in_(sorted(sites)), site.is_(None))]
+
+
+def due(conn: sa.Connection, table: sa.Table, now: datetime,
+        where: Sequence[sa.ColumnElement[bool]] = ()) -> list[int]:
+    """Ids of records still open whose `until` has come (and that meet `where`)."""
+    query = sa.select(table.c.id).where(table.c.ended_at.is_(None), table.c.until <= now, *where)
     return [int(i) for i in conn.execute(query.order_by(table.c.id)).scalars()]

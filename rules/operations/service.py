@@ -4,7 +4,7 @@ transaction through the incident service, so its timeline entries are published 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -286,20 +286,22 @@ class Operations:
             return emergencies.get(conn, emergency_id)
 
     # --- time and status ------------------------------------------------------------------
-    def expire_due(self, now: float | None = None) -> int:
-        """End whatever reached its `until` (the scheduler's job); timeline entries written."""
+    def expire_due(self, now: float | None = None, sites: Collection[str] | None = None) -> int:
+        """End whatever reached its `until` (the scheduler's job) at `sites`, the sites this
+        instance serves (SITEWATCH_SITES, SPEC §11; None: all); timeline entries written."""
         at = datetime.fromtimestamp(self._clock() if now is None else now, UTC)
 
         def work(conn: sa.Connection) -> tuple[int, Entries]:
-            entries = disablements.expire(conn, at, self._present_after_disable, self._replay)
-            entries += walktests.expire(conn, at, self._present_after_test, self._replay)
-            entries += shelving.expire(conn, at, self._next_escalation)
-            silences.expire(conn, at)
-            windows.expire(conn, at)
+            entries = disablements.expire(conn, at, self._present_after_disable, self._replay,
+                                          sites)
+            entries += walktests.expire(conn, at, self._present_after_test, self._replay, sites)
+            entries += shelving.expire(conn, at, self._next_escalation, sites)
+            silences.expire(conn, at, sites)
+            windows.expire(conn, at, sites)
             return len(entries), entries
 
         with self._engine.connect() as conn:  # a read first: no write lock each second for naught
-            if not status_due(conn, at):
+            if not status_due(conn, at, sites):
                 return 0
         self.gate.invalidate()
         done = self._incidents.write(work)

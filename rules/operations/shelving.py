@@ -3,12 +3,13 @@ counted in status) and returns at `until` if it is still active. No escalation m
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
 from rules.audit import log as audit
+from rules.db.schema import incidents
 from rules.db.schema import shelvings as table
 from rules.incidents import rows
 from rules.incidents.record import IllegalTransition, Incident, TimelineEntry
@@ -86,9 +87,12 @@ def end(conn: sa.Connection, shelving_id: int, *, actor: str, at: datetime,
     return get(conn, shelving_id), [entry]
 
 
-def expire(conn: sa.Connection, now: datetime, escalation: Escalation) -> Entries:
-    """Return every alert whose shelving `until` has come ("system")."""
+def expire(conn: sa.Connection, now: datetime, escalation: Escalation,
+           sites: Collection[str] | None = None) -> Entries:
+    """Return every alert whose shelving `until` has come ("system"), at `sites` (None: all)."""
+    site = sa.select(incidents.c.site).where(incidents.c.id == table.c.incident_id)
     entries: Entries = []
-    for shelving_id in records.due(conn, table, now):
+    for shelving_id in records.due(conn, table, now,
+                                   records.at_sites(site.scalar_subquery(), sites)):
         entries += end(conn, shelving_id, actor="system", at=now, escalation=escalation)[1]
     return entries

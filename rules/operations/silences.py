@@ -3,6 +3,7 @@ send no notification; never a critical alert's."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -59,10 +60,11 @@ def end(conn: sa.Connection, silence_id: int, *, actor: str, at: datetime) -> Si
     return get(conn, silence_id)
 
 
-def expire(conn: sa.Connection, now: datetime) -> int:
-    """Record the end of silences whose `until` has come ("system"); how many."""
+def expire(conn: sa.Connection, now: datetime, sites: Collection[str] | None = None) -> int:
+    """Record the end of silences whose `until` has come ("system"), at `sites` (None: all);
+    how many."""
     ended = 0
-    for silence_id in records.due(conn, table, now):
+    for silence_id in records.due(conn, table, now, records.at_sites(table.c.site, sites)):
         ended += records.close(conn, table, silence_id, actor="system", at=now)
     return ended
 

@@ -3,13 +3,14 @@ progress, shelved alerts (still counted), silences in force, and alert groups.""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 from rules.db import schema
-from rules.operations import disablements, grouping, silences, walktests
+from rules.operations import disablements, grouping, records, silences, walktests
 
 
 def status_summary(conn: sa.Connection, now: datetime) -> dict[str, Any]:
@@ -26,12 +27,20 @@ def status_summary(conn: sa.Connection, now: datetime) -> dict[str, Any]:
     }
 
 
-def status_due(conn: sa.Connection, now: datetime) -> bool:
-    """Whether anything still open has reached its `until` (or a window its end)."""
-    for table in (schema.disablements, schema.walk_tests, schema.shelvings, schema.silences):
-        query = sa.select(table.c.id).where(table.c.ended_at.is_(None), table.c.until <= now)
+def status_due(conn: sa.Connection, now: datetime, sites: Collection[str] | None = None) -> bool:
+    """Whether anything still open at `sites` (None: all) has reached its `until` (or a
+    window its end)."""
+    shelved_site = sa.select(schema.incidents.c.site).where(
+        schema.incidents.c.id == schema.shelvings.c.incident_id).scalar_subquery()
+    for table, site in ((schema.disablements, schema.disablements.c.site),
+                        (schema.walk_tests, schema.walk_tests.c.site),
+                        (schema.shelvings, shelved_site),
+                        (schema.silences, schema.silences.c.site)):
+        query = sa.select(table.c.id).where(table.c.ended_at.is_(None), table.c.until <= now,
+                                            *records.at_sites(site, sites))
         if conn.execute(query.limit(1)).first() is not None:
             return True
     w = schema.maintenance_windows.c
-    query = sa.select(w.id).where(w.ended_at.is_(None), w.end_at <= now.timestamp())
+    query = sa.select(w.id).where(w.ended_at.is_(None), w.end_at <= now.timestamp(),
+                                  *records.at_sites(w.site, sites))
     return conn.execute(query.limit(1)).first() is not None

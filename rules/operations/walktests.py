@@ -4,7 +4,7 @@ report lists each device of the target with the time it first alarmed."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -94,10 +94,10 @@ def end(conn: sa.Connection, test_id: int, *, actor: str, at: datetime,
 
 def expire(conn: sa.Connection, now: datetime,
            present: Callable[[sa.Connection, seen.SeenSignal], bool],
-           replay: Replay) -> Entries:
-    """End every walk test whose `until` has come ("system")."""
+           replay: Replay, sites: Collection[str] | None = None) -> Entries:
+    """End every walk test whose `until` has come ("system"), at `sites` (None: all)."""
     entries: Entries = []
-    for test_id in records.due(conn, table, now):
+    for test_id in records.due(conn, table, now, records.at_sites(table.c.site, sites)):
         entries += end(conn, test_id, actor="system", at=now, present=present,
                        replay=replay)[1]
     return entries

@@ -3,6 +3,7 @@ tickets opened inside one are marked and their SLA clocks start at its end; aler
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,6 +14,7 @@ from rules.audit import log as audit
 from rules.db.schema import maintenance_windows as table
 from rules.incidents import rows
 from rules.incidents.record import Incident, TimelineEntry
+from rules.operations import records
 from rules.operations.errors import AlreadyEnded, InvalidField, UnknownTarget
 
 WINDOW_MAX = timedelta(days=30)  # the longest window one may plan
@@ -98,10 +100,12 @@ def end(conn: sa.Connection, window_id: int, *, actor: str, now: datetime) -> Wi
     return get(conn, window_id)
 
 
-def expire(conn: sa.Connection, now: datetime) -> int:
-    """Record the end of windows whose end has passed ("system"); how many."""
+def expire(conn: sa.Connection, now: datetime, sites: Collection[str] | None = None) -> int:
+    """Record the end of windows whose end has passed ("system"), at `sites` (None: all);
+    how many."""
     return int(conn.execute(table.update().where(
-        table.c.ended_at.is_(None), table.c.end_at <= now.timestamp()
+        table.c.ended_at.is_(None), table.c.end_at <= now.timestamp(),
+        *records.at_sites(table.c.site, sites),
     ).values(ended_at=table.c.end_at, ended_by="system")).rowcount)
 
 

@@ -9,13 +9,14 @@ closes."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
 from rules.db.schema import incidents, link_uses, oncall_pages
 from rules.incidents import rows
+from rules.incidents.clocks import of_sites
 from rules.incidents.record import OPEN_TICKET_STATES, Incident, TimelineEntry
 from rules.incidents.service import IncidentService
 from rules.notify.routes import Route
@@ -54,7 +55,8 @@ class Pager:
         self._routes = routes  # person id -> channel -> route
         self._clock = clock
 
-    def _candidates(self, conn: sa.Connection, at: datetime) -> list[Incident]:
+    def _candidates(self, conn: sa.Connection, at: datetime,
+                    sites: Collection[str] | None) -> list[Incident]:
         c = incidents.c
         alerts = sa.and_(c.kind == "alert", c.state == "active", c.test.is_(sa.false()),
                          sa.or_(c.shelved_until.is_(None), c.shelved_until <= at),
@@ -66,15 +68,17 @@ class Pager:
         acked = sa.select(link_uses.c.incident_id).where(link_uses.c.purpose == "ack")
         found = conn.execute(rows.select_incidents().where(
             c.department.in_(self._oncall.departments()), sa.or_(alerts, tickets),
-            c.id.not_in(acked)).order_by(c.id)).all()
+            c.id.not_in(acked), *of_sites(sites)).order_by(c.id)).all()
         return [rows.to_incident(r) for r in found]
 
-    def run_due(self, now: float | None = None) -> list[TimelineEntry]:
-        """Page every level that has come due; returns the `paged` entries written."""
+    def run_due(self, now: float | None = None, sites: Collection[str] | None = None,
+                ) -> list[TimelineEntry]:
+        """Page every level that has come due, for incidents at `sites` (the sites this
+        instance serves, SPEC §11; None: all); returns the `paged` entries written."""
         now = self._clock() if now is None else now
         at = datetime.fromtimestamp(now, UTC)
         with self._engine.connect() as conn:
-            due = self._candidates(conn, at)
+            due = self._candidates(conn, at, sites)
             done = {(r.incident_id, r.level) for r in conn.execute(
                 sa.select(oncall_pages.c.incident_id, oncall_pages.c.level).where(
                     oncall_pages.c.incident_id.in_([i.id for i in due])))}

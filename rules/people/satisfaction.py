@@ -6,7 +6,7 @@ count, average and distribution per department for a period."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +18,7 @@ from rules.audit import log as audit
 from rules.db.database import WRITE
 from rules.db.schema import incidents, ratings, ticket_requesters
 from rules.incidents import rows
+from rules.incidents.clocks import of_sites
 from rules.incidents.queries import timeline
 from rules.notify.routes import Route
 from rules.people.contacts import enqueue
@@ -55,8 +56,9 @@ class Surveys:
         self._routes = routes  # channel -> the requesters' route
         self._clock = clock
 
-    def run_due(self, now: float | None = None) -> int:
-        """Log a rating-link delivery for every resolved ticket not surveyed yet; how many."""
+    def run_due(self, now: float | None = None, sites: Collection[str] | None = None) -> int:
+        """Log a rating-link delivery for every resolved ticket not surveyed yet, at `sites`
+        (the sites this instance serves, SPEC §11; None: all); how many."""
         now = self._clock() if now is None else now
         r, c = ticket_requesters.c, incidents.c
         reachable = []
@@ -70,7 +72,7 @@ class Surveys:
             due = conn.execute(sa.select(r.incident_id).join(
                 incidents, c.id == r.incident_id).where(
                 r.survey_sent_at.is_(None), c.state == "resolved",
-                sa.or_(*reachable))).scalars().all()
+                sa.or_(*reachable), *of_sites(sites))).scalars().all()
         return sum(self._send(int(i), now) for i in due)
 
     def _send(self, incident_id: int, now: float) -> int:

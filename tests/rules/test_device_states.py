@@ -126,6 +126,7 @@ def test_the_periodic_save_writes_last_seen_news_once_a_minute_and_state_changes
                          zone="lobby", status="offline"))
     assert saver.save_changed(throttle_s=60) == 1  # a change of state: saved at once
     live.observe(reading("sd-1", T0 + 70, battery_pct=87.0))
+    assert saver.save_all(sites={"annex"}) == 0  # another instance's sites: not ours to save
     assert saver.save_all() >= 1  # at stop: everything, exactly
     saved = {s.device_id: s for s in store.load()}["sd-1"]
     assert (saved.last_seen, saved.latest["battery_pct"]) == (T0 + 70, (T0 + 70, 87.0))
