@@ -94,17 +94,23 @@ class SqlSignalOutbox:
         except OUTAGE as exc:
             raise unavailable(exc) from exc
 
-    def commit_in(
+    def commit_applied(
         self, conn: sa.Connection, states: Mapping[StateKey, RuleState | None],
         signals: Sequence[KeyedSignal],
-    ) -> list[int | None]:
-        """What `commit` writes, inside the caller's write transaction (the life-safety lane
-        applies the signals in that same transaction): each signal's new row id, or None when
-        its key is in the outbox already (a batch evaluated again after a crash)."""
+    ) -> list[bool]:
+        """What `commit` writes, inside the caller's write transaction, each row marked applied
+        already: the caller applies the signals in that same transaction (the life-safety
+        lane), so they are applied exactly when the rows exist. Per signal, whether its row
+        is new (False: its key is in the outbox already, from a batch evaluated again after a
+        crash, and that row is applied from the outbox as before)."""
         _save_states(conn, states)
         now = self._clock()
         insert = _insert_signals(conn.dialect.name).returning(signal_outbox.c.id)
-        return [conn.execute(insert, _signal_values(ks, now)).scalar() for ks in signals]
+        return [
+            conn.execute(insert, {**_signal_values(ks, now), "applied_at": now}).first()
+            is not None
+            for ks in signals
+        ]
 
     def pending(
         self, limit: int = 200, sites: Collection[str] | None = None,  # None: every site

@@ -5,8 +5,8 @@ The two-step path (state and outbox rows in one transaction, then each row appli
 incidents in a transaction of its own that marks it applied) costs an alarm two write locks
 and two syncs, plus a read of the outbox between them; under telemetry load the alarm queued
 behind its own steps. In one transaction a crash leaves either nothing (the log cursor has
-not moved: the batch is evaluated again and its keys are new) or everything (the rows are
-marked applied with their incidents): an alarm opens its incident once, or not yet.
+not moved: the batch is evaluated again and its keys are new) or everything (the rows, born
+applied, with their incidents): an alarm opens its incident once, or not yet.
 
 Taken only when no row waits in the outbox (an older signal is applied first, in order), and
 left for the two-step path when a key is already there (a batch evaluated again after a crash:
@@ -44,13 +44,12 @@ def commit_applying(
     def work(conn: sa.Connection) -> tuple[tuple[int, bool], list[TimelineEntry]]:
         entries: list[TimelineEntry] = []
         applied, leftover = 0, False
-        for row_id, ks in zip(outbox.commit_in(conn, states, keyed), keyed, strict=True):
-            if row_id is None:
+        for new, ks in zip(outbox.commit_applied(conn, states, keyed), keyed, strict=True):
+            if not new:
                 leftover = True  # committed by an earlier run of this batch: drained later
                 continue
             entries += incidents.apply_in(conn, ks.signal, datetime.fromtimestamp(
                 ks.signal.at, UTC))
-            outbox.mark_applied(conn, row_id)
             applied += 1
         return (applied, leftover), entries
 
