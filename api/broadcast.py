@@ -189,12 +189,9 @@ class IncidentBroadcaster:
     async def _read_feed(self) -> None:
         """Fan out every change committed after the cursor, in id (= commit) order."""
         while self.cursor is not None:
-            entries = await asyncio.to_thread(
-                self._incidents.changes_since, self.cursor, REPLAY_PAGE
-            )
+            entries, frames = await asyncio.to_thread(self._read_rendered, self.cursor)
             if not entries:
                 return
-            frames = await asyncio.to_thread(self.render, entries)
             self.cursor = entries[-1].id
             for client in list(self._clients):
                 for frame in frames:
@@ -206,6 +203,12 @@ class IncidentBroadcaster:
                         break
             if len(entries) < REPLAY_PAGE:
                 return
+
+    def _read_rendered(self, after: int) -> tuple[list[TimelineEntry], list[Frame]]:
+        """The next page of changes after `after` and their frames: one trip to a worker
+        thread per page (on an alarm's path, every hop waits for the interpreter lock)."""
+        entries = self._incidents.changes_since(after, REPLAY_PAGE)
+        return entries, self.render(entries) if entries else []
 
     def render(self, entries: list[TimelineEntry]) -> list[Frame]:
         """SSE frames for these entries, each with its incident's current snapshot (blocking)."""

@@ -55,7 +55,7 @@ class OutboxRow:
 OUTAGE = (sa.exc.OperationalError, sa.exc.InterfaceError)
 
 
-def _unavailable(exc: sa.exc.DBAPIError) -> StateUnavailable:
+def unavailable(exc: sa.exc.DBAPIError) -> StateUnavailable:
     return StateUnavailable(str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc))
 
 
@@ -82,25 +82,35 @@ class SqlSignalOutbox:
         """Save `states` (None: delete) and add `signals`, all or nothing (StateUnavailable)."""
         if not states and not signals:
             return
-        saves = [_state_values(k, s) for k, s in states.items() if s is not None]
-        deletes = [k for k, s in states.items() if s is None]
         now = self._clock()
         rows = [_signal_values(ks, now) for ks in signals]
         try:
             with self._engine.connect() as conn:
                 conn.execution_options(**WRITE)
                 with conn.begin():
-                    dialect = conn.dialect.name
-                    if saves:
-                        conn.execute(_upsert_states(dialect), saves)
-                    for rule_id, device_id in deletes:
-                        conn.execute(sa.delete(rule_state).where(
-                            rule_state.c.rule_id == rule_id, rule_state.c.device_id == device_id
-                        ))
+                    _save_states(conn, states)
                     if rows:
-                        conn.execute(_insert_signals(dialect), rows)
+                        conn.execute(_insert_signals(conn.dialect.name), rows)
         except OUTAGE as exc:
-            raise _unavailable(exc) from exc
+            raise unavailable(exc) from exc
+
+    def commit_applied(
+        self, conn: sa.Connection, states: Mapping[StateKey, RuleState | None],
+        signals: Sequence[KeyedSignal],
+    ) -> list[bool]:
+        """What `commit` writes, inside the caller's write transaction, each row marked applied
+        already: the caller applies the signals in that same transaction (the life-safety
+        lane), so they are applied exactly when the rows exist. Per signal, whether its row
+        is new (False: its key is in the outbox already, from a batch evaluated again after a
+        crash, and that row is applied from the outbox as before)."""
+        _save_states(conn, states)
+        now = self._clock()
+        insert = _insert_signals(conn.dialect.name).returning(signal_outbox.c.id)
+        return [
+            conn.execute(insert, {**_signal_values(ks, now), "applied_at": now}).first()
+            is not None
+            for ks in signals
+        ]
 
     def pending(
         self, limit: int = 200, sites: Collection[str] | None = None,  # None: every site
@@ -114,7 +124,7 @@ class SqlSignalOutbox:
             with self._engine.connect() as conn:
                 found = conn.execute(query).all()
         except OUTAGE as exc:
-            raise _unavailable(exc) from exc
+            raise unavailable(exc) from exc
         return [
             OutboxRow(r.id, r.signal_key, r.lane, Signal(
                 r.rule_id, r.action, r.site, r.device_id, float(r.at), r.zone, r.device_kind,
@@ -148,7 +158,7 @@ class SqlSignalOutbox:
                     conn.execute(sa.update(signal_outbox)
                                  .where(signal_outbox.c.id == row_id).values(**values))
         except OUTAGE as exc:
-            raise _unavailable(exc) from exc
+            raise unavailable(exc) from exc
 
     def prune(self, applied_before: float) -> int:
         """Delete rows applied before `applied_before` (Unix seconds); how many went.
@@ -164,7 +174,7 @@ class SqlSignalOutbox:
                     gone = conn.execute(sa.delete(t).where(
                         t.c.applied_at.is_not(None), t.c.applied_at < applied_before))
         except OUTAGE as exc:
-            raise _unavailable(exc) from exc
+            raise unavailable(exc) from exc
         return int(gone.rowcount or 0)
 
     def backlog(self, sites: Collection[str] | None = None) -> tuple[int, float | None]:
@@ -176,8 +186,18 @@ class SqlSignalOutbox:
             with self._engine.connect() as conn:
                 n, oldest = conn.execute(query).one()
         except OUTAGE as exc:
-            raise _unavailable(exc) from exc
+            raise unavailable(exc) from exc
         return int(n), (float(oldest) if oldest is not None else None)
+
+
+def _save_states(conn: sa.Connection, states: Mapping[StateKey, RuleState | None]) -> None:
+    """Upsert the states, delete those that are None."""
+    saves = [_state_values(k, s) for k, s in states.items() if s is not None]
+    if saves:
+        conn.execute(_upsert_states(conn.dialect.name), saves)
+    for rule_id, device_id in (k for k, s in states.items() if s is None):
+        conn.execute(sa.delete(rule_state).where(
+            rule_state.c.rule_id == rule_id, rule_state.c.device_id == device_id))
 
 
 def _state_values(key: StateKey, st: RuleState) -> dict[str, Any]:
@@ -207,7 +227,7 @@ def _upsert_states(dialect: str) -> sa.Executable:
     )
 
 
-def _insert_signals(dialect: str) -> sa.Executable:
+def _insert_signals(dialect: str) -> sa.Insert:
     t = signal_outbox
     ins = postgresql.insert(t) if dialect == "postgresql" else sqlite.insert(t)
     return ins.on_conflict_do_nothing(index_elements=[t.c.signal_key])

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from devices.reading import Reading
 
 SignalAction = Literal["fire", "clear"]
 
@@ -33,3 +36,13 @@ class Signal:
         """The device's key across sites: a registered id is unique in the registry; an
         unregistered one is qualified by its site, so `x` at two sites is two devices."""
         return self.device_id if self.device_kind is not None else f"{self.device_id}@{self.site}"
+
+
+def reading_key(sig: Signal, r: Reading) -> str:
+    """The signal's idempotency key: the rule, device and action, and the reading behind it."""
+    return f"{sig.rule_id}|{sig.site}|{sig.device_id}|{sig.action}|{r.channel}:{r.ts!r}:{r.seq}"
+
+
+def tick_key(sig: Signal) -> str:
+    """The idempotency key of a signal the passage of time caused (hold ran out, stale)."""
+    return f"{sig.rule_id}|{sig.site}|{sig.device_id}|{sig.action}|tick:{sig.at!r}"

@@ -7,7 +7,8 @@ and the evaluator reloads its state from the database first, so the retry decide
 what was last committed. Committed signals are applied to incidents from the outbox, each
 marked applied in the incident's own transaction: a database outage delays an incident,
 never drops or doubles one. Life-safety batches (events, status) take the next turn ahead
-of telemetry batches, and their signals are applied first.
+of telemetry batches, and their signals are applied first: when nothing older waits in the
+outbox, in the very transaction that commits them (rules/engine/at_once.py).
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ import sqlalchemy as sa
 from devices.liveness import DeviceLiveness
 from devices.reading import Reading
 from rules.db.outbox import AlreadyApplied, KeyedSignal, SqlSignalOutbox
+from rules.engine.at_once import FallBack, commit_applying
 from rules.engine.evaluator import Evaluator
-from rules.engine.signals import Signal
+from rules.engine.signals import reading_key, tick_key
 from rules.engine.state import StateUnavailable
 from rules.incidents.record import IncidentStoreUnavailable
 from rules.incidents.service import IncidentService
@@ -39,16 +41,6 @@ LAZY_FLUSH_S = 5.0  # rate-window samples alone are committed at most this often
 KEEP_APPLIED_S = 86_400.0  # applied outbox rows are kept this long (seconds), then deleted
 PRUNE_EVERY_S = 600.0  # seconds between two deletions of old applied rows
 LANES = ("life_safety", "telemetry")
-
-
-def reading_key(sig: Signal, r: Reading) -> str:
-    """The signal's idempotency key: the rule, device and action, and the reading behind it."""
-    return f"{sig.rule_id}|{sig.site}|{sig.device_id}|{sig.action}|{r.channel}:{r.ts!r}:{r.seq}"
-
-
-def tick_key(sig: Signal) -> str:
-    """The idempotency key of a signal the passage of time caused (hold ran out, stale)."""
-    return f"{sig.rule_id}|{sig.site}|{sig.device_id}|{sig.action}|tick:{sig.at!r}"
 
 
 class RulesWorker:
@@ -127,7 +119,7 @@ class RulesWorker:
                 except Exception:
                     self.errors += 1
                     log.exception("evaluating %s/%s failed", reading.site, reading.device_id)
-            self._commit(keyed)
+            self._commit(keyed, at_once=lane == "life_safety")
             self._waiting.discard(lane)
             self._up()
             for reading in batch:
@@ -227,11 +219,24 @@ class RulesWorker:
             except StateUnavailable:
                 log.warning("rate windows not saved at stop: the database is unavailable")
 
-    def _commit(self, keyed: list[KeyedSignal], lazy: bool = False) -> None:
+    def _commit(self, keyed: list[KeyedSignal], lazy: bool = False,
+                at_once: bool = False) -> None:
+        """Commit the batch's state and signals; `at_once`: apply them in that transaction
+        too when nothing older waits in the outbox (the life-safety lane)."""
         now = self._clock()
         lazy = lazy or now - self._lazy_at >= LAZY_FLUSH_S
+        changes = self._evaluator.take_changes(lazy)
         try:
-            self._outbox.commit(self._evaluator.take_changes(lazy), keyed)
+            if at_once and keyed and not self._drain_needed:
+                try:
+                    applied, self._drain_needed = commit_applying(
+                        self._outbox, self._incidents, changes, keyed)
+                    self.applied += applied
+                    keyed = []  # applied: nothing for the outbox drain
+                except FallBack:
+                    self._outbox.commit(changes, keyed)
+            else:
+                self._outbox.commit(changes, keyed)
         except StateUnavailable as e:
             self._reload_needed = True  # undo the batch in memory: it is evaluated again
             self.deferred += 1

@@ -67,6 +67,18 @@ class Transactions:
             return result
         raise AssertionError("unreachable: the last attempt returns or raises")
 
+    def write_once(self, work: Callable[[sa.Connection], tuple[T, Entries]]) -> T:
+        """Run `work` in one write transaction, once: a lock, a racer or an outage raises the
+        driver's error to the caller, who decides (the rules worker's life-safety commit falls
+        back to its two-step path). Publishes the entries after the commit."""
+        with self._engine.connect() as conn:
+            conn.execution_options(**WRITE)
+            with conn.begin():
+                hold_feed_lock(conn)
+                result, entries = work(conn)
+        self._notify(entries)
+        return result
+
     def _read(self, work: Callable[[sa.Connection], T]) -> T:
         try:
             with self._engine.connect() as conn:

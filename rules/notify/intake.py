@@ -30,6 +30,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("sitewatch.notify")
 PAGE = 500  # timeline entries read per query
+# A round whose changes no route looks at saves its cursor at most this often (seconds): its
+# position is kept in memory meanwhile. After a crash those changes are read again and, as
+# no route looks at them, log nothing again; an alarm burst no longer costs the incident
+# database one write (and the rules worker one wait for its lock) per change.
+QUIET_CURSOR_EVERY_S = 1.0
 
 
 # Operations' say per route (rules/operations/notifications.py): "send", "mute" or "skip".
@@ -71,25 +76,42 @@ class Intake:
         self._clock = clock
         self._verdict = verdict
         self.skipped = 0  # changes that raised while being rendered (logged, not notified)
+        self._unsaved: int | None = None  # cursor reached by quiet rounds, not saved yet
+        self._saved_at = float("-inf")  # clock() of the last cursor save
 
     def process(self, entries: Sequence[TimelineEntry], now: float | None = None) -> int:
         """Log the deliveries of these entries and move the cursor past them; returns new rows."""
         now = self._clock() if now is None else now
         created = 0
+        looked = False  # whether any route looks at one of these changes
         for entry in entries:
+            routes = self._routes_for(entry)
+            looked = looked or bool(routes)
             try:
-                created += self._process_one(entry, now)
+                created += self._process_one(entry, routes, now)
             except (sa.exc.SQLAlchemyError, IncidentStoreUnavailable):
                 raise  # the database: the whole round is retried from the cursor
             except Exception:  # a change that cannot be rendered must not stall the rest
                 self.skipped += 1
                 log.exception("change %d cannot be notified; skipped", entry.id)
         if entries:
-            self._advance_cursor(max(e.id for e in entries))
+            self._move_cursor(max(e.id for e in entries), save=looked)
         return created
 
-    def _process_one(self, entry: TimelineEntry, now: float) -> int:
-        routes = [r for r in self._routes if entry.action in r.actions or self._verdict]
+    def _routes_for(self, entry: TimelineEntry) -> list[Route]:
+        return [r for r in self._routes if entry.action in r.actions or self._verdict]
+
+    def _move_cursor(self, timeline_id: int, save: bool) -> None:
+        """Save the cursor now, or (a quiet round) keep it in memory up to
+        QUIET_CURSOR_EVERY_S."""
+        now = self._clock()
+        if save or now - self._saved_at >= QUIET_CURSOR_EVERY_S:
+            self._advance_cursor(timeline_id)
+            self._unsaved, self._saved_at = None, now
+        else:
+            self._unsaved = timeline_id
+
+    def _process_one(self, entry: TimelineEntry, routes: list[Route], now: float) -> int:
         if not routes:
             return 0
         try:
@@ -142,10 +164,14 @@ class Intake:
         if after is None:
             self._advance_cursor(self._incidents.last_change_id())
             return 0
+        if self._unsaved is not None and self._unsaved > after:
+            after = self._unsaved  # quiet rounds read past the saved cursor
         created = 0
         while True:
             batch = self._incidents.changes_since(after, limit=PAGE)
             if not batch:
+                if self._unsaved is not None:  # nothing new: save what quiet rounds reached
+                    self._move_cursor(self._unsaved, save=False)
                 return created
             created += self.process(batch)
             after = batch[-1].id

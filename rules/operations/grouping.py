@@ -19,16 +19,16 @@ _OPEN_ALERT = ("active", "acknowledged")
 
 def join(conn: sa.Connection, alert: Incident, at: datetime) -> list[TimelineEntry]:
     """Put a new alert in its group (its own when none is near); entries on both sides."""
-    head_id = None if alert.test or not alert.zone else _group_for(conn, alert)
-    if head_id is None:
+    head = None if alert.test or not alert.zone else _group_for(conn, alert)
+    if head is None:
         rows.update_incident(conn, alert.id, group_id=alert.id)
         return []
+    head_id, head_state = head
     rows.update_incident(conn, alert.id, group_id=head_id)
-    head = rows.fetch(conn, head_id)
     where = f" ({alert.device_id})" if alert.device_id else ""
     return [
         rows.add_entry(conn, head_id, at=at, actor="system", action="grouped",
-                       from_state=head.state, to_state=head.state,
+                       from_state=head_state, to_state=head_state,
                        note=f"alert #{alert.id} joined this group: {alert.title}{where}"),
         rows.add_entry(conn, alert.id, at=at, actor="system", action="grouped",
                        from_state=alert.state, to_state=alert.state,
@@ -36,12 +36,12 @@ def join(conn: sa.Connection, alert: Incident, at: datetime) -> list[TimelineEnt
     ]
 
 
-def _group_for(conn: sa.Connection, alert: Incident) -> int | None:
-    """The group of the first open alert of the zone near enough (a critical one, unless the
-    new alert is critical itself)."""
+def _group_for(conn: sa.Connection, alert: Incident) -> tuple[int, str] | None:
+    """The head (id, state) of the group of the first open alert of the zone near enough (a
+    critical one, unless the new alert is critical itself): one query, on an alarm's path."""
     c = incidents.c
-    query = (
-        sa.select(c.id, c.group_id)
+    first = (
+        sa.select(sa.func.coalesce(c.group_id, c.id).label("head_id"))
         .where(c.kind == "alert", c.state.in_(_OPEN_ALERT), c.test.is_(sa.false()),
                c.site == alert.site, c.zone == alert.zone, c.id != alert.id,
                c.opened_at >= alert.opened_at - GROUP_WITHIN)
@@ -49,9 +49,12 @@ def _group_for(conn: sa.Connection, alert: Incident) -> int | None:
         .limit(1)
     )
     if alert.severity != "critical":
-        query = query.where(c.severity == "critical")
-    first = conn.execute(query).first()
-    return None if first is None else int(first.group_id or first.id)
+        first = first.where(c.severity == "critical")
+    head = incidents.alias("head")
+    found = conn.execute(
+        sa.select(head.c.id, head.c.state).where(head.c.id == first.scalar_subquery())
+    ).first()
+    return None if found is None else (int(found.id), str(found.state))
 
 
 def members(conn: sa.Connection, head_id: int) -> list[Incident]:
