@@ -77,8 +77,8 @@ def baseline(servers: Servers, devices: int, per_device: int, procs: int) -> dic
 
 
 def sitewatch(servers: Servers, workdir: Path, devices: int, per_device: int, procs: int,
-              prefix: str = "tp", paced_share: float = 0.9, paced_s: float = 20) -> dict[
-                  str, Any]:
+              prefix: str = "tp", paced_share: float = 0.9, paced_s: float = 20,
+              env: dict[str, str] | None = None) -> dict[str, Any]:
     """Benchmark 1: the rate at which every reading is in InfluxDB, with CPU and peak RSS.
 
     First a burst (publish everything as fast as the broker takes it) gives the drain rate;
@@ -89,7 +89,7 @@ def sitewatch(servers: Servers, workdir: Path, devices: int, per_device: int, pr
     reg = workdir / "devices.yaml"
     workdir.mkdir(parents=True, exist_ok=True)
     reg.write_text(registry_yaml(devices, SITE))
-    serve = Serve(servers.mqtt, servers.influx, workdir, db, reg, prefix)
+    serve = Serve(servers.mqtt, servers.influx, workdir, db, reg, prefix, extra_env=env)
     serve.start()
     try:
         # Warm-up, not timed: one reading per device creates each device's rule state rows.
