@@ -127,7 +127,7 @@ class StoreDrainProcess:
         self._conn: Connection | None = None
         self.restarts = 0
         self.started_at: float | None = None
-        self.exit_codes: list[int] = []  # of children that ended unasked (last 10)
+        self.exit_codes: list[int | None] = []  # of children that ended unasked (last 10)
 
     def start(self) -> None:
         """Start the supervisor thread, which starts the child."""
