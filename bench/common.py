@@ -131,12 +131,12 @@ class Serve:
         """Ingest counters as /api/v1/status shows them."""
         return dict(self.get("/status")["ingest"])
 
-    def cpu_s(self) -> float:
+    def cpu_s(self, main_only: bool = False) -> float:
         """CPU seconds (user + system) the process and its child processes have used so far
         (SITEWATCH_WORKERS=processes: the store drain's child counts too)."""
         assert self.ps is not None
         total = 0.0
-        for p in tree(self.ps):
+        for p in [self.ps] if main_only else tree(self.ps):
             try:
                 t = p.cpu_times()
             except psutil.Error:  # a child that ended meanwhile

@@ -121,7 +121,7 @@ def sitewatch(servers: Servers, workdir: Path, devices: int, per_device: int, pr
 def _measure(serve: Serve, servers: Servers, db: str, load: Load, warm: int,
              total: int) -> dict[str, Any]:
     base = serve.counters()
-    cpu0 = serve.cpu_s()
+    cpu0, main0 = serve.cpu_s(), serve.cpu_s(main_only=True)
     accepted_at = stored_at = rules_at = 0.0
     with PeakRss(serve.ps) as rss:
         load.go()
@@ -137,7 +137,7 @@ def _measure(serve: Serve, servers: Servers, db: str, load: Load, warm: int,
                 rules_at = now
             if accepted_at and not stored_at and influx_count(servers.influx, db) >= warm + total:
                 stored_at = time.time()
-        cpu = serve.cpu_s() - cpu0
+        cpu, main = serve.cpu_s() - cpu0, serve.cpu_s(main_only=True) - main0
         run = load.wait()
     final = serve.counters()
     stored = influx_count(servers.influx, db) - warm
@@ -155,6 +155,7 @@ def _measure(serve: Serve, servers: Servers, db: str, load: Load, warm: int,
         "seconds": round(elapsed, 2),
         "stored_after_last_ack_s": round(stored_at - run.acked_at, 2),
         "cpu_s": round(cpu, 1),
+        "cpu_s_main_process": round(main, 1),  # the rest: child processes (SITEWATCH_WORKERS)
         "cpu_cores_used": round(cpu / elapsed, 2),
         "peak_rss_mb": round(rss.peak_mb, 1),
     }
