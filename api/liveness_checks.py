@@ -8,6 +8,7 @@ Buffering through an InfluxDB outage is ready and alive; the container stays hea
 
 from __future__ import annotations
 
+import os
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +41,18 @@ def live_threads(service: Service) -> dict[str, Any]:
     else:
         thread = getattr(service.notifier, "_thread", None)
         threads["notifier"] = thread is None or thread.is_alive()
-    return {"ok": all(threads.values()), "threads": threads}
+    return {"ok": all(threads.values()), "threads": threads, "processes": processes(service)}
+
+
+def processes(service: Service) -> dict[str, Any]:
+    """Each process of ours (SITEWATCH_WORKERS): this one, and the store drain's child when
+    it runs apart; ok while each is alive (a dead child is started again by its supervisor)."""
+    listed: dict[str, Any] = {"main": {"pid": os.getpid(), "alive": True}}
+    child = service.store_consumer.health().get("process")
+    if child is not None:
+        listed["store"] = child
+    return {"ok": all(p["alive"] for p in listed.values()),
+            "workers": service.settings.workers, **listed}
 
 
 def readiness(service: Service) -> dict[str, Any]:
@@ -62,6 +74,7 @@ def readiness(service: Service) -> dict[str, Any]:
         "buffer": {**buffer, "ok": buffer["ok"] and disk["ok"], "disk": disk},
         "rules": rules,
         "notifications": service.notifier.health(),
+        "processes": processes(service),
     }
 
 

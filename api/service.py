@@ -28,6 +28,7 @@ from api.server import serve_api
 from api.settings import Settings
 from api.settings_check import check_serve_settings
 from api.site_service import SiteServing
+from api.store_process import StoreDrainProcess
 from devices.liveness import DeviceLiveness
 from devices.registry import Registry, load_registry
 from devices.tls import TlsFiles
@@ -168,10 +169,16 @@ class Service:
             disk=self.disk,
             tls=TlsFiles(settings.mqtt_ca_file, settings.mqtt_cert_file, settings.mqtt_key_file),
         )
-        self.store_consumer = LogConsumer(
-            self.log, "store", self.store.write, settings.batch_max, self.counters,
-            self.deadletters,
-        )
+        self.store_consumer: LogConsumer | StoreDrainProcess
+        if settings.workers == "processes":  # the same consumer in a child process
+            self.store_consumer = StoreDrainProcess(
+                settings, self.log, self.counters, self.deadletters
+            )
+        else:
+            self.store_consumer = LogConsumer(
+                self.log, "store", self.store.write, settings.batch_max, self.counters,
+                self.deadletters,
+            )
         self.rules_consumer = LogConsumer(
             self.log, "rules", retry_while_down(self.rules.handle), RULES_BATCH_MAX,
             self.counters, self.deadletters, backoff=RULES_BACKOFF_S,

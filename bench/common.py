@@ -131,16 +131,23 @@ class Serve:
         """Ingest counters as /api/v1/status shows them."""
         return dict(self.get("/status")["ingest"])
 
-    def cpu_s(self) -> float:
-        """CPU seconds (user + system) the process has used so far."""
+    def cpu_s(self, main_only: bool = False) -> float:
+        """CPU seconds (user + system) the process and its child processes have used so far
+        (SITEWATCH_WORKERS=processes: the store drain's child counts too)."""
         assert self.ps is not None
-        t = self.ps.cpu_times()
-        return float(t.user + t.system)
+        total = 0.0
+        for p in [self.ps] if main_only else tree(self.ps):
+            try:
+                t = p.cpu_times()
+            except psutil.Error:  # a child that ended meanwhile
+                continue
+            total += float(t.user + t.system)
+        return total
 
     def rss_mb(self) -> float:
-        """Resident set size now, MB."""
+        """Resident set size now of the process and its children together, MB."""
         assert self.ps is not None
-        return self.ps.memory_info().rss / 1e6
+        return tree_rss(self.ps) / 1e6
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL after 20 s."""
@@ -167,10 +174,30 @@ class PeakRss:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                self.peak_mb = max(self.peak_mb, self._ps.memory_info().rss / 1e6)
+                self.peak_mb = max(self.peak_mb, tree_rss(self._ps) / 1e6)
             except psutil.Error:
                 return
             self._stop.wait(self._every)
+
+
+def tree(ps: psutil.Process) -> list[psutil.Process]:
+    """A process and its live descendants."""
+    try:
+        return [ps, *ps.children(recursive=True)]
+    except psutil.Error:
+        return [ps]
+
+
+def tree_rss(ps: psutil.Process) -> int:
+    """RSS bytes of a process and its live descendants together (PeakRss, Serve)."""
+    total = 0
+    for p in tree(ps):
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:
+            if p is ps:
+                raise
+    return total
 
 
 def percentile(values: list[float], p: float) -> float:

@@ -165,7 +165,8 @@ def drain_and_kill(servers: Servers, c: Consumer, prefix: str, devices: int, per
                      "lost_to_kill": per_kill * devices - (last - base)}
 
 
-def run(workdir: Path, devices: int, per: int, kill: int) -> dict[str, Any]:
+def run(workdir: Path, devices: int, per: int, kill: int,
+        workers: tuple[str, ...] = ("threads",)) -> dict[str, Any]:
     """Bare paho, Node-RED and Sitewatch against the same servers; the figures."""
     servers = Servers(workdir / "servers")
     servers.start()
@@ -191,30 +192,53 @@ def run(workdir: Path, devices: int, per: int, kill: int) -> dict[str, Any]:
 
         reg = workdir / "devices.yaml"
         reg.write_text(registry_yaml(devices, SITE))
-        serve = Serve(servers.mqtt, servers.influx, workdir / "sw", "bench_sw", reg, "sw")
-        serve.start()
-        warm = Load(servers.mqtt.port, split(SITE, devices, 1), "sw", 1, name="sw-warm")
-        warm.go()
-        warm.wait()
-        wait_until(lambda: influx_count(servers.influx, "bench_sw") >= devices, 120, 0.2)
-        serve.stop()
-
-        def sw_kill() -> None:
-            assert serve.proc is not None
-            serve.proc.kill()
-            serve.proc.wait()
-
-        out["sitewatch"] = drain_and_kill(servers, Consumer(
-            serve.start, serve.stop, sw_kill,
-            lambda: influx_count(servers.influx, "bench_sw")), "sw", devices, per, kill,
-            devices)
-        print("[bench] sitewatch:", out["sitewatch"], flush=True)
+        for mode in workers:
+            key = "sitewatch" if mode == workers[0] else f"sitewatch_{mode}"
+            out[key] = sitewatch(servers, workdir / mode, reg, mode, devices, per, kill)
+            print(f"[bench] sitewatch ({mode}):", out[key], flush=True)
     finally:
         servers.stop()
     sw, nr, bp = (out[k]["steady_rate"] for k in ("sitewatch", "node_red", "bare_paho"))
     return out | {"sitewatch_vs_node_red": round(sw / nr, 2),
                   "sitewatch_vs_bare_paho": round(sw / bp, 2),
-                  "node_red_vs_bare_paho": round(nr / bp, 2)}
+                  "node_red_vs_bare_paho": round(nr / bp, 2)} | {
+        f"sitewatch_{m}_vs_node_red": round(out[f"sitewatch_{m}"]["steady_rate"] / nr, 2)
+        for m in workers[1:]}
+
+
+def sitewatch(servers: Servers, workdir: Path, reg: Path, workers: str, devices: int, per: int,
+              kill: int) -> dict[str, Any]:
+    """`sitewatch serve` with SITEWATCH_WORKERS=`workers` through `drain_and_kill`, with the
+    CPU seconds its processes used per reading over the whole drain (kill and restart too)."""
+    prefix, db = f"sw{workers[0]}", f"bench_sw_{workers}"
+    serve = Serve(servers.mqtt, servers.influx, workdir, db, reg, prefix,
+                  extra_env={"SITEWATCH_WORKERS": workers})
+    serve.start()
+    warm = Load(servers.mqtt.port, split(SITE, devices, 1), prefix, 1, name=f"{prefix}-warm")
+    warm.go()
+    warm.wait()
+    wait_until(lambda: influx_count(servers.influx, db) >= devices, 120, 0.2)
+    serve.stop()
+    cpu = {"s": 0.0}
+
+    def start() -> None:
+        serve.start()
+
+    def stop() -> None:
+        cpu["s"] += serve.cpu_s()
+        serve.stop()
+
+    def kill_9() -> None:
+        assert serve.proc is not None
+        cpu["s"] += serve.cpu_s()
+        serve.proc.kill()
+        serve.proc.wait()
+
+    out = drain_and_kill(servers, Consumer(start, stop, kill_9,
+                                           lambda: influx_count(servers.influx, db)),
+                         prefix, devices, per, kill, devices)
+    readings = out["readings"] + out["kill_readings"]
+    return out | {"workers": workers, "cpu_us_per_reading": round(cpu["s"] / readings * 1e6, 1)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -224,9 +248,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--devices", type=int, default=2000)
     p.add_argument("--per-device", type=int, default=50)
     p.add_argument("--kill", type=int, default=20000, help="readings queued for the kill -9")
+    p.add_argument("--workers", default="threads",
+                   help="SITEWATCH_WORKERS values to run Sitewatch with, comma separated")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="sitewatch-drain-") as tmp:
-        figures = run(Path(tmp), args.devices, args.per_device, args.kill)
+        figures = run(Path(tmp), args.devices, args.per_device, args.kill,
+                      tuple(args.workers.split(",")))
     print(json.dumps({"machine": machine(), "results": figures}, indent=2))
     return 0
 

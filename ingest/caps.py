@@ -52,7 +52,11 @@ class DeviceCaps:
     def _trim(self, reading: Reading) -> Reading:
         device = self._registry.devices.get(reading.device_id) if reading.kind else None
         known = device.spec.metrics if device is not None else {}
-        seen = self._unknown.setdefault(reading.device_id, set())
+        if reading.metrics.keys() <= known.keys():
+            return reading  # the common case: only its kind's metrics, nothing to count
+        seen = self._unknown.get(reading.device_id)
+        if seen is None:
+            seen = self._unknown[reading.device_id] = set()
         kept = {}
         for name, value in reading.metrics.items():
             if name in known or name in seen:

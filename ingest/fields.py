@@ -106,6 +106,10 @@ def parse_metrics(
             spec = specs.get(name)
             if spec is None:
                 warn("unknown_metric")  # stored all the same: SPEC §2 makes it no error
+            elif type(v) is float and spec.type == "number":  # _check_spec's common case
+                if (spec.low is not None and v < spec.low) or (
+                        spec.high is not None and v > spec.high):
+                    warn("out_of_range")
             else:
                 _check_spec(spec, v, warn)
         out[name] = v

@@ -73,9 +73,12 @@ def decode_reading(body: str) -> Reading:
 class ReadingLog:
     """An append-only log of readings with one durable cursor per named consumer."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, poll_s: float | None = None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        # A reader in another process than the writer is never notified of appends: it looks
+        # again every `poll_s` seconds while it waits (None: woken by this process's appends).
+        self._poll_s = poll_s
         try:
             self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -172,7 +175,7 @@ class ReadingLog:
                 if rows or left <= 0:
                     decoded = self._decoded
                     return [(int(i), decoded.get(body) or decode_reading(body)) for i, body in rows]
-                self._grown.wait(left)
+                self._grown.wait(left if self._poll_s is None else min(left, self._poll_s))
 
     def commit(self, consumer: str, upto_id: int) -> None:
         """Durably move the consumer's cursor to `upto_id` and drop rows every consumer passed."""
@@ -195,6 +198,16 @@ class ReadingLog:
             except sqlite3.Error as e:
                 raise LogError(f"{self.path}: {e}") from e
             self._cursors[consumer] = max(self._cursors.get(consumer, 0), upto_id)
+
+    def note_cursor(self, consumer: str, upto_id: int, last_id: int = 0) -> None:
+        """A cursor (and newest id) committed by another process on this file, for `depth`."""
+        with self._lock:
+            self._cursors[consumer] = max(self._cursors.get(consumer, 0), upto_id)
+            self._last_id = max(self._last_id, last_id)
+
+    def cursor(self, consumer: str) -> int:
+        """The consumer's committed cursor as this process knows it (no query)."""
+        return self._cursors.get(consumer, 0)
 
     def depth(self, consumer: str) -> int:
         """Rows the consumer has not committed yet: newest id minus its cursor, no query.

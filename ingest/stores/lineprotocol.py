@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from devices.reading import Reading
 from ingest.stores.base import BadData
@@ -67,9 +67,18 @@ def _tag_text(site: str, zone: str | None, device_id: str, kind: str | None,
     return "".join(f",{escape_key(k)}={escape_key(v)}" for k, v in sorted(pairs) if v)
 
 
-def _line(measurement: str, tags: str, fields: dict[str, object], ts: float) -> str:
-    body = ",".join(f"{escape_key(k)}={field_value(v)}" for k, v in fields.items())
-    return f"{escape_measurement(measurement)}{tags} {body} {ts_us(ts)}"
+@functools.lru_cache(maxsize=4096)  # a site sends the same few metric names over and over
+def _field_key(name: str) -> str:
+    return escape_key(name) + "="
+
+
+def _line(measurement: str, tags: str, fields: Mapping[str, object], ts: float) -> str:
+    parts = []
+    for k, v in fields.items():
+        # The common case, a finite float, written as field_value writes it, without its calls.
+        text = repr(v) if type(v) is float and v - v == 0.0 else field_value(v)
+        parts.append(_field_key(k) + text)
+    return f"{escape_measurement(measurement)}{tags} {','.join(parts)} {round(ts * 1_000_000)}"
 
 
 def event_json(reading: Reading) -> str:
@@ -86,7 +95,7 @@ def to_line(reading: Reading) -> str | None:
     if reading.channel == "telemetry":
         if not reading.metrics:
             return None
-        return _line(TELEMETRY, _tags(reading), dict(reading.metrics), reading.ts)
+        return _line(TELEMETRY, _tags(reading), reading.metrics, reading.ts)
     if reading.channel == "event":
         if not reading.event:
             raise BadData(f"event reading from {reading.device_id!r} has no event name")

@@ -163,3 +163,30 @@ def test_an_append_that_returned_survives_kill_9_of_the_process(tmp_path):
 def _rows_in_file(path: Path) -> int:
     with sqlite3.connect(path) as db:
         return int(db.execute("select count(*) from readings").fetchone()[0])
+
+
+def test_a_reader_on_another_connection_sees_appends_within_its_poll_and_its_commits_count(
+    tmp_path,
+):
+    """SITEWATCH_WORKERS=processes: the store drain opens the file apart from the writer."""
+    writer = ReadingLog(tmp_path / "log.sqlite3")
+    writer.register("store")
+    writer.register("rules")
+    reader = ReadingLog(tmp_path / "log.sqlite3", poll_s=0.01)  # never notified by `writer`
+    got: list[list[tuple[int, Reading]]] = []
+    waiting = threading.Thread(target=lambda: got.append(reader.read("store", 10, timeout=5)))
+    waiting.start()
+    time.sleep(0.1)
+    began = time.monotonic()
+    last = writer.append([_reading(i) for i in range(3)])
+    waiting.join(5)
+    assert time.monotonic() - began < 1.0  # found by polling, not at the 5 s timeout
+    assert [r.seq for _, r in got[0]] == [0, 1, 2]
+    reader.commit("store", last)
+    assert writer.depth("store") == 3  # the writer's figure moves only when told
+    writer.note_cursor("store", reader.cursor("store"))
+    assert writer.depth("store") == 0 and writer.depth("rules") == 3
+    writer.commit("rules", last)  # now every consumer passed them: the rows go
+    assert reader.read("store", 10, timeout=0) == []
+    assert sqlite3.connect(tmp_path / "log.sqlite3").execute(
+        "SELECT count(*) FROM readings").fetchone()[0] == 0
