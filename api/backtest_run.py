@@ -11,7 +11,8 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from devices.registry import Registry
-from ingest.stores.base import DeviceReplay, TelemetryStore
+from devices.columns import DeviceColumns
+from ingest.stores.base import ColumnReplay, DeviceReplay, TelemetryStore
 from rules.db.schema import incidents
 from rules.engine.backtest import (
     BacktestResult,
@@ -89,8 +90,14 @@ def run_backtest(pack: RulePack, store: TelemetryStore, engine: sa.Engine, regis
     ids = store.reading_devices(start, end, site) if isinstance(store, DeviceReplay) else None
     if ids is not None and len(ids) <= PER_DEVICE_MAX:
         assert isinstance(store, DeviceReplay)
+        columns_of = None
+        if isinstance(store, ColumnReplay):
+            column_store = store
+
+            def columns_of(d: str) -> DeviceColumns | None:
+                return column_store.device_columns(d, start, end, site)
         result = replay_devices(pack, ids, lambda d: store.device_readings(d, start, end, site),
-                                start, end, devices, progress)
+                                start, end, devices, progress, columns_of=columns_of)
     else:
         result = replay(pack, store.readings(start, end, site), start, end, devices, progress)
     return diff(result, recorded_incidents(engine, start, end, site))
