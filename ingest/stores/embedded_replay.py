@@ -74,12 +74,18 @@ def device_columns(path: Path, series: list[Series], types: dict[str, str], devi
             return None
         columns = {}
         for metric in metrics if facts is not None else ():
-            rows = conn.execute("SELECT ts_us, value FROM telemetry WHERE device_id = ?"
-                                f" AND metric = ? AND {where} ORDER BY ts_us",
-                                [device_id, metric, *args]).fetchall()
-            if rows:
-                times, values = zip(*rows, strict=True)
-                columns[metric] = (list(times), _typed(types.get(metric), values))
+            times: list[int] = []
+            values: list[MetricValue] = []
+            add_time, add_value = times.append, values.append
+            # Row by row: each row's tuple is freed at once (a fetchall() of them all makes
+            # the garbage collector walk them again and again: a third more time).
+            for t, v in conn.execute("SELECT ts_us, value FROM telemetry WHERE device_id = ?"
+                                     f" AND metric = ? AND {where} ORDER BY ts_us",
+                                     [device_id, metric, *args]):
+                add_time(t)
+                add_value(v)
+            if times:
+                columns[metric] = (times, _typed(types.get(metric), values))
         others = list(merged(_events(conn, device_id, events, where, args),
                              _status(conn, device_id, where, args)))
     finally:
@@ -88,11 +94,9 @@ def device_columns(path: Path, series: list[Series], types: dict[str, str], devi
     return DeviceColumns(device_id, st, zone or None, kind or None, columns, others)
 
 
-def _typed(vtype: str | None, values: tuple[object, ...]) -> list[MetricValue]:
+def _typed(vtype: str | None, values: list[MetricValue]) -> list[MetricValue]:
     """Stored values back as the type they were written with: booleans are kept as 0/1."""
-    if vtype == "bool":
-        return [bool(v) for v in values]
-    return list(values)  # type: ignore[arg-type]
+    return [bool(v) for v in values] if vtype == "bool" else values
 
 
 def _telemetry(conn: sqlite3.Connection, device_id: str, metrics: list[str], where: str,

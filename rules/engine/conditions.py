@@ -79,6 +79,9 @@ def first_triggered(rule: ThresholdRule, values: Sequence[object]) -> int | None
             elif threshold_triggered(rule, v):
                 return i
         return None
+    expected = rule.equals
+    if isinstance(expected, bool):  # same_value(): only the same boolean is equal to it
+        return next((i for i, v in enumerate(values) if v is expected), None)
     return next((i for i, v in enumerate(values) if threshold_triggered(rule, v)), None)
 
 

@@ -5,6 +5,7 @@ rule of the built-in pack: holds, rate and count windows, staleness, events and 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,10 +14,13 @@ from devices.columns import DeviceColumns
 from devices.reading import Reading
 from devices.registry import Device, Registry
 from ingest.stores.embedded import EmbeddedStore
+from ingest.stores.influx_v1 import InfluxV1Store
+from rules.engine import conditions as c
 from rules.engine.backtest import Recorded, diff, replay_devices
 from rules.engine.backtest_columns import device_items
 from rules.engine.evaluator import Evaluator
-from rules.engine.loader import load_rules
+from rules.engine.loader import load_rules, parse_rules
+from rules.engine.models import ThresholdRule
 from rules.engine.state import MemoryStateStore
 from tests.rules.test_backtest import RULES
 from tests.rules.test_backtest_same_result import (
@@ -29,6 +33,7 @@ from tests.rules.test_backtest_same_result import (
 )
 
 START, END = T0, T0 + HOURS * 3600
+ColumnStore = EmbeddedStore | InfluxV1Store
 
 
 def _moved_zone(readings: list[Reading]) -> list[Reading]:
@@ -38,13 +43,25 @@ def _moved_zone(readings: list[Reading]) -> list[Reading]:
             if r.device_id == "zs-1" and r.ts > T0 + 1800 else r for r in readings]
 
 
+@pytest.fixture(params=["embedded", pytest.param("influx_v1", marks=pytest.mark.slow)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ColumnStore]:
+    """The stores that give a device's period as columns: embedded and InfluxDB 1.6.7."""
+    s: ColumnStore
+    if request.param == "embedded":
+        s = EmbeddedStore(tmp_path / "telemetry.db")
+    else:
+        server = request.getfixturevalue("influxdb")
+        s = InfluxV1Store(f"http://127.0.0.1:{server.port}", request.getfixturevalue("influx_db"))
+    yield s
+    s.close()
+
+
 @pytest.mark.parametrize("seed", [20, 7])
 def test_columns_give_the_general_paths_incidents_resolutions_and_diff(
-    tmp_path: Path, seed: int,
+    store: ColumnStore, seed: int,
 ) -> None:
     pack = load_rules()
     readings = _moved_zone(seeded_period(seed))
-    store = EmbeddedStore(tmp_path / "telemetry.db")
     store.write(readings)
     ids = store.reading_devices(START, END)
     reference = first_version(pack, store.readings(START, END), START, END, REGISTRY)
@@ -71,7 +88,6 @@ def test_columns_give_the_general_paths_incidents_resolutions_and_diff(
     assert [d for d, cols in columns.items() if cols is None] == ["zs-1"]
     left_out = sum(_quiet_rows(pack, cols) for cols in columns.values() if cols is not None)
     assert left_out > len(readings) / 10, left_out
-    store.close()
 
 
 def _quiet_rows(pack: object, cols: DeviceColumns) -> int:
@@ -80,19 +96,20 @@ def _quiet_rows(pack: object, cols: DeviceColumns) -> int:
     return sum(1 for item in items if type(item) is float)
 
 
-def test_stored_values_come_back_exactly_through_columns_and_readings(tmp_path: Path) -> None:
+def test_stored_values_come_back_exactly_through_columns_and_readings(store: ColumnStore
+                                                                      ) -> None:
     values = [21.123456789012345, 0.1 + 0.2, 1e-300, -0.0, 98765.43210987654, 3.0]
-    store = EmbeddedStore(tmp_path / "telemetry.db")
     store.write([Reading("hq", "zs-9", "telemetry", T0 + i, T0 + i, kind="zone_sensor",
-                         zone="z1", metrics={"temperature_c": v, "fan_on": i % 2 == 0})
+                         zone="z1", metrics={"temperature_c": v, "fan_on": i % 2 == 0}
+                         if i != 4 else {"temperature_c": v})  # one without fan_on
                  for i, v in enumerate(values)])
     cols = store.device_columns("zs-9", START, END)
     assert cols is not None
     assert cols.series["temperature_c"] == ([round((T0 + i) * 1e6) for i in range(6)], values)
-    assert cols.series["fan_on"][1] == [True, False] * 3
+    assert cols.series["fan_on"] == ([round((T0 + i) * 1e6) for i in (0, 1, 2, 3, 5)],
+                                     [True, False, True, False, False])
     assert [r.metrics["temperature_c"] for r in store.device_readings("zs-9", START, END)] \
         == values
-    store.close()
 
 
 def test_a_quiet_device_back_from_silence_resolves_its_stale_ticket_at_its_first_row(
@@ -124,3 +141,19 @@ def test_a_quiet_device_back_from_silence_resolves_its_stale_ticket_at_its_first
     cols = store.device_columns("zs-q", START, END)
     assert cols is not None and _quiet_rows(RULES, cols) == len(cols.times())
     store.close()
+
+
+@pytest.mark.parametrize("limit", ["above: 28", "below: 5", "equals: true", "equals: false",
+                                   "equals: 'on'", "equals: 3"])
+def test_first_triggered_is_the_first_value_threshold_triggered_holds_for(limit: str) -> None:
+    (rule,) = parse_rules(f"""
+- {{id: r, title: R, description: R, kind: threshold, metric: m, {limit},
+   raises: {{type: ticket, priority: P3}}}}
+""", "t.yaml").rules
+    assert isinstance(rule, ThresholdRule)
+    values: list[object] = [22.0, 1, True, 0, "on", float("nan"), 3, False, 3.0, 4.0, 30, "x",
+                            1.0, True, 29.5, "on", False]
+    for start in range(len(values) + 1):
+        tail = values[start:]
+        expected = next((i for i, v in enumerate(tail) if c.threshold_triggered(rule, v)), None)
+        assert c.first_triggered(rule, tail) == expected
