@@ -5,13 +5,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import sqlalchemy as sa
 
+from devices.columns import DeviceColumns
 from devices.registry import Registry
-from ingest.stores.base import DeviceReplay, TelemetryStore
+from ingest.stores.base import ColumnReplay, DeviceReplay, TelemetryStore
+from ingest.stores.embedded import EmbeddedStore
 from rules.db.schema import incidents
 from rules.engine.backtest import (
     BacktestResult,
@@ -23,6 +28,7 @@ from rules.engine.backtest import (
 )
 from rules.engine.loader import RulePack
 
+T = TypeVar("T")
 RANGE_MAX_S = 31 * 86_400.0  # the longest period one backtest replays
 
 
@@ -77,6 +83,22 @@ def recorded_incidents(engine: sa.Engine, start: float, end: float, site: str | 
 PER_DEVICE_MAX = 1000
 
 
+def read_ahead(pool: Executor, ids: Sequence[str], read: Callable[[str], T]
+               ) -> Callable[[str], T]:
+    """read(id) for `ids` asked in that order, the next id's read started on `pool` as each
+    is handed out (a server then works on it while the caller works on this one)."""
+    ahead: dict[str, Future[T]] = {}
+    following = dict(zip(ids, ids[1:], strict=False))
+
+    def get(device_id: str) -> T:
+        mine = ahead.pop(device_id, None) or pool.submit(read, device_id)
+        after = following.get(device_id)
+        if after is not None and after not in ahead:
+            ahead[after] = pool.submit(read, after)
+        return mine.result()
+    return get
+
+
 def run_backtest(pack: RulePack, store: TelemetryStore, engine: sa.Engine, registry: Registry,
                  start: float, end: float, site: str | None = None,
                  progress: Progress | None = None) -> BacktestResult:
@@ -89,8 +111,19 @@ def run_backtest(pack: RulePack, store: TelemetryStore, engine: sa.Engine, regis
     ids = store.reading_devices(start, end, site) if isinstance(store, DeviceReplay) else None
     if ids is not None and len(ids) <= PER_DEVICE_MAX:
         assert isinstance(store, DeviceReplay)
-        result = replay_devices(pack, ids, lambda d: store.device_readings(d, start, end, site),
-                                start, end, devices, progress)
+        columns_of: Callable[[str], DeviceColumns | None] | None = None
+        with ThreadPoolExecutor(1, thread_name_prefix="backtest-read") as pool:
+            if isinstance(store, ColumnReplay):
+                column_store = store
+
+                def columns(d: str) -> DeviceColumns | None:
+                    return column_store.device_columns(d, start, end, site)
+                # A server's store answers the next device's query while this one is replayed.
+                columns_of = columns if isinstance(store, EmbeddedStore) else read_ahead(
+                    pool, ids, columns)
+            result = replay_devices(pack, ids,
+                                    lambda d: store.device_readings(d, start, end, site),
+                                    start, end, devices, progress, columns_of=columns_of)
     else:
         result = replay(pack, store.readings(start, end, site), start, end, devices, progress)
     return diff(result, recorded_incidents(engine, start, end, site))

@@ -6,6 +6,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from devices.columns import DeviceColumns
 from devices.reading import MetricValue, Reading
 
 
@@ -104,6 +105,18 @@ class DeviceReplay(Protocol):
                         site: str | None = None) -> Iterator[Reading]:
         """One device's readings in [start, end) (of one site if given) in time order, as
         readings() would give them: at one ts, telemetry first, then events, then status."""
+        ...
+
+
+@runtime_checkable
+class ColumnReplay(Protocol):
+    """A DeviceReplay that can also give one device's period as columns (devices/columns.py),
+    for the backtest's fast path."""
+
+    def device_columns(self, device_id: str, start: float, end: float,
+                       site: str | None = None) -> DeviceColumns | None:
+        """device_readings() as columns; None when this device's rows need one each (its
+        telemetry rows differ in site, zone or kind)."""
         ...
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from devices.columns import DeviceColumns
 from devices.reading import Reading
 from ingest.stores.base import (
     EVENTS_PAGE_MAX,
@@ -19,7 +20,7 @@ from ingest.stores.base import (
     StoreUnavailable,
     every_us,
 )
-from ingest.stores.embedded_replay import METRICS_JSON, device_readings
+from ingest.stores.embedded_replay import METRICS_JSON, device_columns, device_readings
 from ingest.stores.embedded_schema import (
     PRUNE,
     SCHEMA,
@@ -251,6 +252,14 @@ class EmbeddedStore:
         with self._lock:
             series = [s for s in self._series if s[1] == device_id]
         return device_readings(self._path, series, device_id, start, end, site)
+
+    def device_columns(self, device_id: str, start: float, end: float,
+                       site: str | None = None) -> DeviceColumns | None:
+        """device_readings() as columns (None: the device's rows differ in site, zone or kind)."""
+        with self._lock:
+            series = [s for s in self._series if s[1] == device_id]
+            types = dict(self._types)
+        return device_columns(self._path, series, types, device_id, start, end, site)
 
     @staticmethod
     def _rows(conn: sqlite3.Connection, sql: str, args: list[object]) -> Iterator[Any]:

@@ -2,7 +2,8 @@
 
 Every query seeks the primary-key ranges of the device's own series (the `series` table's
 names), so neither the whole table is scanned nor the whole period sorted: SQLite only sorts
-one device's rows by time to gather a reading's metrics.
+one device's rows by time to gather a reading's metrics (device_readings), or not at all when
+each metric comes back as its own pair of columns (device_columns).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from pathlib import Path
 
 import orjson
 
-from devices.reading import Reading
+from devices.columns import DeviceColumns
+from devices.reading import MetricValue, Reading
 from ingest.stores.embedded_schema import Series, time_span
 from ingest.stores.replay import (
     ROWS_PER_FETCH,
@@ -24,13 +26,15 @@ from ingest.stores.replay import (
     telemetry_reading,
 )
 
+# A stored value as JSON. Numbers with 17 significant digits: SQLite's own JSON keeps 15, which
+# changes a value such as 21.123456789012345 (17 give the same double back; checked on 600,000
+# values, random bit patterns included, for every magnitude below 1e100). Booleans are 0/1.
+VALUE_JSON = ("CASE vtype WHEN 'number' THEN json(printf('%!.17g', value))"
+              " WHEN 'bool' THEN json(CASE value WHEN 0 THEN 'false' ELSE 'true' END)"
+              " ELSE value END")
 # One reading's metrics gathered into a JSON object by SQLite (in C): a third of the Python
-# work of reading one row per metric. Booleans are kept as 0/1 in the table.
-METRICS_JSON = ("json_group_object(metric, CASE vtype"
-                " WHEN 'bool' THEN json(CASE value WHEN 0 THEN 'false' ELSE 'true' END)"
-                " ELSE value END)")
-
-
+# work of reading one row per metric.
+METRICS_JSON = f"json_group_object(metric, {VALUE_JSON})"
 def device_readings(path: Path, series: list[Series], device_id: str, start: float, end: float,
                     site: str | None) -> Iterator[Reading]:
     """The device's readings in [start, end) (of one site if given) in time order; at one ts
@@ -46,6 +50,53 @@ def device_readings(path: Path, series: list[Series], device_id: str, start: flo
         yield from merged_few(_telemetry(conn, device_id, metrics, where, args), few)
     finally:
         conn.close()
+
+
+def device_columns(path: Path, series: list[Series], types: dict[str, str], device_id: str,
+                   start: float, end: float, site: str | None) -> DeviceColumns | None:
+    """The device's readings in [start, end) (of one site if given) as columns: one query per
+    metric on its key range, already in time order (no sort, no grouping), values exact as
+    the cursor gives them. None when the device's telemetry rows differ in site, zone or kind
+    (device_readings() gives each row its own). `types`: metric -> vtype."""
+    metrics = [name for table, _, name in series if table == "telemetry"]
+    events = [name for table, _, name in series if table == "events"]
+    where, args = time_span(start, end, site)
+    marks = ", ".join("?" * len(metrics))
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+    try:
+        facts = conn.execute(f"SELECT site, zone, kind FROM telemetry WHERE device_id = ?"
+                             f" AND metric IN ({marks}) AND {where} LIMIT 1",
+                             [device_id, *metrics, *args]).fetchone() if metrics else None
+        if facts is not None and conn.execute(
+                f"SELECT 1 FROM telemetry WHERE device_id = ? AND metric IN ({marks}) AND {where}"
+                " AND (site IS NOT ? OR zone IS NOT ? OR kind IS NOT ?) LIMIT 1",
+                [device_id, *metrics, *args, *facts]).fetchone():
+            return None
+        columns = {}
+        for metric in metrics if facts is not None else ():
+            times: list[int] = []
+            values: list[MetricValue] = []
+            add_time, add_value = times.append, values.append
+            # Row by row: each row's tuple is freed at once (a fetchall() of them all makes
+            # the garbage collector walk them again and again: a third more time).
+            for t, v in conn.execute("SELECT ts_us, value FROM telemetry WHERE device_id = ?"
+                                     f" AND metric = ? AND {where} ORDER BY ts_us",
+                                     [device_id, metric, *args]):
+                add_time(t)
+                add_value(v)
+            if times:
+                columns[metric] = (times, _typed(types.get(metric), values))
+        others = list(merged(_events(conn, device_id, events, where, args),
+                             _status(conn, device_id, where, args)))
+    finally:
+        conn.close()
+    st, zone, kind = facts if facts is not None else ("", None, None)
+    return DeviceColumns(device_id, st, zone or None, kind or None, columns, others)
+
+
+def _typed(vtype: str | None, values: list[MetricValue]) -> list[MetricValue]:
+    """Stored values back as the type they were written with: booleans are kept as 0/1."""
+    return [bool(v) for v in values] if vtype == "bool" else values
 
 
 def _telemetry(conn: sqlite3.Connection, device_id: str, metrics: list[str], where: str,

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import orjson
 
+from devices.columns import DeviceColumns
 from devices.reading import MetricValue, Reading
 from ingest.stores.base import (
     EVENTS_PAGE_MAX,
@@ -18,6 +19,7 @@ from ingest.stores.base import (
     StoreUnavailable,
     every_us,
 )
+from ingest.stores.influx_v1_columns import TAGS, device_columns
 from ingest.stores.lineprotocol import DEVICE_STATUS, EVENTS, TELEMETRY, to_lines, ts_us
 from ingest.stores.replay import (
     ROWS_PER_FETCH,
@@ -29,7 +31,7 @@ from ingest.stores.replay import (
     telemetry_reading,
 )
 
-_TAGS = frozenset({"time", "device_id", "site", "zone", "kind"})  # columns that are not metrics
+_TAGS = TAGS  # columns that are not metrics
 
 
 def quote_ident(name: str) -> str:
@@ -186,14 +188,17 @@ class InfluxV1Store:
                           self._stream(DEVICE_STATUS, start, end, site, device_id)))
         yield from merged_few(self._stream(TELEMETRY, start, end, site, device_id), few)
 
+    def device_columns(self, device_id: str, start: float, end: float,
+                       site: str | None = None) -> DeviceColumns | None:
+        """device_readings() as columns (None: the device's rows differ in site, zone or kind)."""
+        few = list(merged(self._stream(EVENTS, start, end, site, device_id),
+                          self._stream(DEVICE_STATUS, start, end, site, device_id)))
+        q = f"SELECT * FROM {quote_ident(TELEMETRY)} WHERE {_where(start, end, site, device_id)}"
+        return device_columns(device_id, self._chunks(q), few)
+
     def _stream(self, measurement: str, start: float, end: float,
                 site: str | None, device_id: str | None = None) -> Iterator[Reading]:
-        where = f"time >= {ts_us(start)}u AND time < {ts_us(end)}u"
-        if site is not None:
-            where += f" AND {quote_ident('site')} = {quote_string(site)}"
-        if device_id is not None:
-            where += f" AND {quote_ident('device_id')} = {quote_string(device_id)}"
-        q = f"SELECT * FROM {quote_ident(measurement)} WHERE {where}"
+        q = f"SELECT * FROM {quote_ident(measurement)} WHERE {_where(start, end, site, device_id)}"
         for columns, rows in self._chunks(q):
             col = {c: i for i, c in enumerate(columns)}
             t, dev, st = col["time"], col["device_id"], col["site"]
@@ -298,6 +303,15 @@ class InfluxV1Store:
         if code in (400, 413, 422):
             raise BadData(f"InfluxDB {what} refused ({code}): {msg}")
         raise StoreUnavailable(f"InfluxDB {what} failed ({code}): {msg}")
+
+
+def _where(start: float, end: float, site: str | None, device_id: str | None) -> str:
+    where = f"time >= {ts_us(start)}u AND time < {ts_us(end)}u"
+    if site is not None:
+        where += f" AND {quote_ident('site')} = {quote_string(site)}"
+    if device_id is not None:
+        where += f" AND {quote_ident('device_id')} = {quote_string(device_id)}"
+    return where
 
 
 def _at(row: list[Any], index: int | None) -> Any:

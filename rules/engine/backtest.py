@@ -18,8 +18,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from devices.columns import DeviceColumns
 from devices.reading import Reading
 from devices.registry import Registry
+from rules.engine.backtest_columns import Quiet, device_items
 from rules.engine.evaluator import Evaluator
 from rules.engine.loader import RulePack
 from rules.engine.models import Rule
@@ -137,9 +139,9 @@ def replay(
     if registry is not None:
         ev.watch_registry(registry, start)  # as a service running since `start`
     incidents = _Incidents(pack)
-    count, next_tick = _run(ev, incidents, readings, start, progress, clock, began)
+    count, k = _run(ev, incidents, readings, start, progress, clock, began)
     if count:  # no data at all: nothing says the service ran (stale tickets would be noise)
-        _finish(ev, incidents, next_tick, end)
+        _finish(ev, incidents, k, start, end)
     return _result(incidents, count, clock() - began)
 
 
@@ -152,6 +154,7 @@ def replay_devices(
     registry: Registry | None = None,
     progress: Progress | None = None,
     clock: Callable[[], float] = time.monotonic,
+    columns_of: Callable[[str], DeviceColumns | None] | None = None,
 ) -> BacktestResult:
     """replay() one device at a time: the same result, without merging the devices' streams.
 
@@ -161,6 +164,8 @@ def replay_devices(
     device's run is its part of the merged run. Registered devices without readings are run
     last (staleness only), and only if the period had any data at all, as replay() does.
     Progress reports `at` as the share of devices done, mapped onto the period.
+    `columns_of(id)`, if given, gives the device's readings as columns (None: use
+    readings_of), replayed through backtest_columns.device_items: the same result, quicker.
     """
     began = clock()
     interval_of = _interval_of(registry)
@@ -170,10 +175,13 @@ def replay_devices(
     for i, device_id in enumerate(devices):
         ev = Evaluator(pack, MemoryStateStore(), interval_of)
         _watch_one(ev, registry, device_id, start)
-        n, next_tick = _run(ev, incidents, readings_of(device_id), start, None, clock, began)
+        cols = columns_of(device_id) if columns_of is not None else None
+        items, quiet = device_items(ev, cols) if cols is not None else (
+            readings_of(device_id), None)
+        n, k = _run(ev, incidents, items, start, None, clock, began, quiet)
         if n:
             heard.add(device_id)
-            _finish(ev, incidents, next_tick, end)
+            _finish(ev, incidents, k, start, end)
         count += n
         if progress is not None and clock() - reported >= PROGRESS_EVERY_S:
             reported = clock()
@@ -183,7 +191,7 @@ def replay_devices(
             if device_id not in heard:
                 ev = Evaluator(pack, MemoryStateStore(), interval_of)
                 _watch_one(ev, registry, device_id, start)
-                _finish(ev, incidents, start + TICK_S, end)
+                _finish(ev, incidents, 1, start, end)
     return _result(incidents, count, clock() - began)
 
 
@@ -200,43 +208,80 @@ def _watch_one(ev: Evaluator, registry: Registry | None, device_id: str, start: 
         ev.watch(d.site, d.id, d.kind, d.zone, start)  # as a service running since `start`
 
 
-def _run(ev: Evaluator, incidents: _Incidents, readings: Iterable[Reading], start: float,
-         progress: Progress | None, clock: Callable[[], float], began: float
-         ) -> tuple[int, float]:
-    """Evaluate `readings` with the ticks (once per TICK_S of data time from `start`) due
-    before each: (readings evaluated, the next tick's time). Ticks before the evaluator's
-    due() emit nothing and change nothing, so they are skipped."""
+def _run(ev: Evaluator, incidents: _Incidents, items: Iterable[Reading | float], start: float,
+         progress: Progress | None, clock: Callable[[], float], began: float,
+         quiet: Quiet | None = None) -> tuple[int, int]:
+    """Evaluate `items` with the ticks (at start + k * TICK_S of data time) due before each:
+    (readings evaluated, the next tick's k). Ticks before the evaluator's due() emit nothing
+    and change nothing, so they are skipped. A float item is a telemetry row with nothing any
+    rule reads (backtest_columns.py): `quiet(ts)` shows it to the evaluator before a due tick
+    (its last sign of life) and at once after a tick ran (data back clears a stale rule)."""
+    k = 1
     next_tick = start + TICK_S
     apply, tick, due_of, evaluate = incidents.apply, ev.tick, ev.due, ev.evaluate
     due = due_of()
+    lag: float | None = None  # the last quiet row's time, not yet shown
+    fresh = True  # show the next quiet row at once
     reported = began
     n = 0
-    for r in readings:
-        ts = r.ts
-        while next_tick <= ts:
+    for r in items:
+        ts = r if type(r) is float else r.ts  # type: ignore[union-attr]
+        while next_tick <= ts and due <= ts:  # ticks before due() wait: they emit nothing
             if next_tick >= due:
+                if lag is not None:
+                    assert quiet is not None
+                    apply(evaluate(quiet(lag), lag))
+                    lag = None
                 apply(tick(next_tick))
-                due = due_of()
-            next_tick += TICK_S
-        signals = evaluate(r, ts)
-        if signals:
-            apply(signals)
-        due = due_of()
+                due, fresh, k = due_of(), True, k + 1
+            else:
+                k = _skip(k, start, due, ts)
+            next_tick = start + k * TICK_S
+        if type(r) is float:
+            if fresh:
+                assert quiet is not None
+                apply(evaluate(quiet(ts), ts))
+                due, fresh = due_of(), False
+            else:
+                lag = ts
+        else:
+            signals = evaluate(r, ts)  # type: ignore[arg-type]
+            if signals:
+                apply(signals)
+            due = due_of()
         n += 1
         if progress is not None and n % 10_000 == 0 and clock() - reported >= PROGRESS_EVERY_S:
             reported = clock()
             progress(n, ts)
-    return n, next_tick
+    if lag is not None:
+        assert quiet is not None
+        apply(evaluate(quiet(lag), lag))
+    return n, k
 
 
-def _finish(ev: Evaluator, incidents: _Incidents, next_tick: float, end: float) -> None:
+def _skip(k: int, start: float, due: float, until: float) -> int:
+    """The first k after `k` whose tick can fire (at or after `due`) or lies past `until`:
+    the ticks in between emit nothing. Worked out by division, then checked tick by tick as
+    the loop compares them, so rounding never skips one."""
+    j = max(k + 1, int((min(due, until) - start) / TICK_S))
+    while j > k + 1 and ((t := start + (j - 1) * TICK_S) >= due or t > until):
+        j -= 1
+    while (t := start + j * TICK_S) < due and t <= until:
+        j += 1
+    return j
+
+
+def _finish(ev: Evaluator, incidents: _Incidents, k: int, start: float, end: float) -> None:
     """The ticks after the last reading, up to `end`."""
     due = ev.due()
+    next_tick = start + k * TICK_S
     while next_tick < end:
         if next_tick >= due:
             incidents.apply(ev.tick(next_tick))
-            due = ev.due()
-        next_tick += TICK_S
+            due, k = ev.due(), k + 1
+        else:
+            k = _skip(k, start, due, end)
+        next_tick = start + k * TICK_S
 
 
 def _result(incidents: _Incidents, count: int, seconds: float) -> BacktestResult:

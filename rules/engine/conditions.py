@@ -8,7 +8,7 @@ restart must see), else None. The evaluator owns storage and turns Steps into Si
 from __future__ import annotations
 
 import bisect
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,6 +64,25 @@ def threshold_triggered(rule: ThresholdRule, value: object) -> bool | None:
     if not is_number(value):
         return None
     return value > rule.above if rule.above is not None else value < rule.below  # type: ignore[operator]
+
+
+def first_triggered(rule: ThresholdRule, values: Sequence[object]) -> int | None:
+    """Index of the first value threshold_triggered() holds for; None: no such value. Before
+    it, a rule with no state for the device gets none (the evaluator's threshold step returns
+    at once on a value past no limit), so a backtest may leave those values out."""
+    above, below = rule.above, rule.below
+    if rule.equals is None:
+        for i, v in enumerate(values):
+            if type(v) is float:  # threshold_triggered() of a float, without the call
+                if v > above if above is not None else v < below:  # type: ignore[operator]
+                    return i
+            elif threshold_triggered(rule, v):
+                return i
+        return None
+    expected = rule.equals
+    if isinstance(expected, bool):  # same_value(): only the same boolean is equal to it
+        return next((i for i, v in enumerate(values) if v is expected), None)
+    return next((i for i, v in enumerate(values) if threshold_triggered(rule, v)), None)
 
 
 def _threshold_cleared(rule: ThresholdRule, value: object) -> bool:

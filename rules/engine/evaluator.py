@@ -104,9 +104,7 @@ class Evaluator(KindSteps):
     def evaluate(self, reading: Reading, now: float) -> list[Signal]:
         """Signals this reading causes at `now` (Unix seconds); usually none."""
         out: list[Signal] = []
-        kind = reading.kind if reading.kind in self._metric_matchers else None
-        if reading.kind is None:  # unregistered: state keyed by (site, device), see _signal
-            reading = replace(reading, device_id=f"{reading.device_id}@{reading.site}")
+        kind, reading = self._keyed(reading)
         with self._lock:
             if reading.channel == "telemetry":
                 seen = self._seen.get(reading.device_id)
@@ -129,6 +127,20 @@ class Evaluator(KindSteps):
                 if route.admits(reading):
                     route.handler(route, reading, name, now, out)
         return out
+
+    def metric_routes(self, reading: Reading) -> dict[str, list[Matcher]]:
+        """Per metric, the rules a telemetry reading with these facts (site, zone, kind, id)
+        meets in evaluate(): what a backtest's fast path needs to read."""
+        kind, reading = self._keyed(reading)
+        return {metric: [r for r in routes if r.admits(reading)]
+                for metric, routes in self._metric_matchers[kind].items()}
+
+    def _keyed(self, reading: Reading) -> tuple[str | None, Reading]:
+        """(the kind whose rules apply, the reading as its state is keyed)."""
+        kind = reading.kind if reading.kind in self._metric_matchers else None
+        if reading.kind is None:  # unregistered: state keyed by (site, device), see _signal
+            reading = replace(reading, device_id=f"{reading.device_id}@{reading.site}")
+        return kind, reading
 
     def tick(
         self, now: float, last_seen: Mapping[str, float] | None = None,
