@@ -5,7 +5,9 @@ ownership connections, rules/db/site_locks.py) and aims at ceil(sites / live) si
 - over that (an instance came back, or joined): it hands its surplus over — stops those sites'
   sessions (the broker queues for their client ids), then releases their locks;
 - under it: it tries the locks of the sites nobody holds (a dead instance's, or a surplus
-  just released) until it has its share, and starts each site's sessions.
+  just released) until it has its share, and starts each site's sessions; still below its
+  share, it wakes the peers (NOTIFY) so they hand their surplus over now, not at their next
+  check.
 Counts per instance come from `pg_locks`, so shares also even out below the ceiling: an
 instance above floor(sites / live) hands one site over while a peer is below that and no
 site is free, and nobody takes past the floor while a peer is below it.
@@ -121,7 +123,8 @@ class AutoSites:
                 self.check()
 
     def _wait(self) -> None:
-        """Until the next check: RECHECK_S, a peer's release notice (graceful stop, surplus)
+        """Until the next check: RECHECK_S, a peer's notice (graceful stop, surplus, a peer
+        below its share)
         or our own stop, whichever comes first (listening in short slices, so a stop never
         waits for the connection)."""
         deadline = time.monotonic() + self._recheck_s
@@ -183,6 +186,8 @@ class AutoSites:
                 except Exception:
                     log.exception("starting site %s failed; handing it back", site)
                     self._release(site)
+        if len(self._owned) < low:  # joined, or back: the peers hand their surplus over now
+            self._locks.announce()
 
     def _release(self, site: str, dropped: bool = False) -> None:
         """Stop serving first, then unlock: the next owner never overlaps with us."""

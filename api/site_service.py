@@ -87,7 +87,9 @@ class SiteServing:
 
     def _drop(self, site: str) -> None:
         self.sessions.drop(site)  # everything logged is acked when this returns
-        if self.handover is not None:
+        # Not when the ownership connection was lost: PostgreSQL may be unreachable, and every
+        # site must stop at once (the next owner then parks our redeliveries; we settle them).
+        if self.handover is not None and self.owner.health()["ok"]:
             self.handover.release(site)
 
     def refresh_peers(self, _now: float) -> None:

@@ -91,14 +91,21 @@ class SiteLocks:
         self._run("SELECT pg_advisory_unlock(:k), pg_notify(:ch, :site)",
                   k=lock_key(self.group, site), ch=self.channel, site=site)
 
+    def announce(self) -> None:
+        """Wake the peers (this instance is below its share: a peer with a surplus should
+        hand it over now, not at its next periodic check)."""
+        self._run("SELECT pg_notify(:ch, '')", ch=self.channel)
+
     def wait_release(self, timeout: float) -> bool:
-        """Block up to `timeout` s for a peer's release notice; True when one came."""
+        """Block up to `timeout` s for a peer's notice (a release, or a peer below its
+        share); True when one came. Our own notices are not news."""
         if self._conn is None:
             return False
         raw = self._conn.connection.driver_connection
         assert raw is not None  # a live pooled connection always has its driver's
         try:
-            return any(True for _ in raw.notifies(timeout=timeout, stop_after=1))
+            me = raw.info.backend_pid
+            return any(n.pid != me for n in raw.notifies(timeout=timeout, stop_after=1))
         except Exception as e:  # noqa: BLE001 - the driver's error, whatever it is
             self.close()
             raise SiteLocksUnavailable(str(e).splitlines()[0]) from None

@@ -133,6 +133,24 @@ def test_a_release_wakes_the_peers_at_once(pg_databases: MigratedDatabases) -> N
         b.owner.stop()
 
 
+@pytest.mark.slow
+def test_an_instance_below_its_share_wakes_the_peers(pg_databases: MigratedDatabases) -> None:
+    url = pg_databases.new_url()
+    a, b = Instance(url), Instance(url)
+    try:
+        a.check()  # alone: everything
+        b.check()  # nothing free: it asks the others to hand their surplus over now
+        assert a.owner._locks.wait_release(5)
+        assert not b.owner._locks.wait_release(0.3)  # its own notice is not news to it
+        a.check()
+        b.check()
+        _disjoint_cover([a, b])
+        assert sorted(len(i.serving) for i in (a, b)) == [3, 4]
+    finally:
+        a.owner.stop()
+        b.owner.stop()
+
+
 def test_groups_and_sites_get_distinct_keys() -> None:
     keys = {lock_key(g, s) for g in ("a", "b") for s in SITES}
     assert len(keys) == 2 * len(SITES)
