@@ -203,6 +203,9 @@ class StoreDrainProcess:
         child_end.close()
         self._process, self._conn = process, parent_end
         self.started_at = time.time()
+        if self._stop.is_set():  # stop() came while this child was being started
+            with contextlib.suppress(OSError):
+                parent_end.send("stop")
         base = {"handled": 0, "retries": 0, "dropped": 0}  # this child's totals so far
         try:
             while True:

@@ -108,3 +108,25 @@ def _live(port: int) -> dict[str, Any]:
 
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/health/live", timeout=10) as r:
         return dict(json.load(r)["checks"]["threads"])
+
+
+@pytest.mark.slow
+def test_kill_9_of_the_parent_ends_its_store_child_and_a_restart_stores_what_was_acked(
+    mosquitto: Server, influxdb: Server, influx_db: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    env = _env(mosquitto, influxdb, influx_db, topic_prefix, tmp_path)
+    env["SITEWATCH_WORKERS"] = "processes"
+    serve = Serve(env, tmp_path)
+    serve.start()
+    try:
+        assert wait_until(lambda: _store_child(serve.port)["alive"], 30)
+        child = psutil.Process(_store_child(serve.port)["pid"])
+        _publish(mosquitto.port, topic_prefix, range(0, 10), "a")  # 1,000 acked readings
+        serve.kill9()
+        assert wait_until(lambda: not child.is_running() or child.status() == "zombie", 20), (
+            "the store child outlived its parent")
+        serve.start()  # the same data folder: whatever was acked and not stored is stored now
+        assert wait_until(lambda: _count(influxdb, influx_db) == DEVICES * 10, 60), _count(
+            influxdb, influx_db)
+    finally:
+        serve.stop()
