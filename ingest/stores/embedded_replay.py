@@ -67,11 +67,6 @@ def device_columns(path: Path, series: list[Series], types: dict[str, str], devi
         facts = conn.execute(f"SELECT site, zone, kind FROM telemetry WHERE device_id = ?"
                              f" AND metric IN ({marks}) AND {where} LIMIT 1",
                              [device_id, *metrics, *args]).fetchone() if metrics else None
-        if facts is not None and conn.execute(
-                f"SELECT 1 FROM telemetry WHERE device_id = ? AND metric IN ({marks}) AND {where}"
-                " AND (site IS NOT ? OR zone IS NOT ? OR kind IS NOT ?) LIMIT 1",
-                [device_id, *metrics, *args, *facts]).fetchone():
-            return None
         columns = {}
         for metric in metrics if facts is not None else ():
             times: list[int] = []
@@ -79,9 +74,12 @@ def device_columns(path: Path, series: list[Series], types: dict[str, str], devi
             add_time, add_value = times.append, values.append
             # Row by row: each row's tuple is freed at once (a fetchall() of them all makes
             # the garbage collector walk them again and again: a third more time).
-            for t, v in conn.execute("SELECT ts_us, value FROM telemetry WHERE device_id = ?"
-                                     f" AND metric = ? AND {where} ORDER BY ts_us",
-                                     [device_id, metric, *args]):
+            for t, v, moved in conn.execute(
+                    "SELECT ts_us, value, site IS NOT ? OR zone IS NOT ? OR kind IS NOT ?"
+                    f" FROM telemetry WHERE device_id = ? AND metric = ? AND {where}"
+                    " ORDER BY ts_us", [*facts, device_id, metric, *args]):
+                if moved:
+                    return None
                 add_time(t)
                 add_value(v)
             if times:
