@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -64,11 +65,12 @@ def device_columns(path: Path, series: list[Series], types: dict[str, str], devi
     marks = ", ".join("?" * len(metrics))
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
     try:
-        facts = conn.execute(f"SELECT site, zone, kind FROM telemetry WHERE device_id = ?"
+        first = conn.execute(f"SELECT site, zone, kind FROM telemetry WHERE device_id = ?"
                              f" AND metric IN ({marks}) AND {where} LIMIT 1",
                              [device_id, *metrics, *args]).fetchone() if metrics else None
+        facts: tuple[Any, ...] = tuple(first) if first is not None else ()
         columns = {}
-        for metric in metrics if facts is not None else ():
+        for metric in metrics if facts else ():
             times: list[int] = []
             values: list[MetricValue] = []
             add_time, add_value = times.append, values.append
@@ -88,7 +90,7 @@ def device_columns(path: Path, series: list[Series], types: dict[str, str], devi
                              _status(conn, device_id, where, args)))
     finally:
         conn.close()
-    st, zone, kind = facts if facts is not None else ("", None, None)
+    st, zone, kind = facts if facts else ("", None, None)
     return DeviceColumns(device_id, st, zone or None, kind or None, columns, others)
 
 
