@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from devices.columns import DeviceColumns
+from devices.columns import DeviceColumns, ValuesWanted
 from devices.reading import MetricValue, Reading
 from ingest.stores.embedded_schema import Series, time_span
 from ingest.stores.replay import (
@@ -54,11 +54,13 @@ def device_readings(path: Path, series: list[Series], device_id: str, start: flo
 
 
 def device_columns(path: Path, series: list[Series], types: dict[str, str], device_id: str,
-                   start: float, end: float, site: str | None) -> DeviceColumns | None:
+                   start: float, end: float, site: str | None,
+                   wanted: ValuesWanted | None = None) -> DeviceColumns | None:
     """The device's readings in [start, end) (of one site if given) as columns: one query per
     metric on its key range, already in time order (no sort, no grouping), values exact as
     the cursor gives them. None when the device's telemetry rows differ in site, zone or kind
-    (device_readings() gives each row its own). `types`: metric -> vtype."""
+    (device_readings() gives each row its own). `types`: metric -> vtype. `wanted`: the
+    metrics whose values to read (the others' times alone, in `unread`); None: all."""
     metrics = [name for table, _, name in series if table == "telemetry"]
     events = [name for table, _, name in series if table == "events"]
     where, args = time_span(start, end, site)
@@ -69,8 +71,21 @@ def device_columns(path: Path, series: list[Series], types: dict[str, str], devi
                              f" AND metric IN ({marks}) AND {where} LIMIT 1",
                              [device_id, *metrics, *args]).fetchone() if metrics else None
         facts: tuple[Any, ...] = tuple(first) if first is not None else ()
+        read = set(metrics) if wanted is None or not facts else set(
+            wanted(device_id, facts[0], facts[1] or None, facts[2] or None))
         columns = {}
+        unread: list[list[int]] = []
         for metric in metrics if facts else ():
+            if metric not in read:  # its times alone, gathered by SQLite
+                times_json, moved = conn.execute(
+                    "SELECT json_group_array(ts_us), max(site IS NOT ? OR zone IS NOT ?"
+                    f" OR kind IS NOT ?) FROM telemetry WHERE device_id = ? AND metric = ?"
+                    f" AND {where}", [*facts, device_id, metric, *args]).fetchone()
+                if moved:
+                    return None
+                if moved is not None:
+                    unread.append(_ascending(orjson.loads(times_json)))
+                continue
             times: list[int] = []
             values: list[MetricValue] = []
             add_time, add_value = times.append, values.append
@@ -91,7 +106,12 @@ def device_columns(path: Path, series: list[Series], types: dict[str, str], devi
     finally:
         conn.close()
     st, zone, kind = facts if facts else ("", None, None)
-    return DeviceColumns(device_id, st, zone or None, kind or None, columns, others)
+    return DeviceColumns(device_id, st, zone or None, kind or None, columns, others, unread)
+
+
+def _ascending(times: list[int]) -> list[int]:
+    """An aggregate keeps the scan's (key) order; SQLite does not promise it, so check."""
+    return times if times == sorted(times) else sorted(times)
 
 
 def _typed(vtype: str | None, values: list[MetricValue]) -> list[MetricValue]:

@@ -22,13 +22,14 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterator, Sequence
 
-from devices.columns import DeviceColumns
+from devices.columns import DeviceColumns, ValuesWanted
 from devices.reading import MetricValue, Reading
 from rules.engine import conditions as c
 from rules.engine.backtest_loop import Quiet
 from rules.engine.evaluator import Evaluator
+from rules.engine.loader import RulePack
 from rules.engine.models import EventRule, RateOfChangeRule, Rule, ThresholdRule
-from rules.engine.state import RuleState
+from rules.engine.state import MemoryStateStore, RuleState
 
 
 def device_items(ev: Evaluator, cols: DeviceColumns
@@ -54,6 +55,17 @@ def device_items(ev: Evaluator, cols: DeviceColumns
             else:
                 row[metric] = v
     return _items(cols, fed), quiet
+
+
+def values_wanted(pack: RulePack) -> ValuesWanted:
+    """For a store: the metrics whose values a device's replay reads (those some rule of the
+    device's kind, site, zone and id reads), as device_items() finds them."""
+    probe = Evaluator(pack, MemoryStateStore())  # its rule index only: no state is kept
+
+    def wanted(device_id: str, site: str, zone: str | None, kind: str | None) -> set[str]:
+        facts = Reading(site, device_id, "telemetry", 0.0, 0.0, None, kind, zone, {})
+        return {metric for metric, routes in probe.metric_routes(facts).items() if routes}
+    return wanted
 
 
 def _first_needed(rules: Sequence[Rule], times: list[int], values: Sequence[MetricValue],
