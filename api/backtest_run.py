@@ -26,6 +26,7 @@ from rules.engine.backtest import (
     replay,
     replay_devices,
 )
+from rules.engine.backtest_columns import values_wanted
 from rules.engine.loader import RulePack
 
 T = TypeVar("T")
@@ -114,10 +115,10 @@ def run_backtest(pack: RulePack, store: TelemetryStore, engine: sa.Engine, regis
         columns_of: Callable[[str], DeviceColumns | None] | None = None
         with ThreadPoolExecutor(1, thread_name_prefix="backtest-read") as pool:
             if isinstance(store, ColumnReplay):
-                column_store = store
+                column_store, wanted = store, values_wanted(pack)
 
                 def columns(d: str) -> DeviceColumns | None:
-                    return column_store.device_columns(d, start, end, site)
+                    return column_store.device_columns(d, start, end, site, wanted)
                 # A server's store answers the next device's query while this one is replayed.
                 columns_of = columns if isinstance(store, EmbeddedStore) else read_ahead(
                     pool, ids, columns)

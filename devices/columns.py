@@ -4,9 +4,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 from devices.reading import MetricValue, Reading
+
+# (device id, site, zone, kind) -> the metrics whose values a reader needs; the others' times
+# alone are read (a backtest needs them only as signs of life)
+ValuesWanted = Callable[[str, str, str | None, str | None], Collection[str]]
 
 
 @dataclass(slots=True)
@@ -25,10 +30,11 @@ class DeviceColumns:
     # metric -> (Unix microseconds, ascending and distinct; the values at those times)
     series: dict[str, tuple[list[int], list[MetricValue]]] = field(default_factory=dict)
     others: list[Reading] = field(default_factory=list)  # events and statuses in time order
+    unread: list[list[int]] = field(default_factory=list)  # times of metrics read without values
 
     def times(self) -> list[int]:
         """Every telemetry reading's time (Unix microseconds), ascending."""
-        columns = [ts for ts, _ in self.series.values()]
+        columns = [ts for ts, _ in self.series.values()] + self.unread
         if not columns:
             return []
         first = columns[0]

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from devices.columns import DeviceColumns
+from devices.columns import DeviceColumns, ValuesWanted
 from devices.reading import MetricValue, Reading
 
 
@@ -114,9 +114,11 @@ class ColumnReplay(Protocol):
     for the backtest's fast path."""
 
     def device_columns(self, device_id: str, start: float, end: float,
-                       site: str | None = None) -> DeviceColumns | None:
+                       site: str | None = None, wanted: ValuesWanted | None = None
+                       ) -> DeviceColumns | None:
         """device_readings() as columns; None when this device's rows need one each (its
-        telemetry rows differ in site, zone or kind)."""
+        telemetry rows differ in site, zone or kind). Values of the `wanted` metrics (None:
+        all); a store may give more, and gives the times of the others (`unread`)."""
         ...
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from devices.columns import DeviceColumns
+from devices.columns import DeviceColumns, ValuesWanted
 from devices.reading import Reading
 from ingest.stores.base import (
     EVENTS_PAGE_MAX,
@@ -254,12 +254,14 @@ class EmbeddedStore:
         return device_readings(self._path, series, device_id, start, end, site)
 
     def device_columns(self, device_id: str, start: float, end: float,
-                       site: str | None = None) -> DeviceColumns | None:
-        """device_readings() as columns (None: the device's rows differ in site, zone or kind)."""
+                       site: str | None = None, wanted: ValuesWanted | None = None
+                       ) -> DeviceColumns | None:
+        """device_readings() as columns (None: the device's rows differ in site, zone or kind);
+        values of the `wanted` metrics only (None: all), the others' times alone."""
         with self._lock:
             series = [s for s in self._series if s[1] == device_id]
             types = dict(self._types)
-        return device_columns(self._path, series, types, device_id, start, end, site)
+        return device_columns(self._path, series, types, device_id, start, end, site, wanted)
 
     @staticmethod
     def _rows(conn: sqlite3.Connection, sql: str, args: list[object]) -> Iterator[Any]:

@@ -11,10 +11,11 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 
-from devices.columns import DeviceColumns
+from devices.columns import DeviceColumns, ValuesWanted
 from devices.reading import MetricValue, Reading
 from ingest.stores.embedded_schema import Series, time_span
 from ingest.stores.replay import (
@@ -53,35 +54,49 @@ def device_readings(path: Path, series: list[Series], device_id: str, start: flo
 
 
 def device_columns(path: Path, series: list[Series], types: dict[str, str], device_id: str,
-                   start: float, end: float, site: str | None) -> DeviceColumns | None:
+                   start: float, end: float, site: str | None,
+                   wanted: ValuesWanted | None = None) -> DeviceColumns | None:
     """The device's readings in [start, end) (of one site if given) as columns: one query per
     metric on its key range, already in time order (no sort, no grouping), values exact as
     the cursor gives them. None when the device's telemetry rows differ in site, zone or kind
-    (device_readings() gives each row its own). `types`: metric -> vtype."""
+    (device_readings() gives each row its own). `types`: metric -> vtype. `wanted`: the
+    metrics whose values to read (the others' times alone, in `unread`); None: all."""
     metrics = [name for table, _, name in series if table == "telemetry"]
     events = [name for table, _, name in series if table == "events"]
     where, args = time_span(start, end, site)
     marks = ", ".join("?" * len(metrics))
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
     try:
-        facts = conn.execute(f"SELECT site, zone, kind FROM telemetry WHERE device_id = ?"
+        first = conn.execute(f"SELECT site, zone, kind FROM telemetry WHERE device_id = ?"
                              f" AND metric IN ({marks}) AND {where} LIMIT 1",
                              [device_id, *metrics, *args]).fetchone() if metrics else None
-        if facts is not None and conn.execute(
-                f"SELECT 1 FROM telemetry WHERE device_id = ? AND metric IN ({marks}) AND {where}"
-                " AND (site IS NOT ? OR zone IS NOT ? OR kind IS NOT ?) LIMIT 1",
-                [device_id, *metrics, *args, *facts]).fetchone():
-            return None
+        facts: tuple[Any, ...] = tuple(first) if first is not None else ()
+        read = set(metrics) if wanted is None or not facts else set(
+            wanted(device_id, facts[0], facts[1] or None, facts[2] or None))
         columns = {}
-        for metric in metrics if facts is not None else ():
+        unread: list[list[int]] = []
+        for metric in metrics if facts else ():
+            if metric not in read:  # its times alone, gathered by SQLite
+                times_json, moved = conn.execute(
+                    "SELECT json_group_array(ts_us), max(site IS NOT ? OR zone IS NOT ?"
+                    f" OR kind IS NOT ?) FROM telemetry WHERE device_id = ? AND metric = ?"
+                    f" AND {where}", [*facts, device_id, metric, *args]).fetchone()
+                if moved:
+                    return None
+                if moved is not None:
+                    unread.append(_ascending(orjson.loads(times_json)))
+                continue
             times: list[int] = []
             values: list[MetricValue] = []
             add_time, add_value = times.append, values.append
             # Row by row: each row's tuple is freed at once (a fetchall() of them all makes
             # the garbage collector walk them again and again: a third more time).
-            for t, v in conn.execute("SELECT ts_us, value FROM telemetry WHERE device_id = ?"
-                                     f" AND metric = ? AND {where} ORDER BY ts_us",
-                                     [device_id, metric, *args]):
+            for t, v, moved in conn.execute(
+                    "SELECT ts_us, value, site IS NOT ? OR zone IS NOT ? OR kind IS NOT ?"
+                    f" FROM telemetry WHERE device_id = ? AND metric = ? AND {where}"
+                    " ORDER BY ts_us", [*facts, device_id, metric, *args]):
+                if moved:
+                    return None
                 add_time(t)
                 add_value(v)
             if times:
@@ -90,8 +105,13 @@ def device_columns(path: Path, series: list[Series], types: dict[str, str], devi
                              _status(conn, device_id, where, args)))
     finally:
         conn.close()
-    st, zone, kind = facts if facts is not None else ("", None, None)
-    return DeviceColumns(device_id, st, zone or None, kind or None, columns, others)
+    st, zone, kind = facts if facts else ("", None, None)
+    return DeviceColumns(device_id, st, zone or None, kind or None, columns, others, unread)
+
+
+def _ascending(times: list[int]) -> list[int]:
+    """An aggregate keeps the scan's (key) order; SQLite does not promise it, so check."""
+    return times if times == sorted(times) else sorted(times)
 
 
 def _typed(vtype: str | None, values: list[MetricValue]) -> list[MetricValue]:

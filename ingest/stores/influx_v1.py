@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import orjson
 
-from devices.columns import DeviceColumns
+from devices.columns import DeviceColumns, ValuesWanted
 from devices.reading import MetricValue, Reading
 from ingest.stores.base import (
     EVENTS_PAGE_MAX,
@@ -189,8 +189,10 @@ class InfluxV1Store:
         yield from merged_few(self._stream(TELEMETRY, start, end, site, device_id), few)
 
     def device_columns(self, device_id: str, start: float, end: float,
-                       site: str | None = None) -> DeviceColumns | None:
-        """device_readings() as columns (None: the device's rows differ in site, zone or kind)."""
+                       site: str | None = None, wanted: ValuesWanted | None = None
+                       ) -> DeviceColumns | None:
+        """device_readings() as columns (None: the device's rows differ in site, zone or kind).
+        Every field's values (`wanted` is not used: `SELECT *` returns them anyway)."""
         few = list(merged(self._stream(EVENTS, start, end, site, device_id),
                           self._stream(DEVICE_STATUS, start, end, site, device_id)))
         q = f"SELECT * FROM {quote_ident(TELEMETRY)} WHERE {_where(start, end, site, device_id)}"

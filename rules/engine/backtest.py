@@ -2,9 +2,9 @@
 
 The evaluator is the live one, handed `now` = each reading's ts, and ticked once per second of
 data time (as the service ticks once a second), so holds, windows and staleness behave as
-they would have (ticks before the evaluator's due() could emit nothing and are skipped;
-replay_devices() runs one device at a time, with the same result). Signals drive a small
-model of the incident rule (one open incident per rule and device; `clear` resolves only
+they would have (backtest_loop.py; ticks before the evaluator's due() could emit nothing and
+are skipped; replay_devices() runs one device at a time, with the same result). Signals drive
+a small model of the incident rule (one open incident per rule and device; `clear` resolves only
 auto-resolving ones), which gives the incidents the pack would have opened and resolved; they
 are matched, per (rule, device) in time order, to the incidents recorded in the period:
 `new`, `gone`, or `moved` earlier or later.
@@ -21,19 +21,18 @@ from typing import Any
 from devices.columns import DeviceColumns
 from devices.reading import Reading
 from devices.registry import Registry
-from rules.engine.backtest_columns import Quiet, device_items
+from rules.engine.backtest_columns import device_items
+from rules.engine.backtest_loop import PROGRESS_EVERY_S, Loop, Progress
 from rules.engine.evaluator import Evaluator
 from rules.engine.loader import RulePack
 from rules.engine.models import Rule
 from rules.engine.signals import Signal
 from rules.engine.state import MemoryStateStore
 
-TICK_S = 1.0  # data-time seconds between ticks, as the live service's rules-tick job
 SAME_WITHIN_S = 2.0  # opened this close to the recorded one: the same, not moved
-PROGRESS_EVERY_S = 2.0  # wall seconds between progress reports
 
-Progress = Callable[[int, float], None]  # (readings replayed, data time reached; by device:
-# the share of devices done, as that share of the period)
+# Progress: (readings replayed, data time reached; by device: the share of devices done, as
+# that share of the period)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,10 +138,11 @@ def replay(
     if registry is not None:
         ev.watch_registry(registry, start)  # as a service running since `start`
     incidents = _Incidents(pack)
-    count, k = _run(ev, incidents, readings, start, progress, clock, began)
-    if count:  # no data at all: nothing says the service ran (stale tickets would be noise)
-        _finish(ev, incidents, k, start, end)
-    return _result(incidents, count, clock() - began)
+    loop = Loop(ev, incidents.apply, start)
+    loop.feed(readings, progress, clock)
+    if loop.count:  # no data at all: nothing says the service ran (stale tickets would be noise)
+        loop.finish(end)
+    return _result(incidents, loop.count, clock() - began)
 
 
 def replay_devices(
@@ -176,13 +176,17 @@ def replay_devices(
         ev = Evaluator(pack, MemoryStateStore(), interval_of)
         _watch_one(ev, registry, device_id, start)
         cols = columns_of(device_id) if columns_of is not None else None
-        items, quiet = device_items(ev, cols) if cols is not None else (
-            readings_of(device_id), None)
-        n, k = _run(ev, incidents, items, start, None, clock, began, quiet)
-        if n:
+        if cols is not None:
+            items, quiet = device_items(ev, cols)
+            loop = Loop(ev, incidents.apply, start, quiet)
+            loop.feed(items)
+        else:
+            loop = Loop(ev, incidents.apply, start)
+            loop.feed(readings_of(device_id))
+        if loop.count:
             heard.add(device_id)
-            _finish(ev, incidents, k, start, end)
-        count += n
+            loop.finish(end)
+        count += loop.count
         if progress is not None and clock() - reported >= PROGRESS_EVERY_S:
             reported = clock()
             progress(count, start + (end - start) * (i + 1) / len(devices))
@@ -191,7 +195,7 @@ def replay_devices(
             if device_id not in heard:
                 ev = Evaluator(pack, MemoryStateStore(), interval_of)
                 _watch_one(ev, registry, device_id, start)
-                _finish(ev, incidents, 1, start, end)
+                Loop(ev, incidents.apply, start).finish(end)
     return _result(incidents, count, clock() - began)
 
 
@@ -206,82 +210,6 @@ def _watch_one(ev: Evaluator, registry: Registry | None, device_id: str, start: 
     d = registry.devices.get(device_id) if registry is not None else None
     if d is not None:
         ev.watch(d.site, d.id, d.kind, d.zone, start)  # as a service running since `start`
-
-
-def _run(ev: Evaluator, incidents: _Incidents, items: Iterable[Reading | float], start: float,
-         progress: Progress | None, clock: Callable[[], float], began: float,
-         quiet: Quiet | None = None) -> tuple[int, int]:
-    """Evaluate `items` with the ticks (at start + k * TICK_S of data time) due before each:
-    (readings evaluated, the next tick's k). Ticks before the evaluator's due() emit nothing
-    and change nothing, so they are skipped. A float item is a telemetry row with nothing any
-    rule reads (backtest_columns.py): `quiet(ts)` shows it to the evaluator before a due tick
-    (its last sign of life) and at once after a tick ran (data back clears a stale rule)."""
-    k = 1
-    next_tick = start + TICK_S
-    apply, tick, due_of, evaluate = incidents.apply, ev.tick, ev.due, ev.evaluate
-    due = due_of()
-    lag: float | None = None  # the last quiet row's time, not yet shown
-    fresh = True  # show the next quiet row at once
-    reported = began
-    n = 0
-    for r in items:
-        ts = r if type(r) is float else r.ts  # type: ignore[union-attr]
-        while next_tick <= ts and due <= ts:  # ticks before due() wait: they emit nothing
-            if next_tick >= due:
-                if lag is not None:
-                    assert quiet is not None
-                    apply(evaluate(quiet(lag), lag))
-                    lag = None
-                apply(tick(next_tick))
-                due, fresh, k = due_of(), True, k + 1
-            else:
-                k = _skip(k, start, due, ts)
-            next_tick = start + k * TICK_S
-        if type(r) is float:
-            if fresh:
-                assert quiet is not None
-                apply(evaluate(quiet(ts), ts))
-                due, fresh = due_of(), False
-            else:
-                lag = ts
-        else:
-            signals = evaluate(r, ts)  # type: ignore[arg-type]
-            if signals:
-                apply(signals)
-            due = due_of()
-        n += 1
-        if progress is not None and n % 10_000 == 0 and clock() - reported >= PROGRESS_EVERY_S:
-            reported = clock()
-            progress(n, ts)
-    if lag is not None:
-        assert quiet is not None
-        apply(evaluate(quiet(lag), lag))
-    return n, k
-
-
-def _skip(k: int, start: float, due: float, until: float) -> int:
-    """The first k after `k` whose tick can fire (at or after `due`) or lies past `until`:
-    the ticks in between emit nothing. Worked out by division, then checked tick by tick as
-    the loop compares them, so rounding never skips one."""
-    j = max(k + 1, int((min(due, until) - start) / TICK_S))
-    while j > k + 1 and ((t := start + (j - 1) * TICK_S) >= due or t > until):
-        j -= 1
-    while (t := start + j * TICK_S) < due and t <= until:
-        j += 1
-    return j
-
-
-def _finish(ev: Evaluator, incidents: _Incidents, k: int, start: float, end: float) -> None:
-    """The ticks after the last reading, up to `end`."""
-    due = ev.due()
-    next_tick = start + k * TICK_S
-    while next_tick < end:
-        if next_tick >= due:
-            incidents.apply(ev.tick(next_tick))
-            due, k = ev.due(), k + 1
-        else:
-            k = _skip(k, start, due, end)
-        next_tick = start + k * TICK_S
 
 
 def _result(incidents: _Incidents, count: int, seconds: float) -> BacktestResult:

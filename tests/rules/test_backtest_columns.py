@@ -17,7 +17,7 @@ from ingest.stores.embedded import EmbeddedStore
 from ingest.stores.influx_v1 import InfluxV1Store
 from rules.engine import conditions as c
 from rules.engine.backtest import Recorded, diff, replay_devices
-from rules.engine.backtest_columns import device_items
+from rules.engine.backtest_columns import device_items, values_wanted
 from rules.engine.evaluator import Evaluator
 from rules.engine.loader import load_rules, parse_rules
 from rules.engine.models import ThresholdRule
@@ -75,16 +75,24 @@ def test_columns_give_the_general_paths_incidents_resolutions_and_diff(
         return store.device_readings(d, START, END)
 
     general = replay_devices(pack, ids, readings_of, START, END, REGISTRY)  # type: ignore[arg-type]
+    wanted = values_wanted(pack)  # as run_backtest reads: values only where a rule looks
     fast = replay_devices(pack, ids, readings_of, START, END, REGISTRY,  # type: ignore[arg-type]
-                          columns_of=lambda d: store.device_columns(d, START, END))
-    assert fast.readings == general.readings == len(readings)
-    assert _opened(fast) == _opened(general) == reference
+                          columns_of=lambda d: store.device_columns(d, START, END, None, wanted))
+    every = replay_devices(pack, ids, readings_of, START, END, REGISTRY,  # type: ignore[arg-type]
+                           columns_of=lambda d: store.device_columns(d, START, END))
+    assert fast.readings == every.readings == general.readings == len(readings)
+    assert _opened(fast) == _opened(every) == _opened(general) == reference
     recorded = [Recorded(1, w.rule, w.device_id, w.opened_at + 30 * i, None)
                 for i, w in enumerate(general.would_open[:3])]
     assert diff(fast, recorded).as_json() == diff(general, recorded).as_json()
 
     # The fast path did take columns, and left rows out: only zs-1 (two zones) had none.
-    columns = {d: store.device_columns(d, START, END) for d in ids}
+    columns = {d: store.device_columns(d, START, END, None, wanted) for d in ids}
+    ahu = columns["ahu-1"]  # fan_running: no rule reads it (InfluxDB returns it anyway)
+    assert ahu is not None and "filter_dp_pa" in ahu.series
+    assert "fan_running" not in ahu.series or isinstance(store, InfluxV1Store)
+    assert ahu.times() == sorted({round(r.ts * 1e6) for r in readings
+                                  if r.device_id == "ahu-1" and r.channel == "telemetry"})
     assert [d for d, cols in columns.items() if cols is None] == ["zs-1"]
     left_out = sum(_quiet_rows(pack, cols) for cols in columns.values() if cols is not None)
     assert left_out > len(readings) / 10, left_out
@@ -93,7 +101,7 @@ def test_columns_give_the_general_paths_incidents_resolutions_and_diff(
 def _quiet_rows(pack: object, cols: DeviceColumns) -> int:
     ev = Evaluator(pack, MemoryStateStore())  # type: ignore[arg-type]
     items, _ = device_items(ev, cols)
-    return sum(1 for item in items if type(item) is float)
+    return sum(len(item) for item in items if type(item) is list)
 
 
 def test_stored_values_come_back_exactly_through_columns_and_readings(store: ColumnStore
@@ -157,3 +165,19 @@ def test_first_triggered_is_the_first_value_threshold_triggered_holds_for(limit:
         tail = values[start:]
         expected = next((i for i, v in enumerate(tail) if c.threshold_triggered(rule, v)), None)
         assert c.first_triggered(rule, tail) == expected
+
+
+def test_metrics_no_rule_reads_come_back_as_times_and_a_move_among_them_is_seen(
+    tmp_path: Path,
+) -> None:
+    store = EmbeddedStore(tmp_path / "telemetry.db")
+    store.write([Reading("hq", d, "telemetry", T0 + t, T0 + t, kind="zone_sensor",
+                         zone="z2" if d == "zs-m" and t >= 50 else "z1",
+                         metrics={"humidity_pct": 40.0})
+                 for d in ("zs-h", "zs-m") for t in range(0, 100, 5)])
+    wanted = values_wanted(RULES)  # RULES read zone sensors' temperature_c only
+    cols = store.device_columns("zs-h", START, END, None, wanted)
+    assert cols is not None and not cols.series
+    assert cols.times() == [round((T0 + t) * 1e6) for t in range(0, 100, 5)]
+    assert store.device_columns("zs-m", START, END, None, wanted) is None
+    store.close()

@@ -17,7 +17,6 @@ from ingest.stores.base import DeviceReplay, TelemetryStore
 from ingest.stores.embedded import EmbeddedStore
 from ingest.stores.influx_v1 import InfluxV1Store
 from rules.engine.backtest import (
-    TICK_S,
     BacktestResult,
     Recorded,
     _Incidents,
@@ -25,6 +24,7 @@ from rules.engine.backtest import (
     replay,
     replay_devices,
 )
+from rules.engine.backtest_loop import TICK_S
 from rules.engine.evaluator import Evaluator
 from rules.engine.loader import RulePack, load_rules
 from rules.engine.state import MemoryStateStore
