@@ -15,10 +15,12 @@ from rules.incidents.record import Incident, IncidentNotFound, TimelineEntry
 INCIDENT_FIELDS = tuple(f.name for f in fields(Incident))
 ENTRY_FIELDS = tuple(f.name for f in fields(TimelineEntry))
 _INCIDENT_COLUMNS = [incidents.c[name] for name in INCIDENT_FIELDS]
-# Inserts built once, values passed as parameters: building `.values(**row)` per call coerces
-# every value into an expression, a large part of an alarm's cost on its path.
+# Statements built once, values passed as parameters: building `.values(**row)` or a where
+# clause per call coerces every value into an expression, a large part of an alarm's cost.
 _INSERT_INCIDENT = sa.insert(incidents)
 _INSERT_ENTRY = sa.insert(incident_timeline)
+_FETCH = sa.select(*_INCIDENT_COLUMNS).where(incidents.c.id == sa.bindparam("b_incident_id"))
+_FETCH_FOR_UPDATE = _FETCH.with_for_update()
 
 
 def open_key(rule_id: str, device_id: str | None) -> str:
@@ -50,10 +52,8 @@ def select_incidents() -> sa.Select[Any]:
 
 def fetch(conn: sa.Connection, incident_id: int, *, for_update: bool = False) -> Incident:
     """The incident with this id (locked for update when asked), or IncidentNotFound."""
-    query = select_incidents().where(incidents.c.id == incident_id)
-    if for_update:
-        query = query.with_for_update()
-    row = conn.execute(query).first()
+    row = conn.execute(_FETCH_FOR_UPDATE if for_update else _FETCH,
+                       {"b_incident_id": incident_id}).first()
     if row is None:
         raise IncidentNotFound(incident_id)
     return to_incident(row)
