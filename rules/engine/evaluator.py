@@ -15,6 +15,7 @@ devices); its signals name the plain id. One lock guards the state (evaluate() a
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 from collections.abc import Collection, Mapping
@@ -93,13 +94,25 @@ class Evaluator(KindSteps):
             self._lazy.clear()
             self._load()
 
-    def take_changes(self, lazy: bool = False) -> dict[StateKey, RuleState | None]:
-        """States touched since the last call (None: deleted); rate samples: with others/lazy."""
+    def take_changes(
+        self, lazy: bool = False, lazy_max: int | None = None
+    ) -> dict[StateKey, RuleState | None]:
+        """States touched since the last call (None: deleted); rate samples go with others or
+        when `lazy`, at most `lazy_max` of them (those waiting longest; None: all)."""
         with self._lock:
             changes, self._changes = self._changes, {}
             if lazy or changes:
-                changes, self._lazy = {**self._lazy, **changes}, {}
+                if lazy_max is None or len(self._lazy) <= lazy_max:
+                    taken, self._lazy = self._lazy, {}
+                else:
+                    oldest = list(itertools.islice(self._lazy, lazy_max))
+                    taken = {key: self._lazy.pop(key) for key in oldest}
+                changes = {**taken, **changes}
             return changes
+
+    def lazy_waiting(self) -> int:
+        """Rate samples not committed yet."""
+        return len(self._lazy)
 
     def evaluate(self, reading: Reading, now: float) -> list[Signal]:
         """Signals this reading causes at `now` (Unix seconds); usually none."""

@@ -35,6 +35,16 @@ class TicketDraft:
     checklist: tuple[str, ...] = ()  # its checklist's items, in order (SPEC §8.4)
 
 
+# Built once, values as parameters (on every alarm's path): one more occurrence of the open
+# incident holding a key.
+_BUMP = (
+    sa.update(incidents)
+    .where(incidents.c.open_key == sa.bindparam("b_key"))
+    .values(occurrences=incidents.c.occurrences + 1, last_seen_at=sa.bindparam("b_at"))
+    .returning(incidents.c.id, incidents.c.state, incidents.c.occurrences)
+)
+
+
 def fire(
     conn: sa.Connection, signal: Signal, rule: Rule, sla: SlaPolicy, at: datetime,
     location: str | None = None,
@@ -44,12 +54,7 @@ def fire(
     `rule` is the incident's rule: the signal's own, or the one it joins (a backup signal)."""
     actor = f"rule:{signal.rule_id}"
     key = rows.open_key(rule.id, signal.unit)
-    bumped = conn.execute(
-        sa.update(incidents)
-        .where(incidents.c.open_key == key)
-        .values(occurrences=incidents.c.occurrences + 1, last_seen_at=at)
-        .returning(incidents.c.id, incidents.c.state, incidents.c.occurrences)
-    ).first()
+    bumped = conn.execute(_BUMP, {"b_key": key, "b_at": at}).first()
     if bumped is not None:
         note = f"occurrence {bumped.occurrences}" + (
             f": {signal.message}" if signal.message else ""

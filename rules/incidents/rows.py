@@ -15,6 +15,12 @@ from rules.incidents.record import Incident, IncidentNotFound, TimelineEntry
 INCIDENT_FIELDS = tuple(f.name for f in fields(Incident))
 ENTRY_FIELDS = tuple(f.name for f in fields(TimelineEntry))
 _INCIDENT_COLUMNS = [incidents.c[name] for name in INCIDENT_FIELDS]
+# Statements built once, values passed as parameters: building `.values(**row)` or a where
+# clause per call coerces every value into an expression, a large part of an alarm's cost.
+_INSERT_INCIDENT = sa.insert(incidents)
+_INSERT_ENTRY = sa.insert(incident_timeline)
+_FETCH = sa.select(*_INCIDENT_COLUMNS).where(incidents.c.id == sa.bindparam("b_incident_id"))
+_FETCH_FOR_UPDATE = _FETCH.with_for_update()
 
 
 def open_key(rule_id: str, device_id: str | None) -> str:
@@ -46,10 +52,8 @@ def select_incidents() -> sa.Select[Any]:
 
 def fetch(conn: sa.Connection, incident_id: int, *, for_update: bool = False) -> Incident:
     """The incident with this id (locked for update when asked), or IncidentNotFound."""
-    query = select_incidents().where(incidents.c.id == incident_id)
-    if for_update:
-        query = query.with_for_update()
-    row = conn.execute(query).first()
+    row = conn.execute(_FETCH_FOR_UPDATE if for_update else _FETCH,
+                       {"b_incident_id": incident_id}).first()
     if row is None:
         raise IncidentNotFound(incident_id)
     return to_incident(row)
@@ -64,7 +68,7 @@ def find_open(conn: sa.Connection, key: str) -> Incident | None:
 
 def insert_incident(conn: sa.Connection, values: dict[str, Any]) -> int:
     """Insert an incident row and return its id (IntegrityError if its open_key is taken)."""
-    result = conn.execute(sa.insert(incidents).values(**values))
+    result = conn.execute(_INSERT_INCIDENT, values)
     key = result.inserted_primary_key
     assert key is not None  # an INSERT of one row always has one
     return int(key[0])
@@ -99,7 +103,7 @@ def add_entry(
         "note": note,
         "actor_token_id": actor_token_id,
     }
-    result = conn.execute(sa.insert(incident_timeline).values(**values))
+    result = conn.execute(_INSERT_ENTRY, values)
     key = result.inserted_primary_key
     assert key is not None  # an INSERT of one row always has one
     return TimelineEntry(

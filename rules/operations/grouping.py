@@ -5,6 +5,7 @@ it acknowledges them all."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -36,24 +37,34 @@ def join(conn: sa.Connection, alert: Incident, at: datetime) -> list[TimelineEnt
     ]
 
 
-def _group_for(conn: sa.Connection, alert: Incident) -> tuple[int, str] | None:
-    """The head (id, state) of the group of the first open alert of the zone near enough (a
-    critical one, unless the new alert is critical itself): one query, on an alarm's path."""
+def _first_head(critical_only: bool) -> sa.Select[Any]:
+    """(id, state) of the head of the group of the first open alert of a zone, opened since
+    a time; the new alert itself left out. Built once per variant, values as parameters."""
     c = incidents.c
     first = (
-        sa.select(sa.func.coalesce(c.group_id, c.id).label("head_id"))
+        sa.select(sa.func.coalesce(c.group_id, c.id))
         .where(c.kind == "alert", c.state.in_(_OPEN_ALERT), c.test.is_(sa.false()),
-               c.site == alert.site, c.zone == alert.zone, c.id != alert.id,
-               c.opened_at >= alert.opened_at - GROUP_WITHIN)
+               c.site == sa.bindparam("b_site"), c.zone == sa.bindparam("b_zone"),
+               c.id != sa.bindparam("b_id"), c.opened_at >= sa.bindparam("b_since"))
         .order_by(c.opened_at, c.id)
         .limit(1)
     )
-    if alert.severity != "critical":
+    if critical_only:
         first = first.where(c.severity == "critical")
     head = incidents.alias("head")
-    found = conn.execute(
-        sa.select(head.c.id, head.c.state).where(head.c.id == first.scalar_subquery())
-    ).first()
+    return sa.select(head.c.id, head.c.state).where(head.c.id == first.scalar_subquery())
+
+
+_HEAD_OF = {True: _first_head(True), False: _first_head(False)}
+
+
+def _group_for(conn: sa.Connection, alert: Incident) -> tuple[int, str] | None:
+    """The head (id, state) of the group of the first open alert of the zone near enough (a
+    critical one, unless the new alert is critical itself): one query, on an alarm's path."""
+    found = conn.execute(_HEAD_OF[alert.severity != "critical"], {
+        "b_site": alert.site, "b_zone": alert.zone, "b_id": alert.id,
+        "b_since": alert.opened_at - GROUP_WITHIN,
+    }).first()
     return None if found is None else (int(found.id), str(found.state))
 
 
