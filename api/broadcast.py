@@ -95,6 +95,7 @@ class IncidentBroadcaster:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self.cursor: int | None = None  # highest timeline id fanned out; None until first read
         self.slow_disconnects = 0  # clients cut off because their queue was full
         self.feed_errors = 0  # reads of the feed that failed (database down); retried
@@ -112,6 +113,7 @@ class IncidentBroadcaster:
             raise RuntimeError("the broadcaster is already started; stop it first")
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
+        self._stopping = False
         with contextlib.suppress(Exception):  # database down: the fan-out task retries
             self.cursor = await asyncio.to_thread(self._incidents.last_change_id)
         self._task = asyncio.create_task(self._fan_out(), name="sse-fan-out")
@@ -130,6 +132,7 @@ class IncidentBroadcaster:
     async def stop(self) -> None:
         """Stop fanning out and tell every client to end (app shutdown)."""
         self._loop = None
+        self._stopping = True  # the fan-out also ends on this: a cancel can be lost (below)
         self._end_streams()
         if self._task is not None:
             self._task.cancel()
@@ -170,7 +173,10 @@ class IncidentBroadcaster:
     async def _fan_out(self) -> None:
         wake = self._wake
         assert wake is not None
-        while True:
+        # Not `while True`: on Python 3.11 `asyncio.wait_for` swallows a cancel that arrives as
+        # its awaitable completes (a wake-up at stop), and the task went on polling while
+        # stop() waited for it forever.
+        while not self._stopping:
             try:
                 if self.cursor is None:  # the database was down at start: begin at its head
                     self.cursor = await asyncio.to_thread(self._incidents.last_change_id)
