@@ -11,6 +11,7 @@ from typing import Any
 
 import uvicorn
 
+from api.heap import freeze_startup_heap
 from api.runtime import Runtime
 
 
@@ -41,6 +42,7 @@ def serve_api(
     from api.app import create_app
 
     app = create_app(runtime)
+    freeze_startup_heap()  # built for the process's life: out of the collector's full passes
     config = uvicorn.Config(
         app, host=host, port=port, log_level="warning",
         timeout_graceful_shutdown=5,  # a stream that still will not end is cut after this

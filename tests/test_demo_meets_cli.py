@@ -52,6 +52,9 @@ def test_token_create_works_with_the_running_demo_and_its_stop_opens_no_offline_
     try:
         assert wait_until(lambda: "token" in out.read_text(), 60), out.read_text()
         admin = re.findall(r"token\s+(\S+)", out.read_text())[0]
+        # frozen before the API listens (api/heap.py): full collections skip the start-up heap
+        frozen = re.findall(r"start-up heap frozen: (\d+) objects", out.read_text())
+        assert frozen and int(frozen[0]) > 50_000, out.read_text()[-2000:]
         assert wait_until(
             lambda: get("/api/v1/status", admin)["devices"]["by_state"]["online"] >= 40, 30
         )
