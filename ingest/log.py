@@ -7,7 +7,6 @@ store outage loses it. Row ids only grow (AUTOINCREMENT), so a cursor is just th
 
 from __future__ import annotations
 
-import itertools
 import json
 import sqlite3
 import threading
@@ -99,10 +98,12 @@ class ReadingLog:
         }
         self._size_at = 0.0  # monotonic seconds of the last size_bytes() measurement
         self._size = 0
-        # Log body -> the Reading it encodes, for recent appends: each consumer reads a row's
-        # body back from the file as before, and only decoding it is skipped when the same body
-        # was just written. Keyed by the body itself, so a hit is exactly what decoding gives.
-        self._decoded: dict[str, Reading] = {}
+        # Row id -> the Reading appended as that row, until every consumer has passed it (at
+        # most DECODED_MAX): consumers read each row's body back from the file as before, and
+        # only decoding it is skipped. Dropped once passed, so in steady running a few hundred
+        # stay here, not DECODED_MAX for the collector's full passes to walk (api/heap.py).
+        self._decoded: dict[int, Reading] = {}
+        self._decoded_from = self._last_id + 1  # no lower id is in `_decoded`
         # How many of the newest rows every consumer passed stay in the file (0: none):
         # api/site_handover.py reads what this log had taken when its instance died.
         self.keep = 0
@@ -129,7 +130,6 @@ class ReadingLog:
             return 0
         rows = [(body,) for body, _ in items]
         with self._lock:
-            self._remember(items)
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
@@ -142,15 +142,21 @@ class ReadingLog:
             except sqlite3.Error as e:
                 raise LogError(f"{self.path}: {e}") from e
             self._last_id = int(last)
+            # an append's ids are consecutive (one writer, AUTOINCREMENT): last - n + 1 .. last
+            self._decoded.update(zip(range(self._last_id - len(items) + 1, self._last_id + 1),
+                                     (r for _, r in items), strict=True))
+            self._forget(self._last_id - DECODED_MAX)
             self._grown.notify_all()
             return int(last)
 
-    def _remember(self, items: Sequence[tuple[str, Reading]]) -> None:
+    def _forget(self, upto_id: int) -> None:
+        """Drop decoded readings with ids <= `upto_id`, and those every consumer passed."""
+        if self._cursors:
+            upto_id = max(upto_id, min(self._cursors.values()))
         decoded = self._decoded
-        decoded.update(items)
-        if len(decoded) > DECODED_MAX:  # oldest first: dicts keep insertion order
-            for text in list(itertools.islice(decoded, len(decoded) - DECODED_MAX)):
-                del decoded[text]
+        for i in range(self._decoded_from, upto_id + 1):
+            decoded.pop(i, None)
+        self._decoded_from = max(self._decoded_from, upto_id + 1)
 
     def _cursor(self, consumer: str) -> int:
         row = self._run("SELECT upto FROM cursors WHERE consumer = ?", (consumer,))
@@ -174,7 +180,7 @@ class ReadingLog:
                 left = deadline - time.monotonic()
                 if rows or left <= 0:
                     decoded = self._decoded
-                    return [(int(i), decoded.get(body) or decode_reading(body)) for i, body in rows]
+                    return [(int(i), decoded.get(i) or decode_reading(body)) for i, body in rows]
                 self._grown.wait(left if self._poll_s is None else min(left, self._poll_s))
 
     def commit(self, consumer: str, upto_id: int) -> None:
@@ -198,12 +204,14 @@ class ReadingLog:
             except sqlite3.Error as e:
                 raise LogError(f"{self.path}: {e}") from e
             self._cursors[consumer] = max(self._cursors.get(consumer, 0), upto_id)
+            self._forget(0)
 
     def note_cursor(self, consumer: str, upto_id: int, last_id: int = 0) -> None:
         """A cursor (and newest id) committed by another process on this file, for `depth`."""
         with self._lock:
             self._cursors[consumer] = max(self._cursors.get(consumer, 0), upto_id)
             self._last_id = max(self._last_id, last_id)
+            self._forget(0)
 
     def cursor(self, consumer: str) -> int:
         """The consumer's committed cursor as this process knows it (no query)."""

@@ -162,10 +162,12 @@ def step_rate(rule: RateOfChangeRule, st: RuleState, value: float, ts: float, no
     apart cannot make a steep slope out of noise. Fires once while past the limit; clears
     when a fresh slope is back within it.
     """
-    samples: list[list[float]] = st.memo.setdefault("samples", [])
+    # (ts, value) pairs; as lists when restored from the database. A tuple of two floats is
+    # untracked by the garbage collector: a site's windows add nothing to its full passes.
+    samples: list[tuple[float, float]] = st.memo.setdefault("samples", [])
     if samples and ts <= samples[-1][0]:
         return None  # duplicate or out of order: the slope is defined on increasing time
-    samples.append([ts, float(value)])
+    samples.append((ts, float(value)))
     horizon = ts - rule.window
     drop = 0
     while drop < len(samples) - 1 and samples[drop][0] < horizon:

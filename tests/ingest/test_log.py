@@ -190,3 +190,34 @@ def test_a_reader_on_another_connection_sees_appends_within_its_poll_and_its_com
     assert reader.read("store", 10, timeout=0) == []
     assert sqlite3.connect(tmp_path / "log.sqlite3").execute(
         "SELECT count(*) FROM readings").fetchone()[0] == 0
+
+
+def test_appended_readings_come_back_undecoded_until_every_reader_passed_them(tmp_path):
+    log = ReadingLog(tmp_path / "log.sqlite3")
+    log.register("store")
+    log.register("rules")
+    written = [_reading(i) for i in range(10)]
+    log.append(written)
+    rows = log.read("store", 100, timeout=0)
+    assert all(r is w for (_, r), w in zip(rows, written, strict=True))  # not decoded again
+    log.commit("store", rows[-1][0])
+    assert log.read("rules", 4, timeout=0)[0][1] is written[0]  # rules has not passed it yet
+    log.commit("rules", rows[3][0])
+    # what both readers passed is let go (the collector's full passes would walk it)
+    assert sorted(log._decoded) == [i for i, _ in rows[4:]]
+    log.commit("rules", rows[-1][0])
+    assert log._decoded == {}
+
+
+def test_decoded_readings_are_bounded_when_a_reader_lags(tmp_path, monkeypatch):
+    monkeypatch.setattr("ingest.log.DECODED_MAX", 50)
+    log = ReadingLog(tmp_path / "log.sqlite3")
+    log.register("store")
+    assert log.read("store", 1, timeout=0) == []  # a reader that stops committing (store down)
+    written = [_reading(i) for i in range(120)]
+    for i in range(0, 120, 30):
+        log.append(written[i:i + 30])
+    assert sorted(log._decoded) == list(range(71, 121))  # the newest 50
+    rows = log.read("store", 200, timeout=0)
+    assert [r for _, r in rows] == written  # the older ones decoded from the file, equal
+    assert rows[0][1] is not written[0] and rows[-1][1] is written[-1]
