@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -68,12 +68,19 @@ class Jobs:
             self.run_once(job, now)
 
     def start(self) -> None:
-        """Start the scheduler; every job runs at once, then at its interval."""
+        """Start the scheduler; every job runs within a second, then at its interval.
+
+        The first runs are spread over that second, and each job keeps its phase: started
+        together, the one-second jobs ran together every second and the five-second jobs every
+        fifth, a burst of threads and queries that a fire alarm waited behind (100-300 ms,
+        BENCHMARKS.md "Garbage collection pauses and job bursts").
+        """
         if self._scheduler is not None:
             return
         scheduler = BackgroundScheduler(timezone=UTC)
-        first = datetime.now(UTC)
-        for job in self._jobs:
+        start = datetime.now(UTC)
+        for n, job in enumerate(self._jobs):
+            first = start + timedelta(seconds=n / len(self._jobs))
             scheduler.add_job(
                 self.run_once,
                 IntervalTrigger(seconds=job.every_s, timezone=UTC),

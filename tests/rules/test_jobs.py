@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 
 import pytest
 import sqlalchemy as sa
@@ -62,6 +64,30 @@ def test_started_jobs_run_at_once_and_then_at_their_interval_until_shutdown() ->
     # nothing is left that could call the job (a sleep would only sample a loaded machine).
     assert [t.name for t in set(threading.enumerate()) - before if t.is_alive()] == []
     assert len(calls) == settled and calls[0] == T0
+
+
+def test_started_jobs_first_run_spread_over_a_second_so_they_never_fire_together() -> None:
+    first: dict[str, float] = {}
+    done = threading.Event()
+
+    def work(name: str) -> Callable[[float], None]:
+        def run(now: float) -> None:
+            first.setdefault(name, time.monotonic())
+            if len(first) == 4:
+                done.set()
+        return run
+
+    jobs = Jobs([Job(name, work(name), every_s=1.0) for name in "abcd"])
+    started = time.monotonic()
+    jobs.start()
+    try:
+        assert done.wait(10), first
+    finally:
+        jobs.shutdown()
+    # each at its own phase (a quarter of a second apart), never before it: a late run is a
+    # loaded machine, an early one would be the burst this spreading avoids
+    for n, name in enumerate("abcd"):
+        assert first[name] - started >= n / 4 - 0.02, (name, first[name] - started)
 
 
 def test_standard_jobs_escalate_flag_breaches_and_open_scheduled_tickets(
