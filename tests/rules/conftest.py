@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from ingest.stores.embedded import EmbeddedStore
 from ingest.stores.influx_v1 import InfluxV1Store
 from tests.databases import migrated_sqlite
+from tests.stores import embedded_or_influx_v1
 
 
 @pytest.fixture(params=["sqlite"])
@@ -32,11 +33,6 @@ def replay_store(request: pytest.FixtureRequest, tmp_path: Path
                  ) -> Iterator[EmbeddedStore | InfluxV1Store]:
     """The stores that replay one device at a time and give its period as columns: embedded
     and a real InfluxDB 1.6.7."""
-    s: EmbeddedStore | InfluxV1Store
-    if request.param == "embedded":
-        s = EmbeddedStore(tmp_path / "telemetry.db")
-    else:
-        server = request.getfixturevalue("influxdb")
-        s = InfluxV1Store(f"http://127.0.0.1:{server.port}", request.getfixturevalue("influx_db"))
+    s = embedded_or_influx_v1(request, tmp_path)
     yield s
     s.close()
