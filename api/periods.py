@@ -4,12 +4,19 @@ default (the last 30 days) and the longest period (366 days) they all share."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Annotated
 
-from fastapi import HTTPException
+from fastapi import HTTPException, Query
 from fastapi.exceptions import RequestValidationError
 
 DEFAULT_PERIOD = timedelta(days=30)  # the period when `from` is not given
 PERIOD_MAX = timedelta(days=366)  # longer periods get 422: one pass reads every incident
+
+# The query parameters, as every such endpoint declares them (name, default, description).
+PeriodFrom = Annotated[
+    datetime | None, Query(alias="from", description="RFC 3339; default: to - 30 days")
+]
+PeriodTo = Annotated[datetime | None, Query(description="RFC 3339, exclusive; default: now")]
 
 
 class BadPeriod(Exception):

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import AUTH_ERRORS, Reader
 from api.endpoints import API_PREFIX, RuntimeDep, utc
-from api.periods import BadPeriod, period
+from api.periods import BadPeriod, PeriodFrom, PeriodTo, period
 from api.schemas import ErrorOut
 from api.sites import narrow
 from rules.incidents.alarm_health import alarm_health, alarm_health_csv
@@ -70,10 +70,8 @@ class AlarmHealthOut(BaseModel):
 def alarm_report(
     rt: RuntimeDep,
     principal: Reader,
-    from_: Annotated[
-        datetime | None, Query(alias="from", description="RFC 3339; default: to - 30 days")
-    ] = None,
-    to: Annotated[datetime | None, Query(description="RFC 3339, exclusive; default: now")] = None,
+    from_: PeriodFrom = None,
+    to: PeriodTo = None,
     site: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     format: Literal["json", "csv"] = "json",
 ) -> Any:

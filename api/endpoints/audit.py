@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.auth import AUTH_ERRORS, Principal, require
 from api.csv_export import CSV_ANSWER, csv_lines, csv_response
 from api.endpoints import API_PREFIX, OFFSET_MAX, RuntimeDep, utc
-from api.periods import BadPeriod, period
+from api.periods import BadPeriod, PeriodFrom, PeriodTo, period
 from api.schemas import ErrorOut
 from rules.audit.log import PAGE_MAX, AuditEntry, Filters, entries, last_id
 
@@ -84,9 +84,8 @@ def audit_log(
         max_length=64, description="e.g. incident.acknowledge; without a dot, a family")] = None,
     target: Annotated[str | None, Query(
         max_length=300, description="e.g. incident:42; without a colon, a kind")] = None,
-    from_: Annotated[datetime | None, Query(
-        alias="from", description="RFC 3339; default: to - 30 days")] = None,
-    to: Annotated[datetime | None, Query(description="RFC 3339, exclusive; default: now")] = None,
+    from_: PeriodFrom = None,
+    to: PeriodTo = None,
     limit: Annotated[int, Query(ge=1, le=PAGE_MAX)] = 100,
     offset: Annotated[int, Query(ge=0, le=OFFSET_MAX)] = 0,
     format: Literal["json", "csv"] = Query(

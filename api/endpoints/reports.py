@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import AUTH_ERRORS, Reader
 from api.endpoints import API_PREFIX, ID_MAX, OFFSET_MAX, RuntimeDep, utc
-from api.periods import BadPeriod, period
+from api.periods import BadPeriod, PeriodFrom, PeriodTo, period
 from api.schemas import ErrorOut
 from api.sites import incident_visible
 from rules.incidents.reports import build_report, report_csv
@@ -111,10 +111,8 @@ class DeliveryPage(BaseModel):
 def report(
     rt: RuntimeDep,
     principal: Reader,
-    from_: Annotated[
-        datetime | None, Query(alias="from", description="RFC 3339; default: to - 30 days")
-    ] = None,
-    to: Annotated[datetime | None, Query(description="RFC 3339, exclusive; default: now")] = None,
+    from_: PeriodFrom = None,
+    to: PeriodTo = None,
     format: Literal["json", "csv"] = "json",
 ) -> Any:
     """Incidents opened in [from, to) by department, kind and grade, with MTTA, MTTR and

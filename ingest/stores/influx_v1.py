@@ -9,7 +9,6 @@ from typing import Any
 import httpx
 import orjson
 
-from devices.columns import DeviceColumns, ValuesWanted
 from devices.reading import MetricValue, Reading
 from ingest.stores.base import (
     EVENTS_PAGE_MAX,
@@ -19,7 +18,8 @@ from ingest.stores.base import (
     StoreUnavailable,
     every_us,
 )
-from ingest.stores.influx_v1_columns import TAGS, device_columns
+from ingest.stores.influx_v1_columns import TAGS, Chunk, InfluxV1Columns
+from ingest.stores.influxql import quote_ident, quote_string, select_all
 from ingest.stores.lineprotocol import DEVICE_STATUS, EVENTS, TELEMETRY, to_lines, ts_us
 from ingest.stores.replay import (
     ROWS_PER_FETCH,
@@ -34,16 +34,6 @@ from ingest.stores.replay import (
 _TAGS = TAGS  # columns that are not metrics
 
 
-def quote_ident(name: str) -> str:
-    """An InfluxQL identifier in double quotes, so no name can end the quoting."""
-    return '"' + name.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-
-
-def quote_string(text: str) -> str:
-    """An InfluxQL string literal in single quotes, so no value can inject a clause."""
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n") + "'"
-
-
 def _value(v: Any) -> MetricValue:
     # InfluxDB's JSON writes the float 22.0 as 22; every stored number is a float field.
     if isinstance(v, bool | str):
@@ -51,7 +41,7 @@ def _value(v: Any) -> MetricValue:
     return float(v)
 
 
-class InfluxV1Store:
+class InfluxV1Store(InfluxV1Columns):
     """Telemetry in an InfluxDB 1.x database (the README's schema, microsecond timestamps)."""
 
     def __init__(
@@ -184,23 +174,12 @@ class InfluxV1Store:
                         site: str | None = None) -> Iterator[Reading]:
         """One device's readings in [start, end) (of one site if given), in time order as
         readings() gives them; its telemetry streamed, its events and status read first."""
-        few = list(merged(self._stream(EVENTS, start, end, site, device_id),
-                          self._stream(DEVICE_STATUS, start, end, site, device_id)))
+        few = self._others(device_id, start, end, site)
         yield from merged_few(self._stream(TELEMETRY, start, end, site, device_id), few)
-
-    def device_columns(self, device_id: str, start: float, end: float,
-                       site: str | None = None, wanted: ValuesWanted | None = None
-                       ) -> DeviceColumns | None:
-        """device_readings() as columns (None: the device's rows differ in site, zone or kind).
-        Every field's values (`wanted` is not used: `SELECT *` returns them anyway)."""
-        few = list(merged(self._stream(EVENTS, start, end, site, device_id),
-                          self._stream(DEVICE_STATUS, start, end, site, device_id)))
-        q = f"SELECT * FROM {quote_ident(TELEMETRY)} WHERE {_where(start, end, site, device_id)}"
-        return device_columns(device_id, self._chunks(q), few)
 
     def _stream(self, measurement: str, start: float, end: float,
                 site: str | None, device_id: str | None = None) -> Iterator[Reading]:
-        q = f"SELECT * FROM {quote_ident(measurement)} WHERE {_where(start, end, site, device_id)}"
+        q = select_all(measurement, start, end, site, device_id)
         for columns, rows in self._chunks(q):
             col = {c: i for i, c in enumerate(columns)}
             t, dev, st = col["time"], col["device_id"], col["site"]
@@ -224,7 +203,7 @@ class InfluxV1Store:
                     yield status_reading(row[st], row[dev], row[t] / 1e6, _at(row, zone),
                                          _at(row, kind), row[col["state"]])
 
-    def _chunks(self, q: str) -> Iterator[tuple[list[str], list[list[Any]]]]:
+    def _chunks(self, q: str) -> Iterator[Chunk]:
         """(columns, rows) per chunk of a chunked query, as InfluxDB streams them."""
         self._ensure_database()
         params = {"db": self._db, "q": q, "epoch": "u", "chunked": "true",
@@ -305,15 +284,6 @@ class InfluxV1Store:
         if code in (400, 413, 422):
             raise BadData(f"InfluxDB {what} refused ({code}): {msg}")
         raise StoreUnavailable(f"InfluxDB {what} failed ({code}): {msg}")
-
-
-def _where(start: float, end: float, site: str | None, device_id: str | None) -> str:
-    where = f"time >= {ts_us(start)}u AND time < {ts_us(end)}u"
-    if site is not None:
-        where += f" AND {quote_ident('site')} = {quote_string(site)}"
-    if device_id is not None:
-        where += f" AND {quote_ident('device_id')} = {quote_string(device_id)}"
-    return where
 
 
 def _at(row: list[Any], index: int | None) -> Any:

@@ -41,7 +41,7 @@ def device_items(ev: Evaluator, cols: DeviceColumns
     def quiet(ts: float) -> Reading:
         return Reading(site, device_id, "telemetry", ts, ts, None, kind, zone, {})
 
-    routes = ev.metric_routes(quiet(0.0))
+    routes = ev.routes.metric_routes(quiet(0.0))
     fed: dict[int, dict[str, MetricValue]] = {}
     for metric, (times, values) in cols.series.items():
         rules = [route.rule for route in routes.get(metric, ())]
@@ -60,7 +60,7 @@ def device_items(ev: Evaluator, cols: DeviceColumns
 def values_wanted(pack: RulePack) -> ValuesWanted:
     """For a store: the metrics whose values a device's replay reads (those some rule of the
     device's kind, site, zone and id reads), as device_items() finds them."""
-    probe = Evaluator(pack, MemoryStateStore())  # its rule index only: no state is kept
+    probe = Evaluator(pack, MemoryStateStore()).routes  # its rule index only: no state is kept
 
     def wanted(device_id: str, site: str, zone: str | None, kind: str | None) -> set[str]:
         facts = Reading(site, device_id, "telemetry", 0.0, 0.0, None, kind, zone, {})

@@ -19,14 +19,12 @@ import itertools
 import math
 import threading
 from collections.abc import Collection, Mapping
-from dataclasses import replace
 
-from devices.kinds import KINDS
 from devices.reading import Reading
 from devices.registry import Registry
 from rules.engine import conditions as c
 from rules.engine.durations import format_duration
-from rules.engine.index import Handlers, Matcher, build_index
+from rules.engine.index import Handlers
 from rules.engine.kind_steps import KindSteps
 from rules.engine.loader import RulePack
 from rules.engine.models import (
@@ -38,6 +36,7 @@ from rules.engine.models import (
     StaleRule,
     ThresholdRule,
 )
+from rules.engine.rule_routes import RuleRoutes
 from rules.engine.signals import Signal, SignalAction
 from rules.engine.state import RuleState, StateKey, StateStore
 from rules.engine.watched import IntervalOf, Watched, no_interval, plain_device_id, watched
@@ -68,18 +67,16 @@ class Evaluator(KindSteps):
         self._due: float | None = None  # see due(); None: not known, work it out when asked
         self._load()
         self._seen: dict[str, Watched] = {}
-        # kind (None = unregistered) -> metric or event name -> matchers that can apply
-        self._metric_matchers: dict[str | None, dict[str, list[Matcher]]] = {}
-        self._event_matchers: dict[str | None, dict[str, list[Matcher]]] = {}
         handlers: Handlers = {
             ThresholdRule: self._on_threshold, RateOfChangeRule: self._on_rate,
             MeterRule: self._on_meter, CountRule: self._on_count, EventRule: self._on_event,
             "clear": self._on_event_clear,
         }
-        for kind in (None, *KINDS):
-            self._metric_matchers[kind], self._event_matchers[kind] = build_index(
-                pack, kind, handlers
-            )
+        self.routes = RuleRoutes(pack, handlers)  # a backtest reads its metric_routes()
+        # kind (None = unregistered) -> metric or event name -> matchers that can apply
+        self._metric_matchers = self.routes.metrics
+        self._event_matchers = self.routes.events
+        self._keyed = self.routes.keyed
 
     @property
     def pack(self) -> RulePack:
@@ -140,20 +137,6 @@ class Evaluator(KindSteps):
                 if route.admits(reading):
                     route.handler(route, reading, name, now, out)
         return out
-
-    def metric_routes(self, reading: Reading) -> dict[str, list[Matcher]]:
-        """Per metric, the rules a telemetry reading with these facts (site, zone, kind, id)
-        meets in evaluate(): what a backtest's fast path needs to read."""
-        kind, reading = self._keyed(reading)
-        return {metric: [r for r in routes if r.admits(reading)]
-                for metric, routes in self._metric_matchers[kind].items()}
-
-    def _keyed(self, reading: Reading) -> tuple[str | None, Reading]:
-        """(the kind whose rules apply, the reading as its state is keyed)."""
-        kind = reading.kind if reading.kind in self._metric_matchers else None
-        if reading.kind is None:  # unregistered: state keyed by (site, device), see _signal
-            reading = replace(reading, device_id=f"{reading.device_id}@{reading.site}")
-        return kind, reading
 
     def tick(
         self, now: float, last_seen: Mapping[str, float] | None = None,

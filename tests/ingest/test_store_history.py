@@ -10,10 +10,9 @@ import pytest
 
 from devices.reading import Reading
 from ingest.stores.base import StoredEvent, TelemetryStore
-from ingest.stores.embedded import EmbeddedStore
-from ingest.stores.influx_v1 import InfluxV1Store
 from ingest.stores.influx_v3 import InfluxV3Store
 from tests.ingest.fake_influx_v3 import serve as serve_influx_v3
+from tests.stores import embedded_or_influx_v1
 
 T0 = 1_800_000_000.0  # 2027-01-15T08:00:00Z
 
@@ -28,11 +27,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TelemetryS
             yield s
             s.close()
         return
-    if request.param == "embedded":
-        s = EmbeddedStore(tmp_path / "telemetry.db")
-    else:
-        server = request.getfixturevalue("influxdb")
-        s = InfluxV1Store(f"http://127.0.0.1:{server.port}", request.getfixturevalue("influx_db"))
+    s = embedded_or_influx_v1(request, tmp_path)
     yield s
     s.close()
 

@@ -16,8 +16,9 @@ import pytest
 from devices.reading import Reading
 from ingest.stores.base import BadData, Sample, StoreUnavailable, TelemetryStore
 from ingest.stores.embedded import EmbeddedStore
-from ingest.stores.influx_v1 import InfluxV1Store, quote_ident, quote_string
+from ingest.stores.influx_v1 import InfluxV1Store
 from ingest.stores.influx_v3 import InfluxV3Store
+from ingest.stores.influxql import quote_ident, quote_string
 from tests.ingest.fake_influx_v3 import FakeInfluxV3
 from tests.ingest.fake_influx_v3 import serve as serve_influx_v3
 from tests.servers import INFLUX_ADMIN, Server

@@ -1,4 +1,5 @@
-"""Fixtures shared by the rules tests: a migrated incident database."""
+"""Fixtures shared by the rules tests: a migrated incident database, the stores a backtest
+replays one device at a time."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from ingest.stores.embedded import EmbeddedStore
+from ingest.stores.influx_v1 import InfluxV1Store
 from tests.databases import migrated_sqlite
+from tests.stores import embedded_or_influx_v1
 
 
 @pytest.fixture(params=["sqlite"])
@@ -22,3 +26,13 @@ def engine(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[sa.Engine
     eng = migrated_sqlite(tmp_path / 'sw.db')
     yield eng
     eng.dispose()
+
+
+@pytest.fixture(params=["embedded", pytest.param("influx_v1", marks=pytest.mark.slow)])
+def replay_store(request: pytest.FixtureRequest, tmp_path: Path
+                 ) -> Iterator[EmbeddedStore | InfluxV1Store]:
+    """The stores that replay one device at a time and give its period as columns: embedded
+    and a real InfluxDB 1.6.7."""
+    s = embedded_or_influx_v1(request, tmp_path)
+    yield s
+    s.close()

@@ -5,7 +5,6 @@ rule of the built-in pack: holds, rate and count windows, staleness, events and 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,15 +21,8 @@ from rules.engine.evaluator import Evaluator
 from rules.engine.loader import load_rules, parse_rules
 from rules.engine.models import ThresholdRule
 from rules.engine.state import MemoryStateStore
+from tests.rules.backtest_period import HOURS, REGISTRY, T0, first_version, opened, seeded_period
 from tests.rules.test_backtest import RULES
-from tests.rules.test_backtest_same_result import (
-    HOURS,
-    REGISTRY,
-    T0,
-    _opened,
-    first_version,
-    seeded_period,
-)
 
 START, END = T0, T0 + HOURS * 3600
 ColumnStore = EmbeddedStore | InfluxV1Store
@@ -43,28 +35,15 @@ def _moved_zone(readings: list[Reading]) -> list[Reading]:
             if r.device_id == "zs-1" and r.ts > T0 + 1800 else r for r in readings]
 
 
-@pytest.fixture(params=["embedded", pytest.param("influx_v1", marks=pytest.mark.slow)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ColumnStore]:
-    """The stores that give a device's period as columns: embedded and InfluxDB 1.6.7."""
-    s: ColumnStore
-    if request.param == "embedded":
-        s = EmbeddedStore(tmp_path / "telemetry.db")
-    else:
-        server = request.getfixturevalue("influxdb")
-        s = InfluxV1Store(f"http://127.0.0.1:{server.port}", request.getfixturevalue("influx_db"))
-    yield s
-    s.close()
-
-
 @pytest.mark.parametrize("seed", [20, 7])
 def test_columns_give_the_general_paths_incidents_resolutions_and_diff(
-    store: ColumnStore, seed: int,
+    replay_store: ColumnStore, seed: int,
 ) -> None:
     pack = load_rules()
     readings = _moved_zone(seeded_period(seed))
-    store.write(readings)
-    ids = store.reading_devices(START, END)
-    reference = first_version(pack, store.readings(START, END), START, END, REGISTRY)
+    replay_store.write(readings)
+    ids = replay_store.reading_devices(START, END)
+    reference = first_version(pack, replay_store.readings(START, END), START, END, REGISTRY)
     assert {rule for rule, *_ in reference} >= {  # holds, windows, staleness, events
         "smoke_obscuration", "heat_rise", "heat_fixed",
         "life_safety_stale", "door_held_open", "door_open_too_long", "access_denied_burst",
@@ -72,25 +51,26 @@ def test_columns_give_the_general_paths_incidents_resolutions_and_diff(
     assert any(resolved is not None for *_, resolved in reference)
 
     def readings_of(d: str) -> object:
-        return store.device_readings(d, START, END)
+        return replay_store.device_readings(d, START, END)
 
     general = replay_devices(pack, ids, readings_of, START, END, REGISTRY)  # type: ignore[arg-type]
     wanted = values_wanted(pack)  # as run_backtest reads: values only where a rule looks
-    fast = replay_devices(pack, ids, readings_of, START, END, REGISTRY,  # type: ignore[arg-type]
-                          columns_of=lambda d: store.device_columns(d, START, END, None, wanted))
+    fast = replay_devices(
+        pack, ids, readings_of, START, END, REGISTRY,  # type: ignore[arg-type]
+        columns_of=lambda d: replay_store.device_columns(d, START, END, None, wanted))
     every = replay_devices(pack, ids, readings_of, START, END, REGISTRY,  # type: ignore[arg-type]
-                           columns_of=lambda d: store.device_columns(d, START, END))
+                           columns_of=lambda d: replay_store.device_columns(d, START, END))
     assert fast.readings == every.readings == general.readings == len(readings)
-    assert _opened(fast) == _opened(every) == _opened(general) == reference
+    assert opened(fast) == opened(every) == opened(general) == reference
     recorded = [Recorded(1, w.rule, w.device_id, w.opened_at + 30 * i, None)
                 for i, w in enumerate(general.would_open[:3])]
     assert diff(fast, recorded).as_json() == diff(general, recorded).as_json()
 
     # The fast path did take columns, and left rows out: only zs-1 (two zones) had none.
-    columns = {d: store.device_columns(d, START, END, None, wanted) for d in ids}
+    columns = {d: replay_store.device_columns(d, START, END, None, wanted) for d in ids}
     ahu = columns["ahu-1"]  # fan_running: no rule reads it (InfluxDB returns it anyway)
     assert ahu is not None and "filter_dp_pa" in ahu.series
-    assert "fan_running" not in ahu.series or isinstance(store, InfluxV1Store)
+    assert "fan_running" not in ahu.series or isinstance(replay_store, InfluxV1Store)
     assert ahu.times() == sorted({round(r.ts * 1e6) for r in readings
                                   if r.device_id == "ahu-1" and r.channel == "telemetry"})
     assert [d for d, cols in columns.items() if cols is None] == ["zs-1"]
@@ -104,20 +84,21 @@ def _quiet_rows(pack: object, cols: DeviceColumns) -> int:
     return sum(len(item) for item in items if type(item) is list)
 
 
-def test_stored_values_come_back_exactly_through_columns_and_readings(store: ColumnStore
-                                                                      ) -> None:
+def test_stored_values_come_back_exactly_through_columns_and_readings(
+    replay_store: ColumnStore,
+) -> None:
     values = [21.123456789012345, 0.1 + 0.2, 1e-300, -0.0, 98765.43210987654, 3.0]
-    store.write([Reading("hq", "zs-9", "telemetry", T0 + i, T0 + i, kind="zone_sensor",
-                         zone="z1", metrics={"temperature_c": v, "fan_on": i % 2 == 0}
-                         if i != 4 else {"temperature_c": v})  # one without fan_on
-                 for i, v in enumerate(values)])
-    cols = store.device_columns("zs-9", START, END)
+    replay_store.write([Reading("hq", "zs-9", "telemetry", T0 + i, T0 + i, kind="zone_sensor",
+                                zone="z1", metrics={"temperature_c": v, "fan_on": i % 2 == 0}
+                                if i != 4 else {"temperature_c": v})  # one without fan_on
+                        for i, v in enumerate(values)])
+    cols = replay_store.device_columns("zs-9", START, END)
     assert cols is not None
     assert cols.series["temperature_c"] == ([round((T0 + i) * 1e6) for i in range(6)], values)
     assert cols.series["fan_on"] == ([round((T0 + i) * 1e6) for i in (0, 1, 2, 3, 5)],
                                      [True, False, True, False, False])
-    assert [r.metrics["temperature_c"] for r in store.device_readings("zs-9", START, END)] \
-        == values
+    readings = replay_store.device_readings("zs-9", START, END)
+    assert [r.metrics["temperature_c"] for r in readings] == values
 
 
 def test_a_quiet_device_back_from_silence_resolves_its_stale_ticket_at_its_first_row(
@@ -143,7 +124,7 @@ def test_a_quiet_device_back_from_silence_resolves_its_stale_ticket_at_its_first
     fast = replay_devices(RULES, ids, readings_of, START, END, registry,  # type: ignore[arg-type]
                           columns_of=lambda d: store.device_columns(d, START, END))
     interval = registry.devices["zs-q"].spec.interval_s
-    assert _opened(fast) == _opened(general) == sorted([
+    assert opened(fast) == opened(general) == sorted([
         ("hot", "zs-w", T0 + 1000 + 900, T0 + 2500),
         ("silent", "zs-q", T0 + 595 + 3 * interval, T0 + 1200)])
     cols = store.device_columns("zs-q", START, END)

@@ -1,0 +1,1 @@
+"""The relational tables by area; rules/db/schema.py gathers them (import from there)."""
