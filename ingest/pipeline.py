@@ -247,5 +247,4 @@ class IngestPipeline:
         for _, r in items:
             if r.seq is not None:
                 self.counters.observe_seq(r.site, r.device_id, r.seq)
-        for d in batch:
-            self.session.ack(d)
+        self.session.ack_all(batch)
