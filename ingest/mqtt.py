@@ -23,6 +23,7 @@ from paho.mqtt.matcher import MQTTMatcher
 
 from devices.broker_url import parse_broker_url
 from devices.tls import TlsFiles, tls_failure
+from ingest.mqtt_read import BufferedReadClient
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ class MqttSession:
         self._lock = threading.Lock()  # guards _generation against acks in flight
         self._generation = 0
         self._connected = threading.Event()
-        self._client = mqtt.Client(
+        self._client = BufferedReadClient(
             mqtt.CallbackAPIVersion.VERSION2,
             client_id=client_id,
             clean_session=False,  # the broker keeps our subscription and unacked messages
