@@ -96,6 +96,26 @@ def test_a_batch_acked_at_once_is_not_redelivered_and_its_older_link_part_is(
         s2.stop()
 
 
+def test_a_queued_backlog_arriving_many_packets_to_a_read_is_delivered_whole_and_in_order(
+    mosquitto, topic_prefix
+):
+    # ingest/mqtt_read.py parses whole buffered packets before it waits on the socket again:
+    # one that waited would sit in the buffer until the next keepalive, 30 s later
+    sub = f"{topic_prefix}/#"
+    s, got = _session(mosquitto.port, f"{topic_prefix}-q", sub)
+    s.stop()
+    pub = Publisher(mosquitto.port, f"{topic_prefix}-pub")
+    for n in range(300):
+        pub.publish(f"{topic_prefix}/hq/a/telemetry", f"{n:04d}".encode() * 10)
+    pub.close()
+    s.start()
+    try:
+        received = [got.get(timeout=5).payload for _ in range(300)]
+        assert received == [f"{n:04d}".encode() * 10 for n in range(300)]
+    finally:
+        s.stop()
+
+
 @pytest.mark.slow
 def test_the_session_reconnects_after_a_broker_restart_and_gets_what_was_published(
     mosquitto, topic_prefix
