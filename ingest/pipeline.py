@@ -145,12 +145,13 @@ class IngestPipeline:
     def _on_message(self, d: Delivery) -> None:
         # paho's network thread: never block here. Taken messages are counted as received by
         # the writer, a batch at a time; refused ones here.
-        if self._elsewhere and self._taken_elsewhere(d.topic) and self._elsewhere_ready():
+        life_safety = bool(self._elsewhere) and self._taken_elsewhere(d.topic)
+        if life_safety and self._elsewhere_ready():
             # The other session has its own copy (its own queue at the broker). Until it has
             # subscribed once (first start, upgrade), it has none: we take the message here.
             self.session.ack(d)
             return
-        if self._disk_refusing:
+        if self._disk_refusing and not life_safety:  # telemetry waits; an event never does
             self.counters.add_received()
             assert self._disk is not None
             self._disk.refused += 1

@@ -14,6 +14,7 @@ import pytest
 from ingest.consumer import LogConsumer
 from ingest.counters import IngestCounters
 from ingest.deadletters import DeadLetters
+from ingest.disk import LogDiskGuard
 from ingest.log import ReadingLog
 from ingest.mqtt import Delivery, MqttSession
 from ingest.pipeline import IngestPipeline
@@ -249,3 +250,34 @@ def test_readings_reach_a_real_influxdb_v1_with_their_values(
             ]
     finally:
         store.close()
+
+
+def test_past_the_hard_limit_an_event_the_life_safety_session_cannot_take_yet_is_still_taken(
+    mosquitto, topic_prefix, tmp_path
+):
+    # First start: the life-safety session has not subscribed yet, so the telemetry session
+    # takes events itself; with the log past its hard limit it refuses telemetry, never those.
+    log = ReadingLog(tmp_path / "log.sqlite3")
+    log.register("store")
+    guard = LogDiskGuard([log], soft_bytes=0, hard_bytes=1)  # an empty file is past it
+    counters = IngestCounters()
+    ingest = IngestPipeline(
+        f"mqtt://127.0.0.1:{mosquitto.port}", f"{topic_prefix}-ingest", topic_prefix,
+        small_registry(), log, counters, DeadLetters(100), 100,
+        elsewhere=[f"{topic_prefix}/+/+/event"], elsewhere_ready=lambda: False, disk=guard,
+    )
+    ingest.start()
+    try:
+        assert ingest.session.wait_connected(10)
+        assert wait_until(guard.refusing, 5)
+        pub = Publisher(mosquitto.port, f"{topic_prefix}-pub")
+        pub.publish(*_good(topic_prefix, 1, 1))
+        pub.publish(f"{topic_prefix}/hq/door-1/event",
+                    json.dumps({"ts": T0, "event": "door_forced_open"}))
+        pub.close()
+        assert wait_until(lambda: log.depth("store") == 1, 10)  # the event, in the log
+        assert wait_until(lambda: guard.refused >= 1, 10)  # the reading, left at the broker
+        assert [r.event for _, r in log.read("store", 10, timeout=0)] == ["door_forced_open"]
+    finally:
+        ingest.stop()
+        log.close()
