@@ -22,7 +22,10 @@ from tests.rules.operations_helpers import Clock, make_site, set_phase
 from tests.rules.test_resolve_still_present import GRACE, T0, Plant
 from tests.servers import free_port
 
-pytestmark = pytest.mark.parametrize("engine", ["postgresql"], indirect=True)
+# Two instances sharing one PostgreSQL: like every PostgreSQL variant, it runs in the full suite
+# (`slow`), not in the fast loop.
+pytestmark = [pytest.mark.slow,
+              pytest.mark.parametrize("engine", ["postgresql"], indirect=True)]
 
 
 def test_a_disablement_at_a_site_is_ended_by_its_owner_alone(engine: sa.Engine) -> None:
