@@ -277,6 +277,7 @@ def drop(client: mqtt.Client) -> None:
     sock.close()
 
 
+@pytest.mark.slow  # two dropped TLS sessions, each joining paho's 1-s network loop: over 2 s
 def test_a_device_last_will_fires_on_its_own_status_but_never_on_another_devices(
     deploy_broker: DeployBroker, service_reader: tuple[mqtt.Client, list[str]]
 ) -> None:
