@@ -344,7 +344,7 @@ def healthcheck(*args: str) -> int:
 
 def test_the_http_healthcheck_passes_on_2xx_and_fails_on_errors_or_silence() -> None:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Health)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     base = f"http://127.0.0.1:{server.server_address[1]}"
     try:
         assert healthcheck("http", f"{base}/api/v1/health") == 0
