@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import tempfile
 import urllib.parse
 import urllib.request
@@ -34,6 +35,29 @@ LONGEST_FIRST = ("tests/test_demo.py::", "tests/browser/")
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: not item.nodeid.startswith(LONGEST_FIRST))  # a stable sort
+
+
+WHOLLY_SLOW = re.compile(r"^pytestmark = pytest\.mark\.slow\b", re.MULTILINE)
+
+
+def _deselects_slow(markexpr: str) -> bool:
+    """Whether `-m markexpr` deselects a test whose only marker is `slow`."""
+    if not markexpr:
+        return False
+    from _pytest.mark.expression import Expression  # what `-m` itself evaluates with
+
+    return not Expression.compile(markexpr).evaluate(lambda name, **_: name == "slow")
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """A module marked `slow` as a whole is not even imported by a run that deselects `slow`
+    (the fast loop): some build their parameters at import (the OpenAPI fuzz's schema, the
+    authorization matrix's operations), which every xdist worker paid before deselecting."""
+    if collection_path.suffix != ".py" or not collection_path.name.startswith("test_"):
+        return None
+    if not _deselects_slow(config.getoption("markexpr", "")):
+        return None
+    return True if WHOLLY_SLOW.search(collection_path.read_text()) else None
 
 
 def _serve(make: object, name: str) -> Iterator[servers.Server]:

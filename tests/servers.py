@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -27,11 +28,13 @@ def missing(what: str) -> None:
     pytest.skip(msg)
 
 
-def stop_process(proc: subprocess.Popen[bytes] | None, grace_s: float = 10.0) -> None:
-    """End a child process: SIGTERM, then SIGKILL if it is still there after `grace_s`."""
+def stop_process(
+    proc: subprocess.Popen[bytes] | None, grace_s: float = 10.0, sig: int = signal.SIGTERM
+) -> None:
+    """End a child process: `sig`, then SIGKILL if it is still there after `grace_s`."""
     if proc is None or proc.poll() is not None:
         return
-    proc.terminate()
+    proc.send_signal(sig)
     try:
         proc.wait(grace_s)
     except subprocess.TimeoutExpired:
@@ -63,12 +66,20 @@ class Server:
     ready_argv: list[str] | None = None  # a command that exits 0 once the server answers
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     ready: Callable[[], bool] | None = field(default=None, repr=False)  # polled after the port
+    stop_signal: int = signal.SIGTERM
 
     def start(self) -> None:
         """Start the process and wait until it serves."""
         log = open(self.workdir / "server.log", "ab")  # noqa: SIM115 - lives with the process
-        argv = ["runuser", "-u", self.user, "--", *self.argv] if self.user else self.argv
-        self.proc = subprocess.Popen(argv, stdout=log, stderr=log, cwd=self.workdir)
+        # As `user` without runuser in between: runuser answers a signal by passing it on and
+        # then sleeping 2 s before it exits, which every stop() (each worker's last teardown, a
+        # fault test's outage) paid.
+        account = pwd.getpwnam(self.user) if self.user else None
+        self.proc = subprocess.Popen(
+            self.argv, stdout=log, stderr=log, cwd=self.workdir,
+            user=account.pw_uid if account else None, group=account.pw_gid if account else None,
+            extra_groups=[] if account else None,
+        )
         wait_for_port(self.port)
         if self.ready is not None:  # e.g. PostgreSQL listens before it accepts sessions
             deadline = time.monotonic() + 30
@@ -96,8 +107,8 @@ class Server:
                 time.sleep(0.05)
 
     def stop(self) -> None:
-        """Stop the process (SIGTERM, then SIGKILL)."""
-        stop_process(self.proc)
+        """Stop the process (`stop_signal`, then SIGKILL)."""
+        stop_process(self.proc, sig=self.stop_signal)
         self.proc = None
 
 
@@ -192,4 +203,7 @@ def postgres(workdir: Path) -> Server:
         except psycopg.OperationalError:
             return False  # "the database system is starting up"
 
-    return Server(argv, port, workdir, user="postgres", ready=accepts_sessions)
+    # SIGINT is PostgreSQL's fast shutdown: SIGTERM's smart one would wait for every pooled
+    # client session to hang up.
+    return Server(argv, port, workdir, user="postgres", ready=accepts_sessions,
+                  stop_signal=signal.SIGINT)

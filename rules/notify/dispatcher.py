@@ -38,6 +38,7 @@ log = logging.getLogger("sitewatch.notify")
 
 POLL_S = 1.0  # seconds between feed reads and retry sweeps when nothing woke the notifier
 ERROR_PAUSE_S = 1.0  # seconds to wait after a round that raised (database down)
+LANE_STOP_S = 1.0  # seconds stop() waits, all lanes together, for sends in flight to end
 ERROR_MAX = 1000  # characters of an error kept in the delivery log
 
 
@@ -196,8 +197,13 @@ class Notifier:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        # A hanging send must not hold up the shutdown: every lane is halted first, then all
+        # share one bound (joined one by one with a second each, N hanging routes took N s).
         for lane in self.lanes.values():
-            lane.stop(timeout=1.0)  # a hanging send must not hold up the shutdown
+            lane.halt()
+        deadline = time.monotonic() + LANE_STOP_S
+        for lane in self.lanes.values():
+            lane.stop(timeout=max(deadline - time.monotonic(), 0.0))
 
     def _run(self) -> None:
         while not self._stop.is_set():

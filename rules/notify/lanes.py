@@ -70,9 +70,13 @@ class RouteLane:
             thread.start()
             self._threads.append(thread)
 
+    def halt(self) -> None:
+        """Stop taking work, without waiting for the senders (`stop` waits)."""
+        self._stop.set()
+
     def stop(self, timeout: float) -> None:
         """Stop taking work; a send in flight ends by its own timeout (threads are daemons)."""
-        self._stop.set()
+        self.halt()
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(deadline - time.monotonic(), 0))

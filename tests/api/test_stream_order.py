@@ -21,14 +21,17 @@ from rules.db.database import open_database
 from rules.db.schema import incident_timeline
 from rules.engine.loader import parse_rules
 from rules.incidents.service import IncidentService
-from tests.databases import migrated_sqlite
+from tests.databases import DATABASES, migrated_sqlite
 
 WRITERS = 6
 CHANGES_PER_WRITER = 30  # each: a ticket opened, then commented (2 timeline entries)
 SLOW_COMMIT_S = 0.01  # upper bound of the delay injected between a timeline insert and commit
+# Six writer threads against a resuming reader for 4-8 s: a stress run for the full suite; the
+# fast loop keeps test_stream.py's resume-with-Last-Event-ID test.
+pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=DATABASES)
 def engine(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[sa.Engine]:
     """A migrated incident database of each kind."""
     eng = (migrated_sqlite(tmp_path / "sw.db") if request.param == "sqlite"

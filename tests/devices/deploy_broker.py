@@ -91,6 +91,10 @@ def connect(port: int, user: str | None, password: str | None, will: str | None 
 
     def on_connect(c: mqtt.Client, u: object, f: object, rc: Any, p: object) -> None:
         answer.append(str(rc))
+        if rc.is_failure:
+            # No retry: paho would wait out its reconnect delay in a 1-s sleep that close()'s
+            # loop_stop() has to join (a second per refused login).
+            c.disconnect()
         done.set()
 
     client.on_connect = on_connect

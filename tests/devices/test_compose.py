@@ -277,6 +277,7 @@ def drop(client: mqtt.Client) -> None:
     sock.close()
 
 
+@pytest.mark.slow  # two dropped TLS sessions, each joining paho's 1-s network loop: over 2 s
 def test_a_device_last_will_fires_on_its_own_status_but_never_on_another_devices(
     deploy_broker: DeployBroker, service_reader: tuple[mqtt.Client, list[str]]
 ) -> None:
@@ -343,7 +344,7 @@ def healthcheck(*args: str) -> int:
 
 def test_the_http_healthcheck_passes_on_2xx_and_fails_on_errors_or_silence() -> None:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Health)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     base = f"http://127.0.0.1:{server.server_address[1]}"
     try:
         assert healthcheck("http", f"{base}/api/v1/health") == 0

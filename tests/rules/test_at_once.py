@@ -75,6 +75,7 @@ def test_a_first_alarm_is_applied_in_the_transaction_that_commits_it(stack: Stac
     assert stack.worker.applied == 1 and stack.worker.health()["pending_signals"] == 0
 
 
+@pytest.mark.slow  # a second Python process that imports the service and is killed: ~2 s
 def test_kill_9_inside_the_commit_leaves_nothing_and_the_redo_opens_the_alarm_once(
     stack: Stack, url: str, tmp_path: Path
 ) -> None:

@@ -12,7 +12,7 @@ from devices.snapshot import DeviceSnapshot
 from rules.db.database import open_database
 from rules.db.device_registry import DeviceExists, DeviceMissing, DeviceTable
 from rules.db.device_states import DeviceStateStore
-from tests.databases import migrated_sqlite
+from tests.databases import DATABASES, migrated_sqlite
 
 T = 1_800_000_000.0
 
@@ -24,7 +24,7 @@ devices:
 """
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=DATABASES)
 def table(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DeviceTable]:
     """The registry tables on SQLite and on a real PostgreSQL."""
     engine = (migrated_sqlite(tmp_path / "db.sqlite") if request.param == "sqlite"

@@ -15,7 +15,7 @@ from devices.registry import parse_registry
 from devices.snapshot import DeviceSnapshot
 from rules.db.database import open_database
 from rules.db.device_states import DeviceStateSaver, DeviceStateStore
-from tests.databases import migrated_sqlite
+from tests.databases import DATABASES, migrated_sqlite
 
 T0 = 1_795_773_600.125  # Unix seconds, with a fraction that must survive the round trip
 REGISTRY = parse_registry(
@@ -23,7 +23,7 @@ REGISTRY = parse_registry(
 )
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=DATABASES)
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh SQLite file or a fresh real PostgreSQL database, both at the newest revision."""
     if request.param == "sqlite":

@@ -12,14 +12,14 @@ from rules.db.database import open_database
 from rules.db.schema import incident_timeline
 from rules.engine.loader import parse_rules
 from rules.incidents.service import IncidentService
-from tests.databases import migrated_sqlite
+from tests.databases import DATABASES, migrated_sqlite
 from tests.rules.test_incidents import PACK_YAML, T0, fire
 
 THREADS = 16
 FIRES_PER_THREAD = 25
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=DATABASES)
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh SQLite file or a fresh real PostgreSQL database, both at the newest revision."""
     if request.param == "sqlite":

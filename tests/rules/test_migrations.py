@@ -12,12 +12,13 @@ from alembic.script import ScriptDirectory
 
 from rules.db.database import alembic_config, create_engine, open_database, upgrade
 from rules.db.schema import metadata
+from tests.databases import DATABASES
 from tests.rules.test_incidents import PACK_YAML, T0, fire
 
 TABLES = {"incidents", "incident_timeline", "rule_state", "api_tokens"}
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=DATABASES)
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh SQLite file (in a folder that does not exist yet) or a fresh PostgreSQL database."""
     if request.param == "sqlite":

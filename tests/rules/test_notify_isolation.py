@@ -21,7 +21,7 @@ from rules.engine.loader import parse_rules
 from rules.engine.signals import Signal
 from rules.incidents.service import IncidentService
 from rules.notify.delivery_log import list_deliveries
-from rules.notify.dispatcher import Notifier
+from rules.notify.dispatcher import LANE_STOP_S, Notifier
 from rules.notify.routes import Route
 from tests.rules.test_notify import SECRET, Mailbox, Receiver, serve_receiver, wait_until
 from tests.servers import free_port
@@ -144,10 +144,14 @@ def test_a_fire_alarm_reaches_the_healthy_webhook_within_2_s_beside_two_hanging_
         wait_until(lambda: notifier.health()["routes"]["healthy"]["pending"] == 0)
         health = notifier.health()
     finally:
+        stopping = time.monotonic()
         notifier.stop()
+        stopped_in = time.monotonic() - stopping
         controller.stop()
     print(f"\nfire alarm to the healthy webhook beside two hanging routes: {latency:.3f} s")
     assert latency < 2.0
+    # the two hanging routes share one bound (LANE_STOP_S), not one each
+    assert stopped_in < 2 * LANE_STOP_S
     assert health["routes"]["hanging-hook"]["pending"] == 5  # 4 doors and the fire, none lost
     assert health["routes"]["healthy"]["delivered"] == 5
     assert health["routes"]["hanging-mail"]["oldest_pending_age_s"] > 0
@@ -175,6 +179,7 @@ def test_a_ticket_title_with_a_newline_is_mailed_on_one_line_and_later_mail_stil
     assert list_deliveries(engine, status="delivered")[1] == 2
 
 
+@pytest.mark.slow  # the breaker stays open 2 s by design, then a probe over real HTTP: ~3 s
 def test_a_route_that_keeps_failing_opens_its_breaker_is_reported_and_a_good_probe_closes_it(
     engine: sa.Engine,
 ) -> None:

@@ -6,9 +6,10 @@ import pytest
 import sqlalchemy as sa
 
 from rules.operations.errors import AlreadyEnded, InvalidField, NotAllowed, UnknownTarget
+from tests.databases import DATABASES
 from tests.rules.operations_helpers import make_site, set_phase
 
-BOTH = pytest.mark.parametrize("engine", ["sqlite", "postgresql"], indirect=True)
+BOTH = pytest.mark.parametrize("engine", DATABASES, indirect=True)
 
 
 @BOTH

@@ -14,9 +14,10 @@ from rules.notify.routes import Route
 from rules.operations.errors import InvalidField, UnknownTarget
 from rules.operations.plans import BUILT_IN, LANGUAGES, PlanConfigError, load_plans, parse_plans
 from rules.operations.resolution import false_alarm_rates
+from tests.databases import DATABASES
 from tests.rules.operations_helpers import Site, make_site
 
-BOTH = pytest.mark.parametrize("engine", ["sqlite", "postgresql"], indirect=True)
+BOTH = pytest.mark.parametrize("engine", DATABASES, indirect=True)
 
 
 def _route(name: str, **kw: object) -> Route:

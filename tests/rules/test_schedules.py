@@ -18,7 +18,7 @@ from rules.engine.loader import parse_rules
 from rules.incidents.service import IncidentService
 from rules.maintenance.config import ScheduleConfigError, load_schedules, parse_schedules
 from rules.maintenance.schedules import PreventiveMaintenance, latest_slot, runs, targets
-from tests.databases import migrated_sqlite
+from tests.databases import DATABASES, migrated_sqlite
 
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC).timestamp()
 DEC_1_0800 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC).timestamp()
@@ -52,7 +52,7 @@ class Clock:
         return self.t
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=DATABASES)
 def engine(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[sa.Engine]:
     """A migrated database: SQLite file or a fresh PostgreSQL database."""
     eng = (migrated_sqlite(tmp_path / "sw.db") if request.param == "sqlite"

@@ -1,4 +1,4 @@
-"""Scheduled work divided by site (SITEWATCH_SITES, SPEC §11): two instances on one PostgreSQL,
+"""Scheduled work divided by site (SITEWATCH_SITES, SPEC §11): two instances on one database,
 each expiring operations, re-checking forced resolves, paging and notifying only for the sites
 it serves."""
 
@@ -16,13 +16,16 @@ from rules.people.contacts import person_routes
 from rules.people.links import LinkSigner
 from rules.people.oncall import parse
 from rules.people.paging import Pager
+from tests.databases import DATABASES
 from tests.rules import test_notify as notify
 from tests.rules import test_paging as paging
 from tests.rules.operations_helpers import Clock, make_site, set_phase
 from tests.rules.test_resolve_still_present import GRACE, T0, Plant
 from tests.servers import free_port
 
-pytestmark = pytest.mark.parametrize("engine", ["postgresql"], indirect=True)
+# Production's database in the full suite; the fast loop runs the same scenarios on SQLite (like
+# every PostgreSQL variant, the PostgreSQL one is `slow`).
+pytestmark = pytest.mark.parametrize("engine", DATABASES, indirect=True)
 
 
 def test_a_disablement_at_a_site_is_ended_by_its_owner_alone(engine: sa.Engine) -> None:

@@ -9,10 +9,10 @@ import pytest
 from rules.db.database import open_database
 from rules.db.rule_state import SqlStateStore
 from rules.engine.state import RuleState
-from tests.databases import migrated_sqlite
+from tests.databases import DATABASES, migrated_sqlite
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=DATABASES)
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh SQLite file or a fresh real PostgreSQL database, both at the newest revision."""
     if request.param == "sqlite":
