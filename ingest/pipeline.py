@@ -37,6 +37,7 @@ from ingest.rejected import Rejected
 log = logging.getLogger(__name__)
 
 LOG_RETRY_S = 1.0  # wait before retrying a failed append to the log
+ROOM_POLL_S = 0.5  # paho's thread, waiting for room in the queue, checks for a stop this often
 # Given a batch's decoded messages and their readings as (log body, reading), the items to log;
 # it has stored the others durably elsewhere before it returns (they are acked with the batch).
 Hold = Callable[[Sequence[Delivery], list[tuple[str, Reading]]], list[tuple[str, Reading]]]
@@ -94,6 +95,7 @@ class IngestPipeline:
         self._queue: deque[Delivery] = deque()
         self._queue_max = queue_max
         self._queued = threading.Event()
+        self._room = threading.Event()  # set by the writer when it takes a batch
         self._refused_unacked = threading.Event()  # a QoS 1 message awaits redelivery
         self._stop = threading.Event()
         self._writer: threading.Thread | None = None
@@ -118,6 +120,7 @@ class IngestPipeline:
         Messages still queued are not acked: the broker redelivers them to the next session.
         """
         self._stop.set()
+        self._room.set()
         if self._writer is not None:
             self._writer.join(timeout)
             self._writer = None
@@ -158,7 +161,7 @@ class IngestPipeline:
             if d.qos > 0:
                 self._refused_unacked.set()
             return
-        if len(self._queue) >= self._queue_max:
+        if len(self._queue) >= self._queue_max and not self._wait_for_room():
             self.counters.add_received()
             self.counters.add_queue_refused()
             if d.qos > 0:
@@ -167,6 +170,25 @@ class IngestPipeline:
         self._queue.append(d)
         if not self._queued.is_set():
             self._queued.set()
+
+    def _wait_for_room(self) -> bool:
+        """paho's thread, the queue full: wait for the writer to take a batch; False when
+        stopping or when its thread is gone.
+
+        Waiting holds the broker back (TCP) and loses nothing. Refusing did: each refused
+        message stays in flight at the broker until a reconnect while later ones are taken
+        and acked, and past 65,535 sends the broker hands out a refused message's packet id
+        again; Mosquitto 2.0 took the ack of the new message for the old one and dropped it
+        (BENCHMARKS.md, "A loss under a burst"). So the writer's pace is the only limit here.
+        """
+        while len(self._queue) >= self._queue_max:
+            self._room.clear()
+            if len(self._queue) < self._queue_max:  # a batch was taken before the clear
+                break
+            if self._stop.is_set() or not self.writer_running:
+                return False
+            self._room.wait(ROOM_POLL_S)
+        return True
 
     def _taken_elsewhere(self, topic: str) -> bool:
         if topic[topic.rfind("/") + 1 :] not in self._elsewhere_last:
@@ -181,7 +203,9 @@ class IngestPipeline:
             if not q and not self._queued.wait(0.2):  # re-checked: an append may precede clear
                 return []
         # Never waiting for more than is there: alert latency matters.
-        return [q.popleft() for _ in range(min(len(q), self._batch_max))]
+        batch = [q.popleft() for _ in range(min(len(q), self._batch_max))]
+        self._room.set()  # paho's thread may be waiting for room
+        return batch
 
     def _run(self) -> None:
         while not self._stop.is_set():
