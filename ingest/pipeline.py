@@ -175,11 +175,12 @@ class IngestPipeline:
         """paho's thread, the queue full: wait for the writer to take a batch; False when
         stopping or when its thread is gone.
 
-        Waiting holds the broker back (TCP) and loses nothing. Refusing did: each refused
-        message stays in flight at the broker until a reconnect while later ones are taken
-        and acked, and past 65,535 sends the broker hands out a refused message's packet id
-        again; Mosquitto 2.0 took the ack of the new message for the old one and dropped it
-        (BENCHMARKS.md, "A loss under a burst"). So the writer's pace is the only limit here.
+        Waiting holds the broker back (TCP) and loses nothing. Refusing lost readings: each
+        refused message stayed in flight at the broker until a reconnect while later ones were
+        taken and acked, and in bursts of 200,000 some were acked and never stored, most
+        likely once the packet ids wrapped past 65,535 and an ack for a new message matched an
+        old refused one (BENCHMARKS.md, "A loss under a burst"). So the writer's pace is the
+        only limit here.
         """
         while len(self._queue) >= self._queue_max:
             self._room.clear()
