@@ -146,8 +146,9 @@ class IngestPipeline:
         }
 
     def _on_message(self, d: Delivery) -> None:
-        # paho's network thread: never block here. Taken messages are counted as received by
-        # the writer, a batch at a time; refused ones here.
+        # paho's network thread: it blocks only while the queue is full (`_wait_for_room`).
+        # Taken messages are counted as received by the writer, a batch at a time; refused
+        # ones (telemetry past the disk's hard limit; any at a stop) here.
         life_safety = bool(self._elsewhere) and self._taken_elsewhere(d.topic)
         if life_safety and self._elsewhere_ready():
             # The other session has its own copy (its own queue at the broker). Until it has
