@@ -13,6 +13,7 @@ an event never waits behind telemetry from the broker to the incident:
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,8 @@ class LifeSafetyLane:
         # the broker queues every event for it, and the telemetry session may skip them.
         self._marker = Path(settings.data_dir) / "life_safety.subscribed"
         self._ready = False
+        self._then: Callable[[], None] | None = None  # run once, at the first SUBACK
+        self._then_lock = threading.Lock()
         self.ingest = IngestPipeline(
             mqtt_url=settings.mqtt_url,
             client_id=f"{settings.mqtt_client_id}{LANE_SUFFIX}",
@@ -89,6 +92,10 @@ class LifeSafetyLane:
         if not self._marker.exists():
             self._marker.touch()
         self._ready = True
+        with self._then_lock:
+            then, self._then = self._then, None
+        if then is not None:
+            then()  # paho's thread: a thread start and a connect_async, never a wait
 
     def subscribed_once(self) -> bool:
         """Whether the lane's session has ever subscribed (so the broker keeps its queue)."""
@@ -101,8 +108,14 @@ class LifeSafetyLane:
         self.rules.start()
         self.store.start()
 
-    def start_session(self) -> None:
-        """Connect the lane's broker session (before the telemetry one)."""
+    def start_session(self, then: Callable[[], None] = lambda: None) -> None:
+        """Connect the lane's broker session; `then` (the telemetry session's start) runs once
+        it has subscribed. On a first start the telemetry session would otherwise take an
+        event published before the lane's subscription existed and skip it as the lane's, if
+        the lane subscribed meanwhile: an alarm on neither (the full suite saw a forced door
+        never open). The per-site sessions start in the same order (api/site_sessions.py)."""
+        with self._then_lock:
+            self._then = then
         self.ingest.start()
 
     def stop(self) -> None:

@@ -199,6 +199,8 @@ class Service:
             },
         )
         self.publisher: IncidentPublisher | None = None
+        self._telemetry_lock = threading.Lock()
+        self._stopping = False
         if settings.mqtt_publish_incidents:
             self.publisher = IncidentPublisher(
                 self.engine, self.incidents, mqtt_url=settings.mqtt_url,
@@ -263,11 +265,18 @@ class Service:
         if self.sites is not None:
             self.sites.start()  # each served site's own two sessions
             return
-        self.lane.start_session()
-        self.ingest.start()
+        self.lane.start_session(then=self._start_telemetry)
+
+    def _start_telemetry(self) -> None:
+        """The telemetry session, once the life-safety one has subscribed (api/lanes.py)."""
+        with self._telemetry_lock:
+            if not self._stopping:
+                self.ingest.start()
 
     def stop(self) -> None:
         """Stop taking messages, then let the consumers finish their batch, then close."""
+        with self._telemetry_lock:
+            self._stopping = True
         if self.sites is not None:
             self.sites.stop()  # sites handed over at once
         self.ingest.stop()

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from api.service import Service
 from tests.e2e.conftest import Services
 from tests.e2e.helpers import one_incident, poll
 from tests.ingest.helpers import Publisher
@@ -56,3 +57,27 @@ def test_a_fire_alarm_behind_twenty_thousand_readings_opens_before_the_backlog_i
     assert stored < BACKLOG, f"the alert ({took:.2f} s) waited for the whole backlog to be stored"
     poll(lambda: service.counters.snapshot()["handled"].get("store", 0) >= BACKLOG + 1, 60,
          "the whole backlog stored")
+
+
+def test_on_a_first_start_the_telemetry_session_starts_only_once_the_lane_has_subscribed(
+    services: Services,
+) -> None:
+    # Otherwise an event published before the lane's subscription existed could reach only
+    # the telemetry session, which skips it as the lane's once the lane has subscribed.
+    service = Service(services.settings())
+    marker = service.settings.data_dir / "life_safety.subscribed"
+    assert not marker.exists()  # a first start
+    when: list[bool] = []
+    start = service.ingest.start
+
+    def telemetry_start() -> None:
+        when.append(marker.exists() and service.lane.subscribed_once())
+        start()
+
+    service.ingest.start = telemetry_start  # type: ignore[method-assign]
+    try:
+        service.start()
+        assert service.ingest.session.wait_connected(15), "no telemetry session"
+        assert when == [True]
+    finally:
+        service.stop()
