@@ -31,7 +31,7 @@ class LogDiskGuard:
         self.soft_bytes = soft_bytes
         self.hard_bytes = hard_bytes
         self._state: DiskState = "ok"
-        self.refused = 0  # telemetry messages refused (unacked) past the hard limit
+        self.refused = 0  # telemetry messages held at the broker (unacked) past the hard limit
 
     def used_bytes(self) -> int:
         """Bytes the logs' rows take now (measured at most once a second per log)."""

@@ -146,19 +146,17 @@ class IngestPipeline:
         }
 
     def _on_message(self, d: Delivery) -> None:
-        # paho's network thread: it blocks only while the queue is full (`_wait_for_room`).
-        # Taken messages are counted as received by the writer, a batch at a time; refused
-        # ones (telemetry past the disk's hard limit; any at a stop) here.
+        # paho's network thread: it blocks only while the queue is full or telemetry is past
+        # the log's disk hard limit (`_wait_for_room`, `_wait_for_disk`). Taken messages are
+        # counted as received by the writer, a batch at a time; those left at a stop here.
         life_safety = bool(self._elsewhere) and self._taken_elsewhere(d.topic)
         if life_safety and self._elsewhere_ready():
             # The other session has its own copy (its own queue at the broker). Until it has
             # subscribed once (first start, upgrade), it has none: we take the message here.
             self.session.ack(d)
             return
-        if self._disk_refusing and not life_safety:  # telemetry waits; an event never does
-            self.counters.add_received()
-            assert self._disk is not None
-            self._disk.refused += 1
+        if self._disk_refusing and not life_safety and not self._wait_for_disk():
+            self.counters.add_received()  # left unacked: the broker redelivers it
             if d.qos > 0:
                 self._refused_unacked.set()
             return
@@ -190,6 +188,22 @@ class IngestPipeline:
             if self._stop.is_set() or not self.writer_running:
                 return False
             self._room.wait(ROOM_POLL_S)
+        return True
+
+    def _wait_for_disk(self) -> bool:
+        """paho's thread, telemetry past the log's disk hard limit: hold it, and the broker
+        behind it, until the writer measures the log under the limit again; False (refused,
+        unacked) when stopping, or when this session also carries events (the life-safety
+        session not subscribed yet): an event must not wait behind a held reading. Held, not
+        refused, for the reason `_wait_for_room` gives; counted once per message."""
+        assert self._disk is not None
+        self._disk.refused += 1
+        if not (self._elsewhere and self._elsewhere_ready()):
+            return False
+        while self._disk_refusing:
+            if self._stop.is_set() or not self.writer_running:
+                return False
+            self._stop.wait(ROOM_POLL_S)
         return True
 
     def _taken_elsewhere(self, topic: str) -> bool:

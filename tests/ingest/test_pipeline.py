@@ -287,3 +287,39 @@ def test_past_the_hard_limit_an_event_the_life_safety_session_cannot_take_yet_is
     finally:
         ingest.stop()
         log.close()
+
+
+def test_past_the_hard_limit_telemetry_is_held_at_the_broker_and_taken_once_when_room_is_back(
+    mosquitto, topic_prefix, tmp_path
+):
+    # Held, not refused and taken again after a reconnect: refused messages left in flight
+    # while others were acked is how a burst lost readings (see the queue test above).
+    log = ReadingLog(tmp_path / "log.sqlite3")
+    log.register("store")
+    guard = LogDiskGuard([log], soft_bytes=0, hard_bytes=1)  # an empty file is past it
+    counters = IngestCounters()
+    ingest = IngestPipeline(
+        f"mqtt://127.0.0.1:{mosquitto.port}", f"{topic_prefix}-ingest", topic_prefix,
+        small_registry(), log, counters, DeadLetters(100), 100,
+        elsewhere=[f"{topic_prefix}/+/+/event"], elsewhere_ready=lambda: True, disk=guard,
+    )
+    ingest.start()
+    try:
+        assert ingest.session.wait_connected(10)
+        assert wait_until(guard.refusing, 5)
+        pub = Publisher(mosquitto.port, f"{topic_prefix}-pub")
+        for s in range(300):
+            pub.publish(*_good(topic_prefix, 1, s))
+        pub.close()
+        assert wait_until(lambda: guard.refused >= 1, 10)
+        time.sleep(1)  # the writer measures the log at most once a second
+        assert log.depth("store") == 0  # nothing taken past the limit
+        guard.hard_bytes = 1 << 40  # room again
+        assert wait_until(lambda: log.depth("store") == 300, 20)
+        snapshot = counters.snapshot()
+        # each message received once: none refused and redelivered
+        assert (snapshot["received"], snapshot["accepted"], guard.refused) == (300, 300, 1)
+        assert [r.seq for _, r in log.read("store", 500, timeout=0)] == list(range(300))
+    finally:
+        ingest.stop()
+        log.close()
