@@ -73,7 +73,7 @@ class Jobs:
         The first runs are spread over that second, and each job keeps its phase: started
         together, the one-second jobs ran together every second and the five-second jobs every
         fifth, a burst of threads and queries that a fire alarm waited behind (100-300 ms,
-        BENCHMARKS.md "Garbage collection pauses and job bursts").
+        BENCHMARKS.md, "Garbage-collection pauses, job bursts").
         """
         if self._scheduler is not None:
             return

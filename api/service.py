@@ -265,13 +265,14 @@ class Service:
         if self.sites is not None:
             self.sites.start()  # each served site's own two sessions
             return
-        self.lane.start_session(then=self._start_telemetry)
+        self.ingest.start(connect=False)  # the writer now, alive for /health/live
+        self.lane.start_session(then=self._connect_telemetry)
 
-    def _start_telemetry(self) -> None:
+    def _connect_telemetry(self) -> None:
         """The telemetry session, once the life-safety one has subscribed (api/lanes.py)."""
         with self._telemetry_lock:
             if not self._stopping:
-                self.ingest.start()
+                self.ingest.connect()
 
     def stop(self) -> None:
         """Stop taking messages, then let the consumers finish their batch, then close."""

@@ -106,12 +106,17 @@ class IngestPipeline:
             tls=tls, on_subscribed=on_subscribed,
         )
 
-    def start(self) -> None:
-        """Start the writer and connect to the broker."""
+    def start(self, connect: bool = True) -> None:
+        """Start the writer and (unless `connect` is False: `connect()` later) the session."""
         self._stop.clear()
         self._writer = threading.Thread(target=self._run, name=f"{self._name}-writer",
                                         daemon=True)
         self._writer.start()
+        if connect:
+            self.session.start()
+
+    def connect(self) -> None:
+        """Connect the broker session of a pipeline started with `connect=False`."""
         self.session.start()
 
     def stop(self, timeout: float = 15.0) -> None:

@@ -17,7 +17,7 @@ from api.service import Service
 from tests.e2e.conftest import Services
 from tests.e2e.helpers import one_incident, poll
 from tests.ingest.helpers import Publisher
-from tests.servers import Server
+from tests.servers import Server, free_port
 
 BACKLOG = 20_000  # readings queued ahead of the fire alarm
 DEVICES = 100
@@ -68,16 +68,31 @@ def test_on_a_first_start_the_telemetry_session_starts_only_once_the_lane_has_su
     marker = service.settings.data_dir / "life_safety.subscribed"
     assert not marker.exists()  # a first start
     when: list[bool] = []
-    start = service.ingest.start
+    connect = service.ingest.connect
 
-    def telemetry_start() -> None:
+    def telemetry_connect() -> None:
         when.append(marker.exists() and service.lane.subscribed_once())
-        start()
+        connect()
 
-    service.ingest.start = telemetry_start  # type: ignore[method-assign]
+    service.ingest.connect = telemetry_connect  # type: ignore[method-assign]
     try:
         service.start()
         assert service.ingest.session.wait_connected(15), "no telemetry session"
         assert when == [True]
+    finally:
+        service.stop()
+
+
+def test_with_the_broker_unreachable_at_start_every_thread_is_alive_meanwhile(
+    services: Services,
+) -> None:
+    # the telemetry session waits for the lane's subscription; its writer does not, so the
+    # compose healthcheck (liveness) does not restart a service that waits for its broker
+    service = Service(services.settings(mqtt_url=f"mqtt://127.0.0.1:{free_port()}"))
+    try:
+        service.start()
+        live = service.live()
+        assert live["ok"] is True, live
+        assert service.ingest.session.connected is False
     finally:
         service.stop()
