@@ -263,19 +263,9 @@ def test_past_the_hard_limit_an_event_the_life_safety_session_cannot_take_yet_is
 ):
     # First start: the life-safety session has not subscribed yet, so the telemetry session
     # takes events itself; with the log past its hard limit it refuses telemetry, never those.
-    log = ReadingLog(tmp_path / "log.sqlite3")
-    log.register("store")
-    guard = LogDiskGuard([log], soft_bytes=0, hard_bytes=1)  # an empty file is past it
-    counters = IngestCounters()
-    ingest = IngestPipeline(
-        f"mqtt://127.0.0.1:{mosquitto.port}", f"{topic_prefix}-ingest", topic_prefix,
-        small_registry(), log, counters, DeadLetters(100), 100,
-        elsewhere=[f"{topic_prefix}/+/+/event"], elsewhere_ready=lambda: False, disk=guard,
-    )
-    ingest.start()
+    log, guard, counters, ingest = _past_the_hard_limit(mosquitto.port, topic_prefix, tmp_path,
+                                                        lane_ready=False)
     try:
-        assert ingest.session.wait_connected(10)
-        assert wait_until(guard.refusing, 5)
         pub = Publisher(mosquitto.port, f"{topic_prefix}-pub")
         pub.publish(*_good(topic_prefix, 1, 1))
         pub.publish(f"{topic_prefix}/hq/door-1/event",
@@ -294,19 +284,9 @@ def test_past_the_hard_limit_telemetry_is_held_at_the_broker_and_taken_once_when
 ):
     # Held, not refused and taken again after a reconnect: refused messages left in flight
     # while others were acked is how a burst lost readings (see the queue test above).
-    log = ReadingLog(tmp_path / "log.sqlite3")
-    log.register("store")
-    guard = LogDiskGuard([log], soft_bytes=0, hard_bytes=1)  # an empty file is past it
-    counters = IngestCounters()
-    ingest = IngestPipeline(
-        f"mqtt://127.0.0.1:{mosquitto.port}", f"{topic_prefix}-ingest", topic_prefix,
-        small_registry(), log, counters, DeadLetters(100), 100,
-        elsewhere=[f"{topic_prefix}/+/+/event"], elsewhere_ready=lambda: True, disk=guard,
-    )
-    ingest.start()
+    log, guard, counters, ingest = _past_the_hard_limit(mosquitto.port, topic_prefix, tmp_path,
+                                                        lane_ready=True)
     try:
-        assert ingest.session.wait_connected(10)
-        assert wait_until(guard.refusing, 5)
         pub = Publisher(mosquitto.port, f"{topic_prefix}-pub")
         for s in range(300):
             pub.publish(*_good(topic_prefix, 1, s))
@@ -323,3 +303,23 @@ def test_past_the_hard_limit_telemetry_is_held_at_the_broker_and_taken_once_when
     finally:
         ingest.stop()
         log.close()
+
+
+def _past_the_hard_limit(port: int, prefix: str, path: Path, lane_ready: bool) -> tuple[
+    ReadingLog, LogDiskGuard, IngestCounters, IngestPipeline
+]:
+    """A telemetry session (events are another session's once `lane_ready`), connected, whose
+    log is past its disk hard limit (an empty file is over one byte)."""
+    log = ReadingLog(path / "log.sqlite3")
+    log.register("store")
+    guard = LogDiskGuard([log], soft_bytes=0, hard_bytes=1)
+    counters = IngestCounters()
+    ingest = IngestPipeline(
+        f"mqtt://127.0.0.1:{port}", f"{prefix}-ingest", prefix, small_registry(), log,
+        counters, DeadLetters(100), 100, elsewhere=[f"{prefix}/+/+/event"],
+        elsewhere_ready=lambda: lane_ready, disk=guard,
+    )
+    ingest.start()
+    assert ingest.session.wait_connected(10)
+    assert wait_until(guard.refusing, 5)
+    return log, guard, counters, ingest
