@@ -199,8 +199,6 @@ class Service:
             },
         )
         self.publisher: IncidentPublisher | None = None
-        self._telemetry_lock = threading.Lock()
-        self._stopping = False
         if settings.mqtt_publish_incidents:
             self.publisher = IncidentPublisher(
                 self.engine, self.incidents, mqtt_url=settings.mqtt_url,
@@ -266,18 +264,10 @@ class Service:
             self.sites.start()  # each served site's own two sessions
             return
         self.ingest.start(connect=False)  # the writer now, alive for /health/live
-        self.lane.start_session(then=self._connect_telemetry)
-
-    def _connect_telemetry(self) -> None:
-        """The telemetry session, once the life-safety one has subscribed (api/lanes.py)."""
-        with self._telemetry_lock:
-            if not self._stopping:
-                self.ingest.connect()
+        self.lane.start_session(then=self.ingest.connect)  # once the lane has subscribed
 
     def stop(self) -> None:
         """Stop taking messages, then let the consumers finish their batch, then close."""
-        with self._telemetry_lock:
-            self._stopping = True
         if self.sites is not None:
             self.sites.stop()  # sites handed over at once
         self.ingest.stop()

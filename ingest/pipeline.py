@@ -98,6 +98,7 @@ class IngestPipeline:
         self._room = threading.Event()  # set by the writer when it takes a batch
         self._refused_unacked = threading.Event()  # a QoS 1 message awaits redelivery
         self._stop = threading.Event()
+        self._session_lock = threading.Lock()  # `connect` against the start of a `stop`
         self._writer: threading.Thread | None = None
         # `{prefix}/#` rather than `{prefix}/+/+/+`: a device publishing to a topic with too
         # many or too few levels is then counted and dead-lettered as bad_topic, not invisible.
@@ -116,15 +117,19 @@ class IngestPipeline:
             self.session.start()
 
     def connect(self) -> None:
-        """Connect the broker session of a pipeline started with `connect=False`."""
-        self.session.start()
+        """Connect the broker session of a pipeline started with `connect=False` (from any
+        thread; nothing once a stop has begun, so a late call leaves no session behind)."""
+        with self._session_lock:
+            if not self._stop.is_set():
+                self.session.start()
 
     def stop(self, timeout: float = 15.0) -> None:
         """Stop taking messages, finish and ack the current batch, then disconnect.
 
         Messages still queued are not acked: the broker redelivers them to the next session.
         """
-        self._stop.set()
+        with self._session_lock:
+            self._stop.set()
         self._room.set()
         if self._writer is not None:
             self._writer.join(timeout)
