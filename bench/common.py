@@ -135,14 +135,7 @@ class Serve:
         """CPU seconds (user + system) the process and its child processes have used so far
         (SITEWATCH_WORKERS=processes: the store drain's child counts too)."""
         assert self.ps is not None
-        total = 0.0
-        for p in [self.ps] if main_only else tree(self.ps):
-            try:
-                t = p.cpu_times()
-            except psutil.Error:  # a child that ended meanwhile
-                continue
-            total += float(t.user + t.system)
-        return total
+        return tree_cpu_s(self.ps, main_only)
 
     def rss_mb(self) -> float:
         """Resident set size now of the process and its children together, MB."""
@@ -186,6 +179,18 @@ def tree(ps: psutil.Process) -> list[psutil.Process]:
         return [ps, *ps.children(recursive=True)]
     except psutil.Error:
         return [ps]
+
+
+def tree_cpu_s(ps: psutil.Process, main_only: bool = False) -> float:
+    """CPU seconds (user + system) used so far by a process and its live descendants."""
+    total = 0.0
+    for p in [ps] if main_only else tree(ps):
+        try:
+            t = p.cpu_times()
+        except psutil.Error:  # a child that ended meanwhile
+            continue
+        total += float(t.user + t.system)
+    return total
 
 
 def tree_rss(ps: psutil.Process) -> int:

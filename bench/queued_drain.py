@@ -1,6 +1,7 @@
 """Sitewatch against a Node-RED flow and a bare paho subscriber, in the same run.
 
     .venv/bin/python -m bench.queued_drain [--devices 2000] [--per-device 50] [--kill 20000]
+                                           [--workers threads] [--rounds 1]
 
 Each consumer first connects once (its persistent session subscribes), then stops; the
 generators queue `devices x per_device` QoS 1 readings at the broker; the consumer starts
@@ -8,6 +9,11 @@ again and drains them. The steady drain rate is taken between 5 % and 95 % of th
 stored (InfluxDB's exact count; for the bare subscriber, received), so start-up is left out.
 Then `--kill` more readings are queued, the consumer is killed with SIGKILL once a third of
 them are stored, restarted, and what never reaches InfluxDB is counted as lost.
+
+With `--rounds` > 1 Node-RED and Sitewatch take turns going first (each round on databases
+and sessions of its own), so neither always drains into an InfluxDB already holding the
+other's points; the ratios are per round, and their median. The CPU the consumer and InfluxDB
+used per reading within the steady window is reported beside each rate.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
+import statistics
 import tempfile
 import threading
 import time
@@ -25,9 +32,10 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
+import psutil
 
 from bench import nodered
-from bench.common import Serve, Servers, influx_count, machine, wait_until
+from bench.common import Serve, Servers, influx_count, machine, tree_cpu_s, wait_until
 from bench.loadgen import Load, registry_yaml, split
 
 SITE = "hq"
@@ -39,19 +47,28 @@ def create_db(port: int, db: str) -> None:
     urllib.request.urlopen(f"http://127.0.0.1:{port}/query", data=body, timeout=10).close()
 
 
-def steady(samples: list[tuple[float, int]], base: int, total: int) -> float:
-    """Readings/s between 5 % and 95 % of `total` past `base` in (time, count) samples."""
-    def when(share: float) -> float:
-        return next(t for t, n in samples if n - base >= share * total)
-    return 0.9 * total / max(when(0.95) - when(0.05), 1e-9)
+Sample = tuple[float, int, float, float]  # time, count, consumer CPU s, InfluxDB CPU s
+
+
+def steady(samples: list[Sample], base: int, total: int) -> dict[str, float]:
+    """Readings/s between 5 % and 95 % of `total` past `base`, with the consumer's and
+    InfluxDB's CPU microseconds per reading over the same window."""
+    first = next(s for s in samples if s[1] - base >= 0.05 * total)
+    last = next(s for s in samples if s[1] - base >= 0.95 * total)
+    n = max(last[1] - first[1], 1)
+    return {"steady_rate": round(n / max(last[0] - first[0], 1e-9)),
+            "cpu_us_per_reading": round((last[2] - first[2]) / n * 1e6, 1),
+            "influxd_cpu_us_per_reading": round((last[3] - first[3]) / n * 1e6, 1)}
 
 
 class Sampler:
-    """(time, count()) every `every` s in a thread, from before the consumer starts."""
+    """(time, count(), cpu(), influx_cpu()) every `every` s in a thread, from before the
+    consumer starts (cpu: 0 until it has a process)."""
 
-    def __init__(self, count: Callable[[], int], every: float = 0.1) -> None:
-        self.samples: list[tuple[float, int]] = []
-        self._count, self._every = count, every
+    def __init__(self, count: Callable[[], int], cpu: Callable[[], float] = lambda: 0.0,
+                 influx_cpu: Callable[[], float] = lambda: 0.0, every: float = 0.1) -> None:
+        self.samples: list[Sample] = []
+        self._count, self._cpu, self._influx_cpu, self._every = count, cpu, influx_cpu, every
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -60,10 +77,10 @@ class Sampler:
         while not self._stop.is_set():
             n = self._count()
             if n >= 0:  # -1: InfluxDB did not answer this time
-                self.samples.append((time.monotonic(), n))
+                self.samples.append((time.monotonic(), n, self._cpu(), self._influx_cpu()))
             self._stop.wait(self._every)
 
-    def until(self, target: int, stall_s: float = 60) -> list[tuple[float, int]]:
+    def until(self, target: int, stall_s: float = 60) -> list[Sample]:
         """Wait until the count reaches `target` (a count still for `stall_s` is an error)."""
         moved, last = time.monotonic(), -1
         while not self.samples or self.samples[-1][1] < target:
@@ -115,9 +132,9 @@ def bare(servers: Servers, devices: int, per: int) -> dict[str, Any]:
     queue(servers, "bare", devices, per)
     ctx.Process(target=_bare, args=(servers.mqtt.port, "bare-drain", total, out)).start()
     times = out.get(timeout=600)
-    samples = [(t, i + 1) for i, t in enumerate(times)]
-    return {"readings": total, "received": len(times), "steady_rate": round(steady(
-        samples, 0, total))}
+    samples = [(t, i + 1, 0.0, 0.0) for i, t in enumerate(times)]
+    return {"readings": total, "received": len(times),
+            "steady_rate": steady(samples, 0, total)["steady_rate"]}
 
 
 def queue(servers: Servers, prefix: str, devices: int, per: int, seq0: int = 1) -> None:
@@ -132,8 +149,9 @@ class Consumer:
     """Start/stop/kill one consumer and count what it stored."""
 
     def __init__(self, start: Callable[[], None], stop: Callable[[], None],
-                 kill: Callable[[], None], count: Callable[[], int]) -> None:
-        self.start, self.stop, self.kill, self.count = start, stop, kill, count
+                 kill: Callable[[], None], count: Callable[[], int],
+                 cpu: Callable[[], float]) -> None:
+        self.start, self.stop, self.kill, self.count, self.cpu = start, stop, kill, count, cpu
 
 
 def drain_and_kill(servers: Servers, c: Consumer, prefix: str, devices: int, per: int,
@@ -141,11 +159,12 @@ def drain_and_kill(servers: Servers, c: Consumer, prefix: str, devices: int, per
     """The steady drain of a queued backlog, then readings lost to a kill -9 mid-drain."""
     total = devices * per
     queue(servers, prefix, devices, per)
-    sampler = Sampler(c.count)
+    assert servers.influx.proc is not None
+    influxd = psutil.Process(servers.influx.proc.pid)
+    sampler = Sampler(c.count, c.cpu, lambda: tree_cpu_s(influxd))
     c.start()
     samples = sampler.until(warm + total)
-    result: dict[str, Any] = {"readings": total, "steady_rate": round(steady(samples, warm,
-                                                                             total))}
+    result: dict[str, Any] = {"readings": total} | steady(samples, warm, total)
     c.stop()
     base = c.count()
     per_kill = max(1, kill // devices)
@@ -165,52 +184,77 @@ def drain_and_kill(servers: Servers, c: Consumer, prefix: str, devices: int, per
                      "lost_to_kill": per_kill * devices - (last - base)}
 
 
+def node_red(servers: Servers, red_js: Path, workdir: Path, k: int, devices: int, per: int,
+             kill: int) -> dict[str, Any]:
+    """The Node-RED flow through `drain_and_kill`, on round `k`'s database and session."""
+    prefix = f"nr{k}"
+    create_db(servers.influx.port, prefix)
+    red = nodered.NodeRed(red_js, workdir / f"node-red-{k}", nodered.flow(
+        servers.mqtt.port, f"{prefix}/#", f"nr-bench-{k}", servers.influx.port, prefix))
+
+    def red_start() -> None:
+        red.start()
+        wait_until(red.connected, 30, 0.1)
+
+    def red_cpu() -> float:
+        if red.proc is None or red.proc.poll() is not None:
+            return 0.0  # not started yet, or the stopped one of the set-up
+        try:
+            return tree_cpu_s(psutil.Process(red.proc.pid))
+        except psutil.Error:
+            return 0.0
+
+    red_start()
+    red.stop()  # the persistent session now queues for it
+    return drain_and_kill(servers, Consumer(
+        red_start, red.stop, red.kill, lambda: influx_count(servers.influx, prefix), red_cpu),
+        prefix, devices, per, kill, 0)
+
+
 def run(workdir: Path, devices: int, per: int, kill: int,
-        workers: tuple[str, ...] = ("threads",)) -> dict[str, Any]:
-    """Bare paho, Node-RED and Sitewatch against the same servers; the figures."""
+        workers: tuple[str, ...] = ("threads",), rounds: int = 1) -> dict[str, Any]:
+    """Bare paho, then per round Node-RED and Sitewatch (first in turn) on the same servers."""
     servers = Servers(workdir / "servers")
     servers.start()
     try:
         red_js = nodered.install(workdir / "npm")
         out: dict[str, Any] = {"bare_paho": bare(servers, devices, per)}
         print("[bench] bare:", out["bare_paho"], flush=True)
-
-        create_db(servers.influx.port, "nr")
-        red = nodered.NodeRed(red_js, workdir / "node-red", nodered.flow(
-            servers.mqtt.port, "nr/#", "nr-bench", servers.influx.port, "nr"))
-
-        def red_start() -> None:
-            red.start()
-            wait_until(red.connected, 30, 0.1)
-
-        red_start()
-        red.stop()  # the persistent session now queues for it
-        out["node_red"] = drain_and_kill(servers, Consumer(
-            red_start, red.stop, red.kill, lambda: influx_count(servers.influx, "nr")),
-            "nr", devices, per, kill, 0)
-        print("[bench] node-red:", out["node_red"], flush=True)
-
         reg = workdir / "devices.yaml"
         reg.write_text(registry_yaml(devices, SITE))
-        for mode in workers:
-            key = "sitewatch" if mode == workers[0] else f"sitewatch_{mode}"
-            out[key] = sitewatch(servers, workdir / mode, reg, mode, devices, per, kill)
-            print(f"[bench] sitewatch ({mode}):", out[key], flush=True)
+        for k in range(1, rounds + 1):
+            turn: dict[str, Any] = {"order": ["node_red", *workers]}
+            if k % 2 == 0:
+                turn["order"].reverse()
+            for who in turn["order"]:
+                if who == "node_red":
+                    turn[who] = node_red(servers, red_js, workdir, k, devices, per, kill)
+                else:
+                    turn[who] = sitewatch(servers, workdir / f"{who}-{k}", reg, who, k,
+                                          devices, per, kill)
+                print(f"[bench] round {k}, {who}:", turn[who], flush=True)
+            nr = turn["node_red"]["steady_rate"]
+            turn |= {f"{m}_vs_node_red": round(turn[m]["steady_rate"] / nr, 2) for m in workers}
+            out[f"round_{k}"] = turn
     finally:
         servers.stop()
-    sw, nr, bp = (out[k]["steady_rate"] for k in ("sitewatch", "node_red", "bare_paho"))
-    return out | {"sitewatch_vs_node_red": round(sw / nr, 2),
-                  "sitewatch_vs_bare_paho": round(sw / bp, 2),
-                  "node_red_vs_bare_paho": round(nr / bp, 2)} | {
-        f"sitewatch_{m}_vs_node_red": round(out[f"sitewatch_{m}"]["steady_rate"] / nr, 2)
-        for m in workers[1:]}
+    turns = [out[f"round_{k}"] for k in range(1, rounds + 1)]
+    bp = out["bare_paho"]["steady_rate"]
+    return out | {
+        f"{m}_vs_node_red_median": round(statistics.median(
+            t[f"{m}_vs_node_red"] for t in turns), 2) for m in workers} | {
+        f"{m}_vs_bare_paho_median": round(statistics.median(
+            t[m]["steady_rate"] for t in turns) / bp, 2) for m in workers} | {
+        "node_red_vs_bare_paho_median": round(statistics.median(
+            t["node_red"]["steady_rate"] for t in turns) / bp, 2)}
 
 
-def sitewatch(servers: Servers, workdir: Path, reg: Path, workers: str, devices: int, per: int,
-              kill: int) -> dict[str, Any]:
-    """`sitewatch serve` with SITEWATCH_WORKERS=`workers` through `drain_and_kill`, with the
-    CPU seconds its processes used per reading over the whole drain (kill and restart too)."""
-    prefix, db = f"sw{workers[0]}", f"bench_sw_{workers}"
+def sitewatch(servers: Servers, workdir: Path, reg: Path, workers: str, k: int, devices: int,
+              per: int, kill: int) -> dict[str, Any]:
+    """`sitewatch serve` with SITEWATCH_WORKERS=`workers` through `drain_and_kill`, on round
+    `k`'s database and session, with the CPU its processes used per reading over the whole
+    drain (service starts, the kill and the restart included) beside the steady window's."""
+    prefix, db = f"sw{workers[0]}{k}", f"bench_sw_{workers}_{k}"
     serve = Serve(servers.mqtt, servers.influx, workdir, db, reg, prefix,
                   extra_env={"SITEWATCH_WORKERS": workers})
     serve.start()
@@ -234,11 +278,15 @@ def sitewatch(servers: Servers, workdir: Path, reg: Path, workers: str, devices:
         serve.proc.kill()
         serve.proc.wait()
 
+    def running_cpu() -> float:
+        return serve.cpu_s() if serve.proc is not None and serve.proc.poll() is None else 0.0
+
     out = drain_and_kill(servers, Consumer(start, stop, kill_9,
-                                           lambda: influx_count(servers.influx, db)),
+                                           lambda: influx_count(servers.influx, db), running_cpu),
                          prefix, devices, per, kill, devices)
     readings = out["readings"] + out["kill_readings"]
-    return out | {"workers": workers, "cpu_us_per_reading": round(cpu["s"] / readings * 1e6, 1)}
+    return out | {"workers": workers,
+                  "cpu_us_per_reading_with_starts": round(cpu["s"] / readings * 1e6, 1)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -250,10 +298,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--kill", type=int, default=20000, help="readings queued for the kill -9")
     p.add_argument("--workers", default="threads",
                    help="SITEWATCH_WORKERS values to run Sitewatch with, comma separated")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="rounds, Node-RED and Sitewatch going first in turn")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="sitewatch-drain-") as tmp:
         figures = run(Path(tmp), args.devices, args.per_device, args.kill,
-                      tuple(args.workers.split(",")))
+                      tuple(args.workers.split(",")), args.rounds)
     print(json.dumps({"machine": machine(), "results": figures}, indent=2))
     return 0
 

@@ -46,11 +46,12 @@ Hold = Callable[[Sequence[Delivery], list[tuple[str, Reading]]], list[tuple[str,
 class IngestPipeline:
     """Owns the MQTT session, the bounded queue and the writer thread that fills the log.
 
-    When the queue is full a message is neither dropped nor acked: it is counted in
-    `queue_refused` and left unacked, and once the writer has emptied the queue the session
-    reconnects, which makes the broker redeliver every unacked message of the session. That
-    keeps memory bounded without losing QoS 1 data (QoS 0 messages refused this way are lost,
-    as QoS 0 allows). Blocking paho's thread instead would stall pings and acks.
+    When the queue is full, paho's thread waits for the writer to take a batch
+    (`_wait_for_room`): TCP then holds the broker back, memory stays bounded and nothing is
+    refused. A message is refused (counted in `queue_refused`, left unacked) only when the
+    writer is gone or a stop has begun; once the writer has emptied the queue the session
+    reconnects, which makes the broker redeliver every unacked message of the session (QoS 0
+    messages refused this way are lost, as QoS 0 allows).
     """
 
     def __init__(

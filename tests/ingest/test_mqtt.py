@@ -81,6 +81,12 @@ def test_a_batch_acked_at_once_is_not_redelivered_and_an_older_links_part_is_ski
     # copies as if taken on the link before this one: their packet ids mean nothing now
     stale = [d._replace(generation=d.generation - 1) for d in taken[:10]]
     assert s.ack_all(stale + taken) == 50  # one write: the fifty, the stale ten skipped
+    # A QoS 1 round trip on the same connection: the broker answers it only after reading
+    # what came before it, so the acks are read before the disconnect closes the socket.
+    # Without it, one of the fifty came back in some runs under xdist (not reproduced alone).
+    # The likely cause, not proven: a close with unread bytes is a reset, and a reset can
+    # drop acks the broker had not read yet.
+    s._client.publish(f"{topic_prefix}-sync", b"", qos=1).wait_for_publish(10)
     s.stop()
     s2, got2 = _session(mosquitto.port, f"{topic_prefix}-b", sub)
     try:
