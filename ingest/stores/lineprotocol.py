@@ -72,13 +72,17 @@ def _field_key(name: str) -> str:
     return escape_key(name) + "="
 
 
+_ESCAPED = {m: escape_measurement(m) for m in (TELEMETRY, EVENTS, DEVICE_STATUS)}  # per line
+
+
 def _line(measurement: str, tags: str, fields: Mapping[str, object], ts: float) -> str:
     parts = []
     for k, v in fields.items():
         # The common case, a finite float, written as field_value writes it, without its calls.
         text = repr(v) if type(v) is float and v - v == 0.0 else field_value(v)
         parts.append(_field_key(k) + text)
-    return f"{escape_measurement(measurement)}{tags} {','.join(parts)} {round(ts * 1_000_000)}"
+    name = _ESCAPED.get(measurement) or escape_measurement(measurement)
+    return f"{name}{tags} {','.join(parts)} {round(ts * 1_000_000)}"
 
 
 def event_json(reading: Reading) -> str:
