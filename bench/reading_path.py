@@ -128,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
                 runs[side].append(one(tree, args.devices, args.per))
                 print(json.dumps({"side": side, **runs[side][-1]}), flush=True)
     print(json.dumps({f"{side}_median_us": {
-        k: statistics.median(r[k] for r in rs) for k in ("writer", "store", "rules", "total")}
+        k: round(statistics.median(r[k] for r in rs), 2)
+        for k in ("writer", "store", "rules", "total")}
         for side, rs in runs.items() if rs}))
     return 0
 

@@ -67,7 +67,7 @@ class DeviceLiveness:
         self._registry = registry
         self._started_at = started_at
         # Device id -> stale_after(): fixed per device (the registry is fixed, and so is the
-        # kind a device was first seen with), remembered for counts().
+        # kind a device was first seen with), remembered for counts() and observe().
         self._stale_after: dict[str, float] = {}
         self._lock = threading.Lock()
         self._changes = 0  # observe() calls so far: the change number snapshot() filters on
@@ -90,7 +90,9 @@ class DeviceLiveness:
             if reading.channel == "status":
                 s.offline_since = reading.received_at if reading.status == "offline" else None
                 return
-            limit = self.stale_after(key, s.kind)
+            limit = self._stale_after.get(key)
+            if limit is None:  # remembered as counts() does; expect() and forget() drop it
+                limit = self._stale_after[key] = self.stale_after(key, s.kind)
             gap = reading.received_at - (s.last_seen or float("-inf"))
             if s.online_since is None or s.offline_since is not None or gap >= limit:
                 s.online_since = reading.received_at
