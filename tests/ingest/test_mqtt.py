@@ -81,13 +81,7 @@ def test_a_batch_acked_at_once_is_not_redelivered_and_an_older_links_part_is_ski
     # copies as if taken on the link before this one: their packet ids mean nothing now
     stale = [d._replace(generation=d.generation - 1) for d in taken[:10]]
     assert s.ack_all(stale + taken) == 50  # one write: the fifty, the stale ten skipped
-    # A QoS 1 round trip on the same connection: the broker answers it only after reading
-    # what came before it, so the acks are read before the disconnect closes the socket.
-    # Without it, one of the fifty came back in some runs under xdist (not reproduced alone).
-    # The likely cause, not proven: a close with unread bytes is a reset, and a reset can
-    # drop acks the broker had not read yet.
-    s._client.publish(f"{topic_prefix}-sync", b"", qos=1).wait_for_publish(10)
-    s.stop()
+    s.stop()  # waits for the broker to have read them (next test)
     s2, got2 = _session(mosquitto.port, f"{topic_prefix}-b", sub)
     try:
         pub = Publisher(mosquitto.port, f"{topic_prefix}-pub")
@@ -96,6 +90,36 @@ def test_a_batch_acked_at_once_is_not_redelivered_and_an_older_links_part_is_ski
         assert got2.get(timeout=10).payload == b"marker"  # any unacked one would come first
     finally:
         s2.stop()
+
+
+@pytest.mark.slow
+def test_messages_acked_just_before_a_stop_are_not_delivered_again_to_the_next_session(
+    mosquitto, topic_prefix
+):
+    # Without the stop's wait for an UNSUBACK, Mosquitto 2.0.11 delivered some of the fifty
+    # again (first m-2 or m-3, dup set) in 7-12 of 60 such rounds under xdist load.
+    sub = f"{topic_prefix}/#"
+    for n in range(20):
+        s, got = _session(mosquitto.port, f"{topic_prefix}-{n}", sub)
+        pub = Publisher(mosquitto.port, f"{topic_prefix}-pub")
+        for k in range(50):
+            pub.publish(f"{topic_prefix}/hq/a/telemetry", f"m-{k}".encode())
+        pub.close()
+        taken = [got.get(timeout=10) for _ in range(50)]
+        if n % 2:
+            assert all(s.ack(d) for d in taken)  # paho's own ack, one packet each
+        else:
+            assert s.ack_all(taken) == 50
+        s.stop()
+        s2, got2 = _session(mosquitto.port, f"{topic_prefix}-{n}", sub)
+        try:
+            pub = Publisher(mosquitto.port, f"{topic_prefix}-pub")
+            pub.publish(f"{topic_prefix}/hq/a/telemetry", b"marker")
+            pub.close()
+            first = got2.get(timeout=10)
+            assert (n, first.payload) == (n, b"marker")
+        finally:
+            s2.stop()
 
 
 def test_a_queued_backlog_arriving_many_packets_to_a_read_is_delivered_whole_and_in_order(
