@@ -136,7 +136,8 @@ class MqttSession:
 
         Acks written just before a DISCONNECT can be lost: stopping right after acking fifty
         messages, Mosquitto 2.0.11 delivered some of them again to the next session in 7-12
-        of 60 tries under load (tests/ingest/test_mqtt.py). So the stop first sends an
+        of 60 tries under xdist load (a diagnostic run; tests/ingest/test_mqtt.py keeps 20
+        such stops, which fail in the first without this wait). So the stop first sends an
         UNSUBSCRIBE, which the broker answers only after reading what came before it, and
         waits for the answer (at most ACKS_READ_S).
         """
