@@ -71,25 +71,13 @@ def test_an_ack_from_before_a_reconnect_is_skipped_and_the_redelivered_copy_is_a
 def test_a_batch_acked_at_once_is_not_redelivered_and_an_older_links_part_is_skipped(
     mosquitto, topic_prefix
 ):
-    sub = f"{topic_prefix}/#"
-    s, got = _session(mosquitto.port, f"{topic_prefix}-b", sub)
-    pub = Publisher(mosquitto.port, f"{topic_prefix}-pub")
-    for n in range(50):
-        pub.publish(f"{topic_prefix}/hq/a/telemetry", f"m-{n}".encode())
-    pub.close()
-    taken = [got.get(timeout=10) for _ in range(50)]
+    s, taken = _fifty_taken(mosquitto.port, topic_prefix, f"{topic_prefix}-b")
     # copies as if taken on the link before this one: their packet ids mean nothing now
     stale = [d._replace(generation=d.generation - 1) for d in taken[:10]]
     assert s.ack_all(stale + taken) == 50  # one write: the fifty, the stale ten skipped
     s.stop()  # waits for the broker to have read them (next test)
-    s2, got2 = _session(mosquitto.port, f"{topic_prefix}-b", sub)
-    try:
-        pub = Publisher(mosquitto.port, f"{topic_prefix}-pub")
-        pub.publish(f"{topic_prefix}/hq/a/telemetry", b"marker")
-        pub.close()
-        assert got2.get(timeout=10).payload == b"marker"  # any unacked one would come first
-    finally:
-        s2.stop()
+    assert _first_to_the_next_session(mosquitto.port, topic_prefix, f"{topic_prefix}-b") == \
+        b"marker"  # any unacked one would come first
 
 
 @pytest.mark.slow
@@ -98,28 +86,37 @@ def test_messages_acked_just_before_a_stop_are_not_delivered_again_to_the_next_s
 ):
     # Without the stop's wait for an UNSUBACK, Mosquitto 2.0.11 delivered some of the fifty
     # again (first m-2 or m-3, dup set) in 7-12 of 60 such rounds under xdist load.
-    sub = f"{topic_prefix}/#"
     for n in range(20):
-        s, got = _session(mosquitto.port, f"{topic_prefix}-{n}", sub)
-        pub = Publisher(mosquitto.port, f"{topic_prefix}-pub")
-        for k in range(50):
-            pub.publish(f"{topic_prefix}/hq/a/telemetry", f"m-{k}".encode())
-        pub.close()
-        taken = [got.get(timeout=10) for _ in range(50)]
+        s, taken = _fifty_taken(mosquitto.port, topic_prefix, f"{topic_prefix}-{n}")
         if n % 2:
             assert all(s.ack(d) for d in taken)  # paho's own ack, one packet each
         else:
             assert s.ack_all(taken) == 50
         s.stop()
-        s2, got2 = _session(mosquitto.port, f"{topic_prefix}-{n}", sub)
-        try:
-            pub = Publisher(mosquitto.port, f"{topic_prefix}-pub")
-            pub.publish(f"{topic_prefix}/hq/a/telemetry", b"marker")
-            pub.close()
-            first = got2.get(timeout=10)
-            assert (n, first.payload) == (n, b"marker")
-        finally:
-            s2.stop()
+        first = _first_to_the_next_session(mosquitto.port, topic_prefix, f"{topic_prefix}-{n}")
+        assert (n, first) == (n, b"marker")
+
+
+def _fifty_taken(port: int, prefix: str, client_id: str) -> tuple[MqttSession, list[Delivery]]:
+    """A session subscribed to `prefix`, and fifty messages it took (m-0 .. m-49), unacked."""
+    s, got = _session(port, client_id, f"{prefix}/#")
+    pub = Publisher(port, f"{prefix}-pub")
+    for n in range(50):
+        pub.publish(f"{prefix}/hq/a/telemetry", f"m-{n}".encode())
+    pub.close()
+    return s, [got.get(timeout=10) for _ in range(50)]
+
+
+def _first_to_the_next_session(port: int, prefix: str, client_id: str) -> bytes:
+    """The first payload the session `client_id` gets once b"marker" is published."""
+    s, got = _session(port, client_id, f"{prefix}/#")
+    try:
+        pub = Publisher(port, f"{prefix}-pub")
+        pub.publish(f"{prefix}/hq/a/telemetry", b"marker")
+        pub.close()
+        return got.get(timeout=10).payload
+    finally:
+        s.stop()
 
 
 def test_a_queued_backlog_arriving_many_packets_to_a_read_is_delivered_whole_and_in_order(
