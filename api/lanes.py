@@ -31,6 +31,7 @@ from ingest.stores.base import StoreUnavailable, TelemetryStore
 from rules.engine.state import StateUnavailable
 
 LANE_LOG = "life_safety.sqlite3"
+LANE_MARKER = "life_safety.subscribed"  # in the data folder once the lane has subscribed
 LANE_SUFFIX = "-life-safety"  # client id of the life-safety session: `{client id}{suffix}`
 RULES_BATCH_MAX = 1000  # telemetry readings per rules batch: a life-safety batch waits at most one
 RULES_BACKOFF_S = (0.2, 2.0)  # first and longest wait (s) of a rules batch the database refused
@@ -64,7 +65,7 @@ class LifeSafetyLane:
         self.log = ReadingLog(Path(settings.data_dir) / LANE_LOG)
         # Written once the lane's persistent session has subscribed at the broker: from then on
         # the broker queues every event for it, and the telemetry session may skip them.
-        self._marker = Path(settings.data_dir) / "life_safety.subscribed"
+        self._marker = Path(settings.data_dir) / LANE_MARKER
         self._ready = False
         self._then: Callable[[], None] | None = None  # run once, at the first SUBACK
         self._then_lock = threading.Lock()

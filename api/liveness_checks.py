@@ -45,12 +45,13 @@ def live_threads(service: Service) -> dict[str, Any]:
 
 
 def processes(service: Service) -> dict[str, Any]:
-    """Each process of ours (SITEWATCH_WORKERS): this one, and the store drain's child when
-    it runs apart; ok while each is alive (a dead child is started again by its supervisor)."""
+    """Each process of ours (SITEWATCH_WORKERS): this one, and the telemetry session's child
+    when it runs apart; ok while each is alive (a dead child is started again by its
+    supervisor)."""
     listed: dict[str, Any] = {"main": {"pid": os.getpid(), "alive": True}}
-    child = service.store_consumer.health().get("process")
+    child = service.ingest.health().get("process")
     if child is not None:
-        listed["store"] = child
+        listed["ingest"] = child
     return {"ok": all(p["alive"] for p in listed.values()),
             "workers": service.settings.workers, **listed}
 

@@ -12,14 +12,9 @@ from typing import Any
 
 from api.dependency_watch import DependencyWatch
 from api.device_admin import DeviceAdmin
+from api.ingest_process import LOG_FILE, POLL_S, IngestProcess, telemetry_ingest
 from api.jobs import Job, Jobs, device_states_job, scheduled_work
-from api.lanes import (
-    RULES_BACKOFF_S,
-    RULES_BATCH_MAX,
-    LifeSafetyLane,
-    life_safety_filters,
-    retry_while_down,
-)
+from api.lanes import RULES_BACKOFF_S, RULES_BATCH_MAX, LifeSafetyLane, retry_while_down
 from api.liveness_checks import live_threads, readiness
 from api.people import build_people
 from api.retention_job import retention_jobs
@@ -28,16 +23,13 @@ from api.server import serve_api
 from api.settings import Settings
 from api.settings_check import check_serve_settings
 from api.site_service import SiteServing
-from api.store_process import StoreDrainProcess
 from devices.liveness import DeviceLiveness
 from devices.registry import Registry, load_registry
-from devices.tls import TlsFiles
 from ingest.consumer import LogConsumer
 from ingest.counters import IngestCounters
 from ingest.deadletters import DeadLetters
 from ingest.disk import MB, LogDiskGuard
 from ingest.log import ReadingLog
-from ingest.pipeline import IngestPipeline
 from ingest.stores.factory import open_store
 from rules.db.database import open_database
 from rules.db.device_registry import DeviceTable
@@ -83,7 +75,9 @@ class Service:
         self.deadletters = DeadLetters(
             settings.deadletter_max, Path(settings.data_dir) / "deadletters.sqlite3"
         )
-        self.log = ReadingLog(Path(settings.data_dir) / "buffer.sqlite3")
+        # With `processes` a child appends and nothing here is notified: readers look again
+        self.log = ReadingLog(Path(settings.data_dir) / LOG_FILE,
+                              poll_s=POLL_S if settings.workers == "processes" else None)
         now = time.time()
         self.liveness = DeviceLiveness(self.registry, started_at=now)
         device_states = DeviceStateStore(self.engine)
@@ -155,30 +149,15 @@ class Service:
             [self.log, self.lane.log], int(settings.log_soft_limit_mb * MB),
             int(settings.log_hard_limit_mb * MB),
         )
-        self.ingest = IngestPipeline(
-            mqtt_url=settings.mqtt_url,
-            client_id=settings.mqtt_client_id,
-            prefix=settings.mqtt_topic_prefix,
-            registry=self.registry,
-            log=self.log,
-            counters=self.counters,
-            deadletters=self.deadletters,
-            queue_max=settings.queue_max,
-            elsewhere=life_safety_filters(settings.mqtt_topic_prefix),
-            elsewhere_ready=self.lane.subscribed_once,
-            disk=self.disk,
-            tls=TlsFiles(settings.mqtt_ca_file, settings.mqtt_cert_file, settings.mqtt_key_file),
+        # the telemetry session: here, or in a child process (api/ingest_process.py)
+        self.ingest = telemetry_ingest(settings, self.registry, self.log, self.counters,
+                                       self.deadletters, self.lane, self.disk)
+        if isinstance(self.ingest, IngestProcess):
+            self.devices.subscribe(self.ingest.use_registry)
+        self.store_consumer = LogConsumer(
+            self.log, "store", self.store.write, settings.batch_max, self.counters,
+            self.deadletters,
         )
-        self.store_consumer: LogConsumer | StoreDrainProcess
-        if settings.workers == "processes":  # the same consumer in a child process
-            self.store_consumer = StoreDrainProcess(
-                settings, self.log, self.counters, self.deadletters
-            )
-        else:
-            self.store_consumer = LogConsumer(
-                self.log, "store", self.store.write, settings.batch_max, self.counters,
-                self.deadletters,
-            )
         self.rules_consumer = LogConsumer(
             self.log, "rules", retry_while_down(self.rules.handle), RULES_BATCH_MAX,
             self.counters, self.deadletters, backoff=RULES_BACKOFF_S,

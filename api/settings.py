@@ -48,8 +48,9 @@ class Settings(BaseSettings):
 
     queue_max: int = 50_000  # messages held between paho's thread and the buffer writer
     batch_max: int = 5_000  # readings per write to the time-series store
-    # `processes`: the store drain runs in a child process of its own (api/store_process.py),
-    # off the interpreter lock the ingest and the rules share; `threads`: all in one process.
+    # `processes`: the telemetry session and its log writer run in a child process of their
+    # own (api/ingest_process.py), off the lock the rules and the store drain share;
+    # `threads`: all in one process.
     workers: Literal["threads", "processes"] = "threads"
     deadletter_max: int = 1_000  # rejected messages kept for operators
     resolve_grace_s: float = 600.0  # after a forced resolve, seconds before rechecking it

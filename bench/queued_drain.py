@@ -47,18 +47,32 @@ def create_db(port: int, db: str) -> None:
     urllib.request.urlopen(f"http://127.0.0.1:{port}/query", data=body, timeout=10).close()
 
 
-Sample = tuple[float, int, float, float]  # time, count, consumer CPU s, InfluxDB CPU s
+# time, count, and CPU seconds so far of: the consumer, InfluxDB, Mosquitto, the whole machine,
+# the consumer's main process alone (its children not counted)
+Sample = tuple[float, int, float, float, float, float, float]
+
+
+def machine_cpu_s() -> float:
+    """CPU seconds every core of the machine has spent busy (not idle, not waiting on I/O)."""
+    t = psutil.cpu_times()
+    return float(sum(t) - t.idle - getattr(t, "iowait", 0.0))
 
 
 def steady(samples: list[Sample], base: int, total: int) -> dict[str, float]:
-    """Readings/s between 5 % and 95 % of `total` past `base`, with the consumer's and
-    InfluxDB's CPU microseconds per reading over the same window."""
+    """Readings/s between 5 % and 95 % of `total` past `base`, with the CPU microseconds per
+    reading of the consumer (and of its main process alone), InfluxDB and Mosquitto over the
+    same window, and how many of the machine's cores were busy meanwhile (2.0: both, all the
+    time)."""
     first = next(s for s in samples if s[1] - base >= 0.05 * total)
     last = next(s for s in samples if s[1] - base >= 0.95 * total)
     n = max(last[1] - first[1], 1)
-    return {"steady_rate": round(n / max(last[0] - first[0], 1e-9)),
+    seconds = max(last[0] - first[0], 1e-9)
+    return {"steady_rate": round(n / seconds),
             "cpu_us_per_reading": round((last[2] - first[2]) / n * 1e6, 1),
-            "influxd_cpu_us_per_reading": round((last[3] - first[3]) / n * 1e6, 1)}
+            "main_process_cpu_us_per_reading": round((last[6] - first[6]) / n * 1e6, 1),
+            "influxd_cpu_us_per_reading": round((last[3] - first[3]) / n * 1e6, 1),
+            "mosquitto_cpu_us_per_reading": round((last[4] - first[4]) / n * 1e6, 1),
+            "cores_busy": round((last[5] - first[5]) / seconds, 2)}
 
 
 class Sampler:
@@ -66,9 +80,12 @@ class Sampler:
     consumer starts (cpu: 0 until it has a process)."""
 
     def __init__(self, count: Callable[[], int], cpu: Callable[[], float] = lambda: 0.0,
-                 influx_cpu: Callable[[], float] = lambda: 0.0, every: float = 0.1) -> None:
+                 influx_cpu: Callable[[], float] = lambda: 0.0,
+                 broker_cpu: Callable[[], float] = lambda: 0.0,
+                 main_cpu: Callable[[], float] = lambda: 0.0, every: float = 0.1) -> None:
         self.samples: list[Sample] = []
         self._count, self._cpu, self._influx_cpu, self._every = count, cpu, influx_cpu, every
+        self._broker_cpu, self._main_cpu = broker_cpu, main_cpu
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -77,7 +94,8 @@ class Sampler:
         while not self._stop.is_set():
             n = self._count()
             if n >= 0:  # -1: InfluxDB did not answer this time
-                self.samples.append((time.monotonic(), n, self._cpu(), self._influx_cpu()))
+                self.samples.append((time.monotonic(), n, self._cpu(), self._influx_cpu(),
+                                     self._broker_cpu(), machine_cpu_s(), self._main_cpu()))
             self._stop.wait(self._every)
 
     def until(self, target: int, stall_s: float = 60) -> list[Sample]:
@@ -132,7 +150,7 @@ def bare(servers: Servers, devices: int, per: int) -> dict[str, Any]:
     queue(servers, "bare", devices, per)
     ctx.Process(target=_bare, args=(servers.mqtt.port, "bare-drain", total, out)).start()
     times = out.get(timeout=600)
-    samples = [(t, i + 1, 0.0, 0.0) for i, t in enumerate(times)]
+    samples = [(t, i + 1, 0.0, 0.0, 0.0, 0.0, 0.0) for i, t in enumerate(times)]
     return {"readings": total, "received": len(times),
             "steady_rate": steady(samples, 0, total)["steady_rate"]}
 
@@ -150,8 +168,9 @@ class Consumer:
 
     def __init__(self, start: Callable[[], None], stop: Callable[[], None],
                  kill: Callable[[], None], count: Callable[[], int],
-                 cpu: Callable[[], float]) -> None:
+                 cpu: Callable[[], float], main_cpu: Callable[[], float] | None = None) -> None:
         self.start, self.stop, self.kill, self.count, self.cpu = start, stop, kill, count, cpu
+        self.main_cpu = main_cpu or cpu  # the main process alone (all of it: no children)
 
 
 def drain_and_kill(servers: Servers, c: Consumer, prefix: str, devices: int, per: int,
@@ -159,9 +178,11 @@ def drain_and_kill(servers: Servers, c: Consumer, prefix: str, devices: int, per
     """The steady drain of a queued backlog, then readings lost to a kill -9 mid-drain."""
     total = devices * per
     queue(servers, prefix, devices, per)
-    assert servers.influx.proc is not None
+    assert servers.influx.proc is not None and servers.mqtt.proc is not None
     influxd = psutil.Process(servers.influx.proc.pid)
-    sampler = Sampler(c.count, c.cpu, lambda: tree_cpu_s(influxd))
+    broker = psutil.Process(servers.mqtt.proc.pid)
+    sampler = Sampler(c.count, c.cpu, lambda: tree_cpu_s(influxd), lambda: tree_cpu_s(broker),
+                      c.main_cpu)
     c.start()
     samples = sampler.until(warm + total)
     result: dict[str, Any] = {"readings": total} | steady(samples, warm, total)
@@ -278,11 +299,14 @@ def sitewatch(servers: Servers, workdir: Path, reg: Path, workers: str, k: int, 
         serve.proc.kill()
         serve.proc.wait()
 
-    def running_cpu() -> float:
-        return serve.cpu_s() if serve.proc is not None and serve.proc.poll() is None else 0.0
+    def running_cpu(main_only: bool = False) -> float:
+        if serve.proc is None or serve.proc.poll() is not None:
+            return 0.0
+        return serve.cpu_s(main_only)
 
     out = drain_and_kill(servers, Consumer(start, stop, kill_9,
-                                           lambda: influx_count(servers.influx, db), running_cpu),
+                                           lambda: influx_count(servers.influx, db), running_cpu,
+                                           lambda: running_cpu(main_only=True)),
                          prefix, devices, per, kill, devices)
     readings = out["readings"] + out["kill_readings"]
     return out | {"workers": workers,

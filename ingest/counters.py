@@ -119,6 +119,27 @@ class IngestCounters:
         with self._lock:
             self.log_depth[consumer] = depth
 
+    def totals(self) -> dict[str, Any]:
+        """What ingest counted (not the consumers), for `add_totals` in another process."""
+        with self._lock:
+            return {"received": self.received, "accepted": self.accepted,
+                    "queue_refused": self.queue_refused, "rejected": dict(self.rejected),
+                    "warnings": dict(self.warnings), "seq_lost": dict(self.seq_lost),
+                    "seq_duplicates": self.seq_duplicates, "seq_restarts": self.seq_restarts}
+
+    def add_totals(self, now: dict[str, Any], before: dict[str, Any] | None) -> None:
+        """Add what another process's ingest counted since its `before` totals (None: all)."""
+        before = before or {}
+        with self._lock:
+            for name in ("received", "accepted", "queue_refused", "seq_duplicates",
+                         "seq_restarts"):
+                setattr(self, name, getattr(self, name) + now[name] - before.get(name, 0))
+            for name in ("rejected", "warnings", "seq_lost"):
+                mine, was = getattr(self, name), before.get(name, {})
+                for key, n in now[name].items():
+                    if n != was.get(key, 0):
+                        mine[key] += n - was.get(key, 0)
+
     def snapshot(self) -> dict[str, Any]:
         """A consistent copy of every counter, for health and /metrics."""
         with self._lock:

@@ -72,7 +72,8 @@ def decode_reading(body: str) -> Reading:
 class ReadingLog:
     """An append-only log of readings with one durable cursor per named consumer."""
 
-    def __init__(self, path: Path, poll_s: float | None = None) -> None:
+    def __init__(self, path: Path, poll_s: float | None = None,
+                 decoded_max: int | None = None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         # A reader in another process than the writer is never notified of appends: it looks
@@ -104,6 +105,8 @@ class ReadingLog:
         # stay here, not DECODED_MAX for the collector's full passes to walk (api/heap.py).
         self._decoded: dict[int, Reading] = {}
         self._decoded_from = self._last_id + 1  # no lower id is in `_decoded`
+        # 0: a writer whose rows another process reads (None: DECODED_MAX)
+        self._decoded_max = DECODED_MAX if decoded_max is None else decoded_max
         # How many of the newest rows every consumer passed stay in the file (0: none):
         # api/site_handover.py reads what this log had taken when its instance died.
         self.keep = 0
@@ -142,10 +145,11 @@ class ReadingLog:
             except sqlite3.Error as e:
                 raise LogError(f"{self.path}: {e}") from e
             self._last_id = int(last)
-            # an append's ids are consecutive (one writer, AUTOINCREMENT): last - n + 1 .. last
-            self._decoded.update(zip(range(self._last_id - len(items) + 1, self._last_id + 1),
-                                     (r for _, r in items), strict=True))
-            self._forget(self._last_id - DECODED_MAX)
+            if self._decoded_max:
+                # an append's ids are consecutive (one writer, AUTOINCREMENT): last - n + 1 ..
+                self._decoded.update(zip(range(self._last_id - len(items) + 1, self._last_id + 1),
+                                         (r for _, r in items), strict=True))
+                self._forget(self._last_id - self._decoded_max)
             self._grown.notify_all()
             return int(last)
 
@@ -179,9 +183,18 @@ class ReadingLog:
                 )
                 left = deadline - time.monotonic()
                 if rows or left <= 0:
-                    decoded = self._decoded
-                    return [(int(i), decoded.get(i) or decode_reading(body)) for i, body in rows]
+                    return [(int(i), self._decoded_row(i, body)) for i, body in rows]
                 self._grown.wait(left if self._poll_s is None else min(left, self._poll_s))
+
+    def _decoded_row(self, row_id: int, body: str) -> Reading:
+        """The row's Reading: remembered from its append, or decoded and remembered (within
+        the bound) for the next consumer, when another process appended it."""
+        r = self._decoded.get(row_id)
+        if r is None:
+            r = decode_reading(body)
+            if row_id >= self._decoded_from and len(self._decoded) < self._decoded_max:
+                self._decoded[row_id] = r
+        return r
 
     def commit(self, consumer: str, upto_id: int) -> None:
         """Durably move the consumer's cursor to `upto_id` and drop rows every consumer passed."""
@@ -206,12 +219,14 @@ class ReadingLog:
             self._cursors[consumer] = max(self._cursors.get(consumer, 0), upto_id)
             self._forget(0)
 
-    def note_cursor(self, consumer: str, upto_id: int, last_id: int = 0) -> None:
-        """A cursor (and newest id) committed by another process on this file, for `depth`."""
-        with self._lock:
-            self._cursors[consumer] = max(self._cursors.get(consumer, 0), upto_id)
-            self._last_id = max(self._last_id, last_id)
-            self._forget(0)
+    def note_newest(self, last_id: int) -> None:
+        """The newest id appended by another process on this file, for `depth`."""
+        self._last_id = max(self._last_id, last_id)
+
+    @property
+    def newest_id(self) -> int:
+        """The newest id appended (by this process, or noted from another)."""
+        return self._last_id
 
     def cursor(self, consumer: str) -> int:
         """The consumer's committed cursor as this process knows it (no query)."""

@@ -73,6 +73,35 @@ def test_snapshot_reports_every_counter_and_names_the_store_consumer():
     assert s["log_depth"] == {"store": 4}
 
 
+def test_another_processes_totals_are_added_once_each_as_they_grow():
+    """SITEWATCH_WORKERS=processes: the ingest child reports its totals every 0.1 s; the
+    parent adds what grew since the last report, and a new child starts from none."""
+    child, parent = IngestCounters(), IngestCounters()
+    parent.add_received(5)  # the parent's own life-safety lane
+    child.add_received(3)
+    child.add_accepted(2)
+    child.add_rejected("bad_json")
+    child.add_warning("unknown_metric")
+    for seq in (1, 4):
+        child.observe_seq("hq", "a", seq)
+    first = child.totals()
+    parent.add_totals(first, None)
+    child.add_received(1)
+    child.add_rejected("bad_json")
+    child.add_rejected("bad_topic")
+    child.observe_seq("hq", "a", 4)
+    parent.add_totals(child.totals(), first)
+    parent.add_totals(child.totals(), child.totals())  # a report with nothing new
+    again = IngestCounters()  # the child restarted: its totals begin at zero
+    again.add_received(2)
+    parent.add_totals(again.totals(), None)
+    s = parent.snapshot()
+    assert (s["received"], s["accepted"]) == (5 + 4 + 2, 2)
+    assert s["rejected"] == {"bad_json": 2, "bad_topic": 1}
+    assert s["warnings"] == {"unknown_metric": 1}
+    assert (s["seq_lost"], s["seq_duplicates"]) == ({"hq/a": 2}, 1)
+
+
 def test_counters_do_not_lose_increments_under_concurrent_threads():
     c = IngestCounters()
 

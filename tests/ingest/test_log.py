@@ -168,7 +168,8 @@ def _rows_in_file(path: Path) -> int:
 def test_a_reader_on_another_connection_sees_appends_within_its_poll_and_its_commits_count(
     tmp_path,
 ):
-    """SITEWATCH_WORKERS=processes: the store drain opens the file apart from the writer."""
+    """SITEWATCH_WORKERS=processes: the parent's consumers read what the ingest child appends,
+    through a connection of their own."""
     writer = ReadingLog(tmp_path / "log.sqlite3")
     writer.register("store")
     writer.register("rules")
@@ -183,9 +184,6 @@ def test_a_reader_on_another_connection_sees_appends_within_its_poll_and_its_com
     assert time.monotonic() - began < 1.0  # found by polling, not at the 5 s timeout
     assert [r.seq for _, r in got[0]] == [0, 1, 2]
     reader.commit("store", last)
-    assert writer.depth("store") == 3  # the writer's figure moves only when told
-    writer.note_cursor("store", reader.cursor("store"))
-    assert writer.depth("store") == 0 and writer.depth("rules") == 3
     writer.commit("rules", last)  # now every consumer passed them: the rows go
     assert reader.read("store", 10, timeout=0) == []
     assert sqlite3.connect(tmp_path / "log.sqlite3").execute(
@@ -221,3 +219,18 @@ def test_decoded_readings_are_bounded_when_a_reader_lags(tmp_path, monkeypatch):
     rows = log.read("store", 200, timeout=0)
     assert [r for _, r in rows] == written  # the older ones decoded from the file, equal
     assert rows[0][1] is not written[0] and rows[-1][1] is written[-1]
+
+
+def test_a_writer_whose_rows_another_process_reads_keeps_none_decoded(tmp_path):
+    """The ingest child (SITEWATCH_WORKERS=processes) appends; readers in the parent decode
+    the bodies, so the child keeps no decoded readings; the parent learns the newest id."""
+    writer = ReadingLog(tmp_path / "log.sqlite3", decoded_max=0)
+    reader = ReadingLog(tmp_path / "log.sqlite3", poll_s=0.01)
+    reader.register("rules")
+    written = [_reading(i) for i in range(5)]
+    last = writer.append(written)
+    assert writer._decoded == {} and writer.newest_id == last
+    assert [r for _, r in reader.read("rules", 10, timeout=1)] == written
+    assert reader.depth("rules") == 0  # its newest id is the one it opened with
+    reader.note_newest(last)
+    assert reader.depth("rules") == 5 and reader.newest_id == last
