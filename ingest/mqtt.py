@@ -111,7 +111,8 @@ class MqttSession:
         self._client.on_disconnect = self._on_disconnect
         self._client.on_subscribe = self._on_subscribe
         self._client.on_unsubscribe = self._on_unsubscribe
-        self._client.on_message = self._on_message
+        self._client.on_message = self._on_message  # QoS 2 and whatever paho parses itself
+        self._client.on_publish_fast = self._on_publish
         # A private attribute of paho 2.x: if a later paho renames it, this assignment only
         # adds an unused attribute and paho matches as before (slower, equally correct).
         self._client._on_message_filtered = _NoFilters()
@@ -254,6 +255,15 @@ class MqttSession:
             log.warning("disconnected from broker: %s", reason)
         else:  # our own clean disconnect (stop, reconnect): news, not a problem
             log.info("disconnected from broker: %s", reason)
+
+    def _on_publish(self, topic: bytearray, payload: bytes, mid: int, qos: int, retain: bool,
+                    dup: bool) -> None:
+        try:
+            text = topic.decode()
+        except UnicodeDecodeError:
+            text = topic.decode("utf-8", errors="replace")  # decode rejects it later
+        self._on_message_cb(
+            Delivery(text, payload, mid, qos, self._generation, self._clock(), retain, dup))
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         try:
