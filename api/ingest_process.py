@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -57,8 +58,8 @@ def telemetry_ingest(settings: Settings, registry: Registry, reading_log: Readin
 
 
 def _pipeline(settings: Settings, registry: Registry, reading_log: ReadingLog,
-              counters: IngestCounters, deadletters: Any, lane_ready: Any,
-              disk: LogDiskGuard) -> IngestPipeline:
+              counters: IngestCounters, deadletters: Any,  # DeadLetters or PipeDeadLetters
+              lane_ready: Callable[[], bool], disk: LogDiskGuard) -> IngestPipeline:
     return IngestPipeline(
         mqtt_url=settings.mqtt_url,
         client_id=settings.mqtt_client_id,
@@ -134,6 +135,9 @@ def _state(pipeline: IngestPipeline, counters: IngestCounters, disk: LogDiskGuar
     }
 
 
+_NO_STATE: dict[str, Any] = {"connected": False, "writer_running": False, "queue_depth": 0}
+
+
 class IngestProcess(SupervisedChild):
     """`IngestPipeline`'s start/connect/stop/health over a supervised child."""
 
@@ -149,16 +153,16 @@ class IngestProcess(SupervisedChild):
         self._deadletters = deadletters
         self._disk = disk
         self._connect = False  # asked to connect: every child started from now on does
-        self._sent_version = -1  # the registry version the running child was given
-        self._state: dict[str, Any] = {"connected": False, "writer_running": False,
-                                       "queue_depth": 0}
+        self._started_with = -1  # the registry version the newest child was started with
+        self._state: dict[str, Any] = _NO_STATE
 
     def _target(self) -> tuple[Any, tuple[Any, ...]]:
-        self._sent_version = self._registry.version
+        self._started_with = self._registry.version
         return run_child, (self._settings, self._registry)
 
     def _started(self) -> None:
-        if self._registry.version != self._sent_version:  # changed while it was starting
+        self._state = _NO_STATE  # not the dead child's
+        if self._registry.version != self._started_with:  # changed while it was starting
             self.use_registry(self._registry)
         if self._connect:
             self.send("connect")
@@ -174,8 +178,8 @@ class IngestProcess(SupervisedChild):
         self.send("connect")
 
     def use_registry(self, registry: Registry) -> None:
-        """A device changed at runtime: the child decodes with the new registry."""
-        self._sent_version = registry.version
+        """A device changed at runtime: the child decodes with the new registry (a child
+        starting meanwhile is sent it by `_started`)."""
         self.send(("registry", (registry.devices, registry.zones)))
 
     @property

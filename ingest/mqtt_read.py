@@ -13,8 +13,8 @@ as its topic, payload, packet id and flags, read straight from the packet paho h
 paho's own path built an `MQTTMessage`, an `MQTTMessageInfo` with a `threading.Condition`, a
 log line's arguments and a callback lookup for each one, about a quarter of the ingest child's
 interpreter time in a drain (BENCHMARKS.md, "The telemetry session in a process of its own").
-Any other PUBLISH (QoS 2, MQTT 5, a packet too short to hold what its header says) and every
-other packet go through paho as before.
+Any other PUBLISH (QoS 2 or the invalid 3, MQTT 5, a packet too short to hold what its header
+says) and every other packet go through paho as before.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ class BufferedReadClient(mqtt.Client):
         fast = self.on_publish_fast
         command: int = self._in_packet["command"]
         qos = (command & 0x06) >> 1
-        if fast is None or qos == 2 or not self._manual_ack or self._protocol == mqtt.MQTTv5:
+        if fast is None or qos > 1 or not self._manual_ack or self._protocol == mqtt.MQTTv5:
             return super()._handle_publish()
         packet = self._in_packet["packet"]
         end = 2 + ((packet[0] << 8) | packet[1]) if len(packet) >= 2 else 0

@@ -73,13 +73,15 @@ def test_a_qos_0_or_1_publish_is_handed_over_as_paho_would(message: tuple[Any, .
     assert fast[0][1:] == (payload, mid, qos, retain, dup) and type(fast[0][1]) is bytes
 
 
-def test_qos_2_an_empty_topic_and_a_cut_packet_go_through_paho() -> None:
+def test_qos_2_qos_3_an_empty_topic_and_a_cut_packet_go_through_paho() -> None:
     client, fast = _client(), []
     client.on_publish_fast = lambda *a: fast.append(a)
     got: list[str] = []
     client.on_message = lambda c, u, m: got.append(m.topic)
     _handle(client, *_publish(b"a/b", b"x", 2, 5))  # QoS 2: paho keeps it until PUBREL
     assert 5 in client._in_messages
+    command, packet = _publish(b"a/b", b"x", 1, 6)
+    assert _handle(client, command | 0x06, packet) == mqtt.MQTTErrorCode.MQTT_ERR_PROTOCOL  # QoS 3
     command, packet = _publish(b"", b"x", 1, 5)
     with pytest.raises(MalformedPacket):  # paho's refusal (a protocol error for the reader)
         _handle(client, command, packet)
