@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import socket
 import threading
 from concurrent.futures import Future
+from pathlib import Path
 
 from amqtt.broker import Broker
 
@@ -56,8 +58,31 @@ class EmbeddedBroker:
         return f"mqtt://{self.host}:{self.port}"
 
 
+EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+BELOW_EPHEMERAL = 12_000  # ports tried: this many under the kernel's ephemeral range
+_PICK = random.SystemRandom()  # never seeded alike in two processes (test workers, forks)
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 nobody listens on right now."""
-    with socket.socket() as s:
+    """A TCP port on 127.0.0.1 nobody uses right now, below the kernel's ephemeral range.
+
+    A port the kernel hands out itself (`bind(0)`) comes from the range outgoing connections
+    take their local ports from, so between this call and the server's own bind a client's
+    connection could take it (a demo's API once failed to start so: "address already in use").
+    Ports below that range are only ever taken by an explicit bind, which the probe here sees.
+    """
+    try:
+        low = int(EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768  # Linux's default
+    for _ in range(100):
+        port = _PICK.randrange(max(1024, low - BELOW_EPHEMERAL), low)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as s:  # that whole band in use: what the kernel gives
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
