@@ -16,6 +16,7 @@ import multiprocessing
 import signal
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
 from typing import Any
@@ -61,7 +62,7 @@ class PipeDeadLetters:
         self._send(("deadletter", (topic, reason, detail, payload, at)))
 
 
-class SupervisedChild:
+class SupervisedChild(ABC):
     """The parent's side: start, stop, restart and listen to one child process."""
 
     name = "child"
@@ -75,14 +76,15 @@ class SupervisedChild:
         self.started_at: float | None = None
         self.exit_codes: list[int | None] = []  # of children that ended unasked (last 10)
 
+    @abstractmethod
     def _target(self) -> tuple[Callable[..., None], tuple[Any, ...]]:
         """The child's function and its arguments (the pipe's end is added last)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _take(self, kind: str, body: Any, base: dict[str, Any]) -> None:
         """One message of the child; `base` is per child (its totals so far)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _started(self) -> None:
         """A new child was started: what it must be told first (sent with `send`)."""
 

@@ -45,13 +45,18 @@ REPORT_S = 0.1  # the child reports its counters and state this often
 POLL_S = 0.01  # the parent's readers of the log look for the child's new rows this often
 
 
+def ingest_apart(settings: Settings) -> bool:
+    """Whether the telemetry session runs in a child process (and the log is appended there)."""
+    return settings.workers == "processes" and settings.sites is None
+
+
 def telemetry_ingest(settings: Settings, registry: Registry, reading_log: ReadingLog,
                      counters: IngestCounters, deadletters: DeadLetters,
                      lane: LifeSafetyLane, disk: LogDiskGuard,
                      ) -> IngestPipeline | IngestProcess:
     """The telemetry session: in this process (`threads`, or with per-site sessions), or in a
     child (`processes`)."""
-    if settings.workers == "processes" and settings.sites is None:
+    if ingest_apart(settings):
         return IngestProcess(settings, registry, reading_log, counters, deadletters, disk)
     return _pipeline(settings, registry, reading_log, counters, deadletters,
                      lane.subscribed_once, disk)
@@ -131,7 +136,7 @@ def _state(pipeline: IngestPipeline, counters: IngestCounters, disk: LogDiskGuar
     return {
         "counts": counters.totals(), "disk_refused": disk.refused,
         "last_id": reading_log.newest_id, "connected": pipeline.session.connected,
-        "writer_running": pipeline.writer_running, "queue_depth": pipeline.health()["queue_depth"],
+        "writer_running": pipeline.writer_running, "queue_depth": pipeline.queue_depth,
     }
 
 

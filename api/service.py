@@ -12,7 +12,13 @@ from typing import Any
 
 from api.dependency_watch import DependencyWatch
 from api.device_admin import DeviceAdmin
-from api.ingest_process import LOG_FILE, POLL_S, IngestProcess, telemetry_ingest
+from api.ingest_process import (
+    LOG_FILE,
+    POLL_S,
+    IngestProcess,
+    ingest_apart,
+    telemetry_ingest,
+)
 from api.jobs import Job, Jobs, device_states_job, scheduled_work
 from api.lanes import RULES_BACKOFF_S, RULES_BATCH_MAX, LifeSafetyLane, retry_while_down
 from api.liveness_checks import live_threads, readiness
@@ -75,9 +81,9 @@ class Service:
         self.deadletters = DeadLetters(
             settings.deadletter_max, Path(settings.data_dir) / "deadletters.sqlite3"
         )
-        # With `processes` a child appends and nothing here is notified: readers look again
+        # With the session in a child, it appends and nothing here is notified: readers look
         self.log = ReadingLog(Path(settings.data_dir) / LOG_FILE,
-                              poll_s=POLL_S if settings.workers == "processes" else None)
+                              poll_s=POLL_S if ingest_apart(settings) else None)
         now = time.time()
         self.liveness = DeviceLiveness(self.registry, started_at=now)
         device_states = DeviceStateStore(self.engine)

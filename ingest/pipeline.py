@@ -143,6 +143,11 @@ class IngestPipeline:
         """True while the writer thread is alive."""
         return self._writer is not None and self._writer.is_alive()
 
+    @property
+    def queue_depth(self) -> int:
+        """Messages taken from the broker and waiting for the writer."""
+        return len(self._queue)
+
     def health(self) -> dict[str, Any]:
         """Broker connection, writer thread, queue depth and log depth per consumer; ok when
         connected with the writer alive."""
@@ -150,7 +155,7 @@ class IngestPipeline:
         return {
             "ok": self.session.connected and writer_running,
             "connected": self.session.connected,
-            "queue_depth": len(self._queue),
+            "queue_depth": self.queue_depth,
             "queue_max": self._queue_max,
             "writer_running": writer_running,
             "log_depth": {c: self._log.depth(c) for c in self._log.consumers()},
