@@ -133,7 +133,7 @@ class Serve:
 
     def cpu_s(self, main_only: bool = False) -> float:
         """CPU seconds (user + system) the process and its child processes have used so far
-        (SITEWATCH_WORKERS=processes: the store drain's child counts too)."""
+        (SITEWATCH_WORKERS=processes: the ingest child counts too)."""
         assert self.ps is not None
         return tree_cpu_s(self.ps, main_only)
 

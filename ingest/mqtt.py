@@ -256,8 +256,8 @@ class MqttSession:
         else:  # our own clean disconnect (stop, reconnect): news, not a problem
             log.info("disconnected from broker: %s", reason)
 
-    def _on_publish(self, topic: bytearray, payload: bytes, mid: int, qos: int, retain: bool,
-                    dup: bool) -> None:
+    def _on_publish(self, topic: bytes | bytearray, payload: bytes, mid: int, qos: int,
+                    retain: bool, dup: bool) -> None:
         try:
             text = topic.decode()
         except UnicodeDecodeError:
@@ -266,11 +266,5 @@ class MqttSession:
             Delivery(text, payload, mid, qos, self._generation, self._clock(), retain, dup))
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        try:
-            topic = msg.topic
-        except UnicodeDecodeError:
-            topic = msg._topic.decode("utf-8", errors="replace")  # decode rejects it later
-        self._on_message_cb(
-            Delivery(topic, bytes(msg.payload), msg.mid, msg.qos, self._generation, self._clock(),
-                     bool(msg.retain), bool(msg.dup))
-        )
+        self._on_publish(msg._topic, bytes(msg.payload), msg.mid, msg.qos, bool(msg.retain),
+                         bool(msg.dup))

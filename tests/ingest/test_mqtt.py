@@ -158,3 +158,19 @@ def test_the_session_reconnects_after_a_broker_restart_and_gets_what_was_publish
         if mosquitto.proc is None:
             mosquitto.start()
         s.stop()
+
+
+def test_a_message_paho_parsed_itself_qos_2_is_handed_over_like_the_fast_path() -> None:
+    """QoS 2 (and whatever else paho parses) reaches the session through `on_message`."""
+    import paho.mqtt.client as mqtt
+
+    got: list[Delivery] = []
+    session = MqttSession("mqtt://127.0.0.1:1", "t", "sitewatch/#", got.append,
+                          clock=lambda: 42.0)
+    msg = mqtt.MQTTMessage(mid=9, topic=b"sitewatch/hq/\xff/telemetry")
+    msg.payload, msg.qos, msg.retain, msg.dup = bytearray(b"{}"), 2, 1, 1
+    session._on_message(session._client, None, msg)
+    session._on_publish(bytearray(b"sitewatch/hq/\xff/telemetry"), b"{}", 9, 2, True, True)
+    assert got[0] == got[1] == Delivery("sitewatch/hq/\ufffd/telemetry", b"{}", 9, 2, 0, 42.0,
+                                        True, True)
+    assert type(got[0].payload) is bytes
